@@ -1,0 +1,1 @@
+"""revenium-flow analyzers."""

@@ -1,0 +1,1 @@
+"""Traffic scenarios, one module each."""

@@ -1,0 +1,294 @@
+"""The price catalog: list prices per token as data, with an effective date per price.
+
+The default catalog ships as ``metering/data/prices.json``. A user points to their own with
+``--prices FILE`` or the ``REVENIUM_FLOW_PRICES`` environment variable. Two layouts are read:
+
+* ours: ``{"models": [{"model", "litellm_provider", "effective_from", "input_cost_per_token", ...}]}``
+  (several entries per model form its price history);
+* the widely used LiteLLM layout: ``{"<model>": {"litellm_provider", "input_cost_per_token", ...}}``
+  (one price per model, effective since forever).
+
+Pricing is vectorized: one pass per distinct (provider, model) pair, never per row. A call whose model
+is not in the catalog is *unpriced*: its cost is NaN, never 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ENV_VAR = "REVENIUM_FLOW_PRICES"
+_PER_TOKEN_KEYS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "output_cost_per_reasoning_token",
+)
+
+
+class CatalogError(ValueError):
+    """The catalog file is unreadable or an entry is wrong; the message names the entry and field."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """One model's price from ``effective_from`` on (USD per token)."""
+
+    provider: str
+    model: str
+    effective_from: pd.Timestamp
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_creation: float | None = None
+    reasoning: float | None = None
+    supports_reasoning: bool = False
+    max_input_tokens: int | None = None
+    mode: str = "chat"
+
+    @property
+    def cache_read_rate(self) -> float:
+        """Rate for cached input tokens: the cache-read price when known, else the input price."""
+        return self.input if self.cache_read is None else self.cache_read
+
+    @property
+    def reasoning_rate(self) -> float:
+        return self.output if self.reasoning is None else self.reasoning
+
+    def per_1k(self) -> tuple[float, float]:
+        return self.input * 1000.0, self.output * 1000.0
+
+
+@dataclass
+class Catalog:
+    """Price history per (provider, model), sorted by effective date."""
+
+    prices: dict[tuple[str, str], list[Price]] = field(default_factory=dict)
+    source: str = "built-in"
+
+    # --- lookups -------------------------------------------------------------------------
+    @property
+    def providers(self) -> list[str]:
+        return sorted({p for p, _ in self.prices})
+
+    def models(self, provider: str | None = None) -> list[str]:
+        return [m for (p, m) in self.prices if provider is None or p == provider]
+
+    def model_provider(self) -> dict[str, str]:
+        """model -> provider (models are unique across providers in a sane catalog)."""
+        return {m: p for (p, m) in self.prices}
+
+    def current(self, provider: str, model: str, at: pd.Timestamp | None = None) -> Price | None:
+        """The price in force at ``at`` (default: the newest)."""
+        hist = self.prices.get((provider, model))
+        if not hist:
+            return None
+        if at is None:
+            return hist[-1]
+        at = _utc(at)
+        valid = [p for p in hist if p.effective_from <= at]
+        return valid[-1] if valid else None
+
+    def table(self) -> pd.DataFrame:
+        """Every price entry as a table, USD per 1K tokens (for display)."""
+        rows = []
+        for (prov, model), hist in sorted(self.prices.items()):
+            for p in hist:
+                rows.append(
+                    {
+                        "provider": prov,
+                        "model": model,
+                        "effective_from": p.effective_from.date().isoformat(),
+                        "input_per_1k": p.input * 1000,
+                        "output_per_1k": p.output * 1000,
+                        "cache_read_per_1k": None if p.cache_read is None else p.cache_read * 1000,
+                        "reasoning_per_1k": None if p.reasoning is None else p.reasoning * 1000,
+                        "max_input_tokens": p.max_input_tokens,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    # --- pricing -------------------------------------------------------------------------
+    def price_calls(
+        self,
+        provider: Any,
+        model: Any,
+        input_tokens: Any,
+        output_tokens: Any,
+        cached_tokens: Any = None,
+        reasoning_tokens: Any = None,
+        timestamp: Any = None,
+    ) -> np.ndarray:
+        """Cost in USD per call; NaN where the model is unpriced (or no price was in force yet).
+
+        cost = (input - cached) * input_rate + cached * cache_read_rate
+             + (output - reasoning) * output_rate + reasoning * reasoning_rate
+        Cached tokens sit inside input tokens and reasoning tokens inside output tokens, so nothing
+        is billed twice. With ``timestamp`` each call gets the price in force at its time.
+        """
+        prov = np.asarray(provider, dtype=object)
+        mod = np.asarray(model, dtype=object)
+        n = len(mod)
+        inp = np.asarray(input_tokens, dtype=np.float64)
+        out = np.asarray(output_tokens, dtype=np.float64)
+        cached = np.zeros(n) if cached_tokens is None else np.asarray(cached_tokens, dtype=np.float64)
+        reas = np.zeros(n) if reasoning_tokens is None else np.asarray(reasoning_tokens, dtype=np.float64)
+        cached = np.minimum(np.nan_to_num(cached), inp)
+        reas = np.minimum(np.nan_to_num(reas), out)
+        rate_in = np.full(n, np.nan)
+        rate_cache = np.full(n, np.nan)
+        rate_out = np.full(n, np.nan)
+        rate_reas = np.full(n, np.nan)
+        if n == 0:
+            return np.zeros(0)
+        keys = pd.MultiIndex.from_arrays([pd.Index(prov), pd.Index(mod)])
+        codes, uniques = pd.factorize(keys)
+        ts_ns = None
+        if timestamp is not None:
+            ts_ns = _to_utc_ns(timestamp)
+        for k, key in enumerate(uniques):
+            hist = self.prices.get((key[0], key[1]))
+            if not hist:
+                continue
+            idx = np.flatnonzero(codes == k)
+            if ts_ns is None or len(hist) == 1 and hist[0].effective_from.value <= ts_ns[idx].min():
+                which = np.full(len(idx), len(hist) - 1)
+            else:
+                starts = np.array([p.effective_from.value for p in hist], dtype=np.int64)
+                which = np.searchsorted(starts, ts_ns[idx], side="right") - 1
+            for j, p in enumerate(hist):
+                sel = idx[which == j]
+                if len(sel):
+                    rate_in[sel] = p.input
+                    rate_cache[sel] = p.cache_read_rate
+                    rate_out[sel] = p.output
+                    rate_reas[sel] = p.reasoning_rate
+        return (
+            (inp - cached) * rate_in
+            + cached * rate_cache
+            + (out - reas) * rate_out
+            + reas * rate_reas
+        )
+
+    def price_frame(self, df: pd.DataFrame, *, at_call_time: bool = True) -> np.ndarray:
+        """``price_calls`` on a call DataFrame with the schema's column names."""
+        return self.price_calls(
+            df["provider"].astype(object).to_numpy(),
+            df["model"].astype(object).to_numpy(),
+            df["input_tokens"].to_numpy(),
+            df["output_tokens"].to_numpy(),
+            df["cached_tokens"].to_numpy() if "cached_tokens" in df else None,
+            df["reasoning_tokens"].to_numpy() if "reasoning_tokens" in df else None,
+            df["timestamp"] if at_call_time and "timestamp" in df else None,
+        )
+
+
+def _utc(ts: Any) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _to_utc_ns(ts: Any) -> np.ndarray:
+    s = pd.to_datetime(pd.Series(ts) if not isinstance(ts, pd.Series) else ts, utc=True, format="ISO8601")
+    return s.dt.as_unit("ns").to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+
+def _entry_to_price(entry: dict[str, Any], where: str, model: str | None = None) -> Price:
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: expected an object, got {type(entry).__name__}")
+    model = entry.get("model", model)
+    provider = entry.get("litellm_provider") or entry.get("provider")
+    if not model or not isinstance(model, str):
+        raise CatalogError(f"{where}: field 'model' is missing")
+    if not provider or not isinstance(provider, str):
+        raise CatalogError(f"{where} ({model}): field 'litellm_provider' is missing")
+    vals: dict[str, float | None] = {}
+    for key in _PER_TOKEN_KEYS:
+        v = entry.get(key)
+        if v is None:
+            vals[key] = None
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
+            raise CatalogError(f"{where} ({model}): field {key!r} must be a number >= 0, got {v!r}")
+        vals[key] = float(v)
+    for key in ("input_cost_per_token", "output_cost_per_token"):
+        if vals[key] is None:
+            raise CatalogError(f"{where} ({model}): field {key!r} is missing")
+    eff = entry.get("effective_from", "1970-01-01")
+    try:
+        eff_ts = _utc(eff)
+    except (ValueError, TypeError) as exc:
+        raise CatalogError(f"{where} ({model}): field 'effective_from' is not a date: {eff!r}") from exc
+    mit = entry.get("max_input_tokens")
+    return Price(
+        provider=provider,
+        model=model,
+        effective_from=eff_ts,
+        input=vals["input_cost_per_token"] or 0.0,
+        output=vals["output_cost_per_token"] or 0.0,
+        cache_read=vals["cache_read_input_token_cost"],
+        cache_creation=vals["cache_creation_input_token_cost"],
+        reasoning=vals["output_cost_per_reasoning_token"],
+        supports_reasoning=bool(entry.get("supports_reasoning", vals["output_cost_per_reasoning_token"] is not None)),
+        max_input_tokens=int(mit) if isinstance(mit, int | float) and not isinstance(mit, bool) else None,
+        mode=str(entry.get("mode", "chat")),
+    )
+
+
+def parse_catalog(doc: Any, source: str = "catalog") -> Catalog:
+    """Build a catalog from a parsed JSON document (either layout)."""
+    prices: dict[tuple[str, str], list[Price]] = {}
+    if isinstance(doc, dict) and isinstance(doc.get("models"), list):
+        entries = [(f"{source}: models[{i}]", e, None) for i, e in enumerate(doc["models"])]
+    elif isinstance(doc, dict):
+        entries = [
+            (f"{source}: {name!r}", e, name)
+            for name, e in doc.items()
+            if isinstance(e, dict) and "input_cost_per_token" in e  # skip LiteLLM's sample_spec etc.
+        ]
+    else:
+        raise CatalogError(f"{source}: expected a JSON object")
+    for where, entry, name in entries:
+        p = _entry_to_price(entry, where, name)
+        prices.setdefault((p.provider, p.model), []).append(p)
+    if not prices:
+        raise CatalogError(f"{source}: no model prices found")
+    for key, hist in prices.items():
+        hist.sort(key=lambda p: p.effective_from)
+        dates = [p.effective_from for p in hist]
+        if len(set(dates)) != len(dates):
+            raise CatalogError(f"{source}: {key[1]} has two prices with the same effective_from")
+    return Catalog(prices=prices, source=source)
+
+
+def default_catalog_path() -> Path:
+    return Path(str(resources.files("metering") / "data" / "prices.json"))
+
+
+_CACHE: dict[tuple[str, float], Catalog] = {}
+
+
+def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
+    """Load the catalog: ``path``, else ``$REVENIUM_FLOW_PRICES``, else the built-in one (cached per mtime)."""
+    chosen = path or os.environ.get(ENV_VAR) or default_catalog_path()
+    p = Path(chosen)
+    try:
+        mtime = p.stat().st_mtime
+    except OSError as exc:
+        raise CatalogError(f"price catalog {p}: cannot read ({exc.strerror})") from exc
+    key = (str(p.resolve()), mtime)
+    if key not in _CACHE:
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"price catalog {p}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        _CACHE[key] = parse_catalog(doc, source=str(p))
+    return _CACHE[key]
