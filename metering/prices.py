@@ -149,8 +149,14 @@ class Catalog:
         rate_reas = np.full(n, np.nan)
         if n == 0:
             return np.zeros(0)
-        keys = pd.MultiIndex.from_arrays([pd.Index(prov), pd.Index(mod)])
-        codes, uniques = pd.factorize(keys)
+        # factorize each column on its objects, then the pairs of codes: no string-dtype inference
+        p_codes, p_uniq = pd.factorize(prov, use_na_sentinel=True)
+        m_codes, m_uniq = pd.factorize(mod, use_na_sentinel=True)
+        pair = np.where((p_codes < 0) | (m_codes < 0), -1, p_codes.astype(np.int64) * len(m_uniq) + m_codes)
+        codes, pair_uniq = pd.factorize(pair, use_na_sentinel=False)
+        uniques = [
+            (p_uniq[c // len(m_uniq)], m_uniq[c % len(m_uniq)]) if c >= 0 else (None, None) for c in pair_uniq
+        ]
         ts_ns = None
         if timestamp is not None:
             ts_ns = _to_utc_ns(timestamp)
@@ -198,7 +204,8 @@ def _utc(ts: Any) -> pd.Timestamp:
 
 def _to_utc_ns(ts: Any) -> np.ndarray:
     s = pd.to_datetime(pd.Series(ts) if not isinstance(ts, pd.Series) else ts, utc=True, format="ISO8601")
-    return s.dt.as_unit("ns").to_numpy().astype("datetime64[ns]").astype(np.int64)
+    # tz-naive UTC first: to_numpy() on a tz-aware series would box every value as a Timestamp
+    return s.dt.as_unit("ns").dt.tz_localize(None).to_numpy().astype(np.int64)
 
 
 def _entry_to_price(entry: dict[str, Any], where: str, model: str | None = None) -> Price:

@@ -146,9 +146,7 @@ def _is_int(v: Any) -> bool:
         return True
     if isinstance(v, float) and math.isfinite(v) and v.is_integer():
         return True
-    if isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v.strip() or "x"):
-        return True
-    return False
+    return isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v.strip() or "x") is not None
 
 
 def _is_number(v: Any) -> bool:

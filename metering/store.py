@@ -81,7 +81,7 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
         arr = arr.combine_chunks()
     if col.kind == "timestamp":
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            return arr
+            arr = _iso_to_timestamps(arr, name)
         if not pa.types.is_timestamp(arr.type):
             raise StoreError(f"column {name!r}: expected timestamps, got {arr.type}")
         if arr.type.tz is None:
@@ -97,6 +97,22 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(pa.string())
     return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
+
+
+def _iso_to_timestamps(arr: pa.Array, name: str) -> pa.Array:
+    """ISO 8601 text in any accepted spelling (space, offset, no or µs fraction) -> UTC timestamps.
+
+    Written verbatim, such text would not parse as the store's canonical form and the rows would
+    come back as malformed lines; so it is normalized here (vectorized) or refused with the value.
+    """
+    import pandas as pd
+
+    text = arr.to_pandas()
+    ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    bad = ts.isna() & text.notna() & (text != "")
+    if bad.any():
+        raise StoreError(f"column {name!r}: not an ISO 8601 timestamp: {str(text[bad].iloc[0])[:40]!r}")
+    return pa.array(ts.dt.as_unit("ms"), pa.timestamp("ms", tz="UTC"))
 
 
 def format_csv(data: Any, columns: Iterable[str] = COLUMN_NAMES) -> bytes:
@@ -532,7 +548,7 @@ class IncrementalReader:
     file: the result says ``reset=True`` and holds the whole new content.
     """
 
-    _SAMPLE = 64
+    _SAMPLE = 512  # bytes before the offset compared on each poll: spans whole lines (ids, timestamps)
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
         self.path = Path(path)

@@ -1,0 +1,162 @@
+"""``revenium-flow validate PATH``: check a call-record CSV before trusting its numbers.
+
+Reads the whole file once through the store's vectorized reader, then reports rows, malformed lines,
+unknown (unpriced) models, models under the wrong provider, duplicate call_ids, values outside the
+schema's vocabularies, the date range and the total cost. Exit 0 = clean (warnings allowed),
+1 = errors found, 2 = the file or the price catalog cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+SHOW_MALFORMED = 20
+SHOW_EXAMPLES = 5
+
+
+def add_parser(subparsers: Any) -> None:
+    from dashboard.commands.common import add_catalog_options
+
+    p = subparsers.add_parser("validate", help="check a call-record CSV and report problems")
+    p.add_argument("path", type=Path, help="call-record CSV to check")
+    add_catalog_options(p)
+    p.set_defaults(func=run)
+
+
+def _pairs(frame: Any) -> Any:
+    """Row count per (provider, model) pair present in the file."""
+    return frame.groupby(["provider", "model"], observed=True).size()
+
+
+def _model_problems(frame: Any, catalog: Any) -> tuple[list[str], list[str], int]:
+    """(unknown-model lines, wrong-provider lines, rows whose model is unknown to the catalog)."""
+    owner = catalog.model_provider()
+    unknown: list[str] = []
+    wrong: list[str] = []
+    unknown_rows = 0
+    for (provider, model), count in _pairs(frame).items():
+        if (provider, model) in catalog.prices:
+            continue
+        if model in owner and owner[model] != provider:
+            wrong.append(f"{provider}/{model}: {count:,} rows (model belongs to provider {owner[model]!r})")
+        else:
+            unknown.append(f"{provider}/{model}: {count:,} rows")
+            unknown_rows += int(count)
+    return unknown, wrong, unknown_rows
+
+
+def _vocabulary_problems(frame: Any) -> list[str]:
+    """Values outside the schema's fixed vocabularies and impossible token splits (vectorized)."""
+    from metering.schema import ENVIRONMENTS, SOURCES, STOP_REASONS, TIERS
+
+    out: list[str] = []
+    for column, allowed in (
+        ("subscription_tier", TIERS),
+        ("environment", ENVIRONMENTS),
+        ("stop_reason", STOP_REASONS),
+        ("source", SOURCES),
+    ):
+        counts = frame[column].value_counts()
+        bad = counts[~counts.index.isin(allowed) & (counts > 0)]
+        for value, count in bad.items():
+            out.append(
+                f"{column}: unknown value {value!r} in {count:,} rows; expected one of {', '.join(allowed)}"
+            )
+    for part, whole in (("cached_tokens", "input_tokens"), ("reasoning_tokens", "output_tokens")):
+        over = int((frame[part] > frame[whole]).sum())
+        if over:
+            out.append(f"{part}: exceeds {whole} in {over:,} rows")
+    empty_ids = int((frame["call_id"] == "").sum())
+    if empty_ids:
+        out.append(f"call_id: empty in {empty_ids:,} rows")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from metering.prices import CatalogError, load_catalog
+    from metering.schema import COLUMN_NAMES, format_timestamp
+    from metering.store import StoreError, read_calls_report
+
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"error: {path}: no such file", file=sys.stderr)
+        return 2
+    try:
+        catalog = load_catalog(args.prices)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = read_calls_report(path)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {path}: cannot read ({exc.strerror})", file=sys.stderr)
+        return 2
+
+    frame = report.frame
+    errors = 0
+    print(f"file: {path}")
+    if not report.columns_in_file:
+        print("columns: none (empty file)")
+    else:
+        missing = [c for c in COLUMN_NAMES if c not in report.columns_in_file]
+        known = [c for c in report.columns_in_file if c in COLUMN_NAMES]
+        order = "canonical order" if known == [c for c in COLUMN_NAMES if c in known] else "reordered"
+        note = f"; missing, filled with defaults: {', '.join(missing)}" if missing else ""
+        print(f"columns: {len(report.columns_in_file)} ({order}{note})")
+        if report.extra_columns:
+            print(
+                f"warning: column(s) this version does not know, ignored: {', '.join(report.extra_columns)}"
+            )
+    print(f"rows: {len(frame):,}")
+
+    print(f"malformed lines: {report.malformed_count:,}")
+    for line_no, reason in report.malformed[:SHOW_MALFORMED]:
+        print(f"  line {line_no}: {reason}")
+    if report.malformed_count > SHOW_MALFORMED:
+        print(f"  ... and {report.malformed_count - SHOW_MALFORMED:,} more")
+    errors += report.malformed_count > 0
+
+    unknown, wrong, unknown_rows = _model_problems(frame, catalog)
+    print(
+        f"unknown models (not in the catalog, unpriced): {len(unknown)}"
+        + (f" ({unknown_rows:,} rows)" if unknown else "")
+    )
+    for line in unknown:
+        print(f"  {line}")
+    print(f"models under the wrong provider: {len(wrong)}")
+    for line in wrong:
+        print(f"  {line}")
+    errors += bool(wrong)
+
+    dup = frame["call_id"].duplicated()
+    n_dup = int(dup.sum())
+    print(f"duplicate call_ids: {n_dup:,}")
+    if n_dup:
+        examples = frame.loc[dup, "call_id"].drop_duplicates().head(SHOW_EXAMPLES).tolist()
+        print(f"  e.g. {', '.join(examples)}")
+        errors += 1
+
+    invalid = _vocabulary_problems(frame)
+    print(f"invalid values: {len(invalid)}")
+    for line in invalid:
+        print(f"  {line}")
+    errors += bool(invalid)
+
+    if len(frame):
+        ts = frame["timestamp"]
+        first, last = (format_timestamp(t.to_pydatetime()) for t in (ts.min(), ts.max()))
+        print(f"date range: {first} .. {last}")
+    else:
+        print("date range: none (no rows)")
+    cost = frame["cost_usd"]
+    unpriced = int(cost.isna().sum())
+    print(f"total cost: ${float(cost.sum()):,.4f} ({unpriced:,} unpriced calls)")
+
+    print(f"result: {'ERRORS found' if errors else 'OK'}")
+    return 1 if errors else 0
