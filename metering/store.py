@@ -81,6 +81,8 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
         arr = arr.combine_chunks()
     if col.kind == "timestamp":
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            if arr.null_count == 0 and pc.all(pc.match_substring_regex(arr, _CANONICAL_TS)).as_py():
+                return arr  # already the canonical text (e.g. the generator's): written verbatim
             arr = _iso_to_timestamps(arr, name)
         if not pa.types.is_timestamp(arr.type):
             raise StoreError(f"column {name!r}: expected timestamps, got {arr.type}")
@@ -97,6 +99,10 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(pa.string())
     return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
+
+
+#: the store's own timestamp text; other ISO 8601 spellings are normalized by ``_iso_to_timestamps``
+_CANONICAL_TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 
 def _iso_to_timestamps(arr: pa.Array, name: str) -> pa.Array:

@@ -1,0 +1,435 @@
+"""Understanding usage & cost: where the money goes, how it moves over time, and where it is heading.
+
+Totals; cost and calls by provider, model, customer, organization, product, feature, tier,
+environment; the organization -> product -> model hierarchy; cost per 1K tokens by model; the
+input/output ratio; daily, hourly and weekday patterns; 30- and 90-day forecasts; top spenders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
+from analyzers.common import (
+    MONTHLY_METHOD,
+    PERIOD_METHOD,
+    call_measures,
+    cost_breakdown,
+    cost_forecast,
+    customer_tiers,
+    daily_totals,
+    day_of,
+    error_mask,
+    fmt_pct,
+    fmt_usd,
+    monthly,
+    period_bounds,
+    period_days,
+    plain_keys,
+)
+
+NAME = "understanding"
+TITLE = "Understanding usage & cost"
+DESCRIPTION = (
+    "Totals and allocation by provider, model, customer, organization, product, feature, tier and "
+    "environment; the organization → product → model hierarchy; cost per 1K tokens; daily, hourly and "
+    "weekday patterns; 30- and 90-day forecasts with an interval and backtest error; top spenders."
+)
+
+#: breakdown table name -> grouping column(s)
+BREAKDOWNS: dict[str, list[str]] = {
+    "cost_by_provider": ["provider"],
+    "cost_by_model": ["provider", "model"],
+    "cost_by_customer": ["customer_id"],
+    "cost_by_organization": ["organization_id"],
+    "cost_by_product": ["product_id"],
+    "cost_by_feature": ["feature_id"],
+    "cost_by_tier": ["subscription_tier"],
+    "cost_by_environment": ["environment"],
+    "cost_by_task_type": ["task_type"],
+    "cost_by_source": ["source"],
+}
+HIERARCHY = ["organization_id", "product_id", "model"]
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+TOP_N = 10
+
+
+def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
+    res = AnalysisResult(NAME, TITLE)
+    p = ctx.params.get(NAME, {})
+    top_n = int(p.get("top_n", TOP_N))
+    n = len(df)
+    cost = df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan)
+    priced = ~np.isnan(cost)
+    total = float(np.nansum(cost)) if n else 0.0
+    meas = call_measures(df)
+    errors = meas["error_calls"].astype(bool)
+    inp = df["input_tokens"].to_numpy(dtype="int64")
+    out = df["output_tokens"].to_numpy(dtype="int64")
+    days = period_days(df)
+    first, last = period_bounds(df)
+    priced_tokens = int(inp[priced].sum() + out[priced].sum())
+    m = res.metrics
+    m["total_cost_usd"] = Metric(total, "USD", "Total cost", "sum of cost_usd over priced calls")
+    m["calls"] = Metric(n, "calls", "Calls", "number of rows")
+    m["priced_calls"] = Metric(int(priced.sum()), "calls", "Priced calls", "calls with a cost_usd")
+    m["unpriced_calls"] = Metric(
+        int(n - priced.sum()), "calls", "Unpriced calls", "calls whose model has no price (cost_usd empty)"
+    )
+    m["unpriced_pct"] = Metric(
+        float((n - priced.sum()) / n * 100) if n else 0.0,
+        "%",
+        "Unpriced share",
+        "unpriced calls / calls x 100",
+    )
+    m["error_calls"] = Metric(
+        int(errors.sum()), "calls", "Failed calls", "stop_reason in TIMEOUT, ERROR, CANCELLED"
+    )
+    m["error_cost_usd"] = Metric(
+        float(np.nansum(cost[errors])) if n else 0.0,
+        "USD",
+        "Cost of failed calls",
+        "sum of cost_usd of failed calls",
+    )
+    m["cost_per_call_usd"] = Metric(
+        total / priced.sum() if priced.any() else None,
+        "USD/call",
+        "Cost per call",
+        "total cost / priced calls",
+    )
+    m["input_tokens"] = Metric(int(inp.sum()), "tokens", "Input tokens", "sum of input_tokens")
+    m["output_tokens"] = Metric(int(out.sum()), "tokens", "Output tokens", "sum of output_tokens")
+    m["total_tokens"] = Metric(int(inp.sum() + out.sum()), "tokens", "Tokens", "input + output tokens")
+    m["cost_per_1k_tokens_usd"] = Metric(
+        total / priced_tokens * 1000 if priced_tokens else None,
+        "USD/1K tokens",
+        "Cost per 1K tokens",
+        "total cost / (input + output tokens of priced calls) x 1000",
+    )
+    m["input_output_ratio"] = Metric(
+        float(inp.sum() / out.sum()) if out.sum() else None,
+        "ratio",
+        "Input/output ratio",
+        "input tokens / output tokens",
+    )
+    for key, col, label in (
+        ("customers", "customer_id", "Customers"),
+        ("organizations", "organization_id", "Organizations"),
+        ("products", "product_id", "Products"),
+        ("models", "model", "Models"),
+        ("providers", "provider", "Providers"),
+    ):
+        m[key] = Metric(int(df[col].nunique()) if n else 0, "count", label, f"distinct {col}")
+    m["period_days"] = Metric(days, "days", "Days covered", PERIOD_METHOD)
+    m["period_start"] = Metric(
+        None if first is None else first.isoformat(), "timestamp", "First call", "min timestamp"
+    )
+    m["period_end"] = Metric(
+        None if last is None else last.isoformat(), "timestamp", "Last call", "max timestamp"
+    )
+    m["avg_daily_cost_usd"] = Metric(
+        total / days if days else None, "USD/day", "Average daily cost", "total / period_days"
+    )
+    m["monthly_run_rate_usd"] = Metric(monthly(total, days), "USD/month", "Monthly run rate", MONTHLY_METHOD)
+    res.methods["period"] = PERIOD_METHOD
+    res.methods["monthly"] = MONTHLY_METHOD
+    res.methods["unpriced"] = (
+        "calls without cost_usd are counted in calls and unpriced_calls of every breakdown but add nothing "
+        "to cost_usd (never counted as $0 spend); cost per call and per 1K tokens divide by priced calls/tokens"
+    )
+
+    # --- breakdowns -------------------------------------------------------------------------------
+    for name, keys in BREAKDOWNS.items():
+        res.tables[name] = cost_breakdown(df, keys, total=total, measures=meas)
+    tiers_of = customer_tiers(df)
+    cbc = res.tables["cost_by_customer"]
+    cbc.insert(1, "subscription_tier", tiers_of.reindex(cbc["customer_id"]).to_numpy())
+    res.tables["hierarchy"] = cost_breakdown(df, HIERARCHY, total=total, measures=meas).sort_values(
+        HIERARCHY, kind="stable", ignore_index=True
+    )
+    res.methods["breakdowns"] = (
+        "each call falls in exactly one row of each breakdown (missing keys as '(none)'); cost_usd sums "
+        "to total_cost_usd and calls to calls; share_pct = cost_usd / total_cost_usd x 100"
+    )
+    res.tables["cost_per_1k_by_model"] = _per_model(df, meas, priced, ctx)
+    res.tables["io_ratio_by_task_type"] = _io_by(df, "task_type", meas)
+
+    # --- time patterns ----------------------------------------------------------------------------
+    res.tables.update(_patterns(df, cost, days))
+    dated = (
+        df.assign(date=day_of(df["timestamp"]))
+        if n
+        else df.assign(date=pd.Series(dtype="datetime64[ms, UTC]"))
+    )
+    for name, col in (("daily_by_provider", "provider"), ("daily_by_model", "model")):
+        res.tables[name] = cost_breakdown(dated, ["date", col], measures=meas, tokens=False).sort_values(
+            ["date", col], kind="stable", ignore_index=True
+        )
+    res.methods["weekday"] = (
+        "avg_calls_per_day / avg_cost_per_day = totals on that weekday / number of such dates in the period"
+    )
+    res.methods["hourly"] = "hours are UTC; share_pct = calls in that hour / calls x 100"
+
+    # --- forecasts --------------------------------------------------------------------------------
+    daily = daily_totals(df)
+    for h in (30, 90):
+        fc = cost_forecast(daily, last, h)
+        m[f"forecast_{h}d_usd"] = Metric(fc.total, "USD", f"{h}-day forecast", fc.method)
+        m[f"forecast_{h}d_lo_usd"] = Metric(fc.total_lo, "USD", f"{h}-day forecast, low", "80 % interval low")
+        m[f"forecast_{h}d_hi_usd"] = Metric(
+            fc.total_hi, "USD", f"{h}-day forecast, high", "80 % interval high"
+        )
+        if h == 90:
+            res.tables["forecast"] = fc.daily
+            m["forecast_trend_usd_per_day"] = Metric(
+                fc.slope_per_day, "USD/day²", "Trend", "least-squares slope of daily cost"
+            )
+            m["forecast_backtest_wape_pct"] = Metric(
+                fc.backtest_wape_pct,
+                "%",
+                "Backtest error (WAPE)",
+                f"refit without the last {fc.backtest_days} days; sum|actual-pred| / sum actual x 100",
+            )
+            res.methods["forecast"] = fc.method
+
+    # --- top spenders -----------------------------------------------------------------------------
+    top = cbc.head(top_n).copy()
+    if len(top):
+        org_of = _mode_by(df, "customer_id", "organization_id")
+        top.insert(2, "organization_id", org_of.reindex(top["customer_id"]).to_numpy())
+        top["cost_per_call_usd"] = top["cost_usd"] / (top["calls"] - top["unpriced_calls"]).where(
+            lambda s: s > 0
+        )
+        top["monthly_cost_usd"] = top["cost_usd"] * (monthly(1.0, days))
+    res.tables["top_spenders"] = top.reset_index(drop=True)
+    if len(cbc):
+        m["top_customer_share_pct"] = Metric(
+            float(cbc["share_pct"].iloc[0]), "%", "Top customer share", "largest customer cost / total x 100"
+        )
+        m["top10_customers_share_pct"] = Metric(
+            float(cbc["share_pct"].head(10).sum()),
+            "%",
+            "Top-10 customers share",
+            "sum of the ten largest shares",
+        )
+    res.recommendations = _recommendations(res, df, cost, priced, days, ctx)
+    return res
+
+
+def _per_model(df: pd.DataFrame, meas: dict, priced: np.ndarray, ctx: AnalysisContext) -> pd.DataFrame:
+    """Cost per 1K tokens, cost per call and input/output ratio by model, with the catalog list price."""
+    cols = ["provider", "model"]
+    tok = np.where(priced, meas["input_tokens"] + meas["output_tokens"], 0)
+    base = cost_breakdown(df, cols, measures={**meas, "priced_tokens": tok}, extra=("priced_tokens",))
+    priced_calls = base["calls"] - base["unpriced_calls"]
+    base["cost_per_1k_tokens_usd"] = (base["cost_usd"] / base["priced_tokens"] * 1000).where(
+        base["priced_tokens"] > 0
+    )
+    base["cost_per_call_usd"] = (base["cost_usd"] / priced_calls).where(priced_calls > 0)
+    base["input_output_ratio"] = (base["input_tokens"] / base["output_tokens"]).where(
+        base["output_tokens"] > 0
+    )
+    list_in, list_out = [], []
+    for prov, model in zip(base["provider"], base["model"], strict=True):
+        price = ctx.catalog.current(prov, model)
+        i, o = price.per_1k() if price is not None else (np.nan, np.nan)
+        list_in.append(i)
+        list_out.append(o)
+    base["list_input_per_1k_usd"] = list_in
+    base["list_output_per_1k_usd"] = list_out
+    return base.sort_values("cost_per_1k_tokens_usd", ascending=False, na_position="last", ignore_index=True)
+
+
+def _io_by(df: pd.DataFrame, col: str, meas: dict) -> pd.DataFrame:
+    t = cost_breakdown(df, col, measures=meas)
+    t["input_output_ratio"] = (t["input_tokens"] / t["output_tokens"]).where(t["output_tokens"] > 0)
+    t["avg_input_tokens"] = t["input_tokens"] / t["calls"]
+    t["avg_output_tokens"] = t["output_tokens"] / t["calls"]
+    return t[
+        [
+            col,
+            "calls",
+            "input_tokens",
+            "output_tokens",
+            "input_output_ratio",
+            "avg_input_tokens",
+            "avg_output_tokens",
+        ]
+    ]
+
+
+def _patterns(df: pd.DataFrame, cost: np.ndarray, days: int) -> dict[str, pd.DataFrame]:
+    """Daily series, hour-of-day and weekday profiles."""
+    if df.empty:
+        empty_daily = pd.DataFrame(
+            columns=["date", "calls", "cost_usd", "unpriced_calls", "error_calls", "tokens"]
+        )
+        return {
+            "daily": empty_daily,
+            "hourly": pd.DataFrame({"hour": range(24), "calls": 0, "cost_usd": 0.0, "share_pct": 0.0}),
+            "weekday": pd.DataFrame(
+                {
+                    "weekday": list(WEEKDAYS),
+                    "days": 0,
+                    "calls": 0,
+                    "cost_usd": 0.0,
+                    "avg_calls_per_day": np.nan,
+                    "avg_cost_per_day_usd": np.nan,
+                }
+            ),
+        }
+    ts = df["timestamp"]
+    work = pd.DataFrame(
+        {
+            "date": day_of(ts),
+            "hour": ts.dt.hour,
+            "calls": 1,
+            "cost_usd": np.nan_to_num(cost),
+            "unpriced_calls": np.isnan(cost).astype("int64"),
+            "error_calls": np.asarray(error_mask(df), dtype="int64"),
+            "tokens": df["input_tokens"].to_numpy() + df["output_tokens"].to_numpy(),
+        },
+        index=df.index,
+    )
+    daily = work.drop(columns="hour").groupby("date").sum()
+    daily.index = pd.DatetimeIndex(daily.index)
+    idx = pd.date_range(daily.index.min(), daily.index.max(), freq="D")
+    daily = daily.reindex(idx, fill_value=0).rename_axis("date").reset_index()
+    hourly = work.groupby("hour")[["calls", "cost_usd"]].sum().reindex(range(24), fill_value=0)
+    hourly = hourly.rename_axis("hour").reset_index()
+    hourly["share_pct"] = hourly["calls"] / len(df) * 100
+    dcount = pd.Series(idx.day_of_week).value_counts().reindex(range(7), fill_value=0).to_numpy()
+    wd = daily.assign(wd=pd.DatetimeIndex(daily["date"]).day_of_week)
+    wk = wd.groupby("wd")[["calls", "cost_usd"]].sum().reindex(range(7), fill_value=0)
+    weekday = pd.DataFrame(
+        {
+            "weekday": list(WEEKDAYS),
+            "days": dcount,
+            "calls": wk["calls"].to_numpy(),
+            "cost_usd": wk["cost_usd"].to_numpy(),
+        }
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weekday["avg_calls_per_day"] = np.where(dcount > 0, weekday["calls"] / np.maximum(dcount, 1), np.nan)
+        weekday["avg_cost_per_day_usd"] = np.where(
+            dcount > 0, weekday["cost_usd"] / np.maximum(dcount, 1), np.nan
+        )
+    return {"daily": daily, "hourly": hourly, "weekday": weekday}
+
+
+def _mode_by(df: pd.DataFrame, key: str, value: str) -> pd.Series:
+    """For each ``key``, its most frequent ``value``."""
+    counts = df.groupby([key, value], observed=True, dropna=False).size().rename("n").reset_index()
+    counts = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates(key)
+    return pd.Series(plain_keys(counts[value]).to_numpy(), index=plain_keys(counts[key]).to_numpy())
+
+
+def _recommendations(
+    res: AnalysisResult,
+    df: pd.DataFrame,
+    cost: np.ndarray,
+    priced: np.ndarray,
+    days: int,
+    ctx: AnalysisContext,
+) -> list[Recommendation]:
+    """Findings with a monthly dollar figure; each states how the figure was estimated."""
+    recs: list[Recommendation] = []
+    m = res.metrics
+    total = float(m["total_cost_usd"].value or 0.0)
+    if not days or total <= 0 and not m["unpriced_calls"].value:
+        return recs
+    p = ctx.params.get(NAME, {})
+    env = res.tables["cost_by_environment"]
+    nonprod = float(env.loc[env["environment"] != "production", "cost_usd"].sum())
+    cut = float(p.get("nonprod_reduction", 0.5))
+    if nonprod > 0.05 * total:
+        recs.append(
+            Recommendation(
+                "Cap non-production spend",
+                f"Staging and development cost {fmt_usd(monthly(nonprod, days))}/month "
+                f"({nonprod / total * 100:.1f}% of spend). Cheaper models or quotas outside production "
+                f"could save about {cut:.0%} of it.",
+                monthly(nonprod, days) * cut,
+                "medium",
+                "environment",
+            )
+        )
+    err_cost = float(m["error_cost_usd"].value or 0.0)
+    if err_cost > 0:
+        recs.append(
+            Recommendation(
+                "Stop paying for failed calls",
+                f"{m['error_calls'].value:,} failed calls (timeouts, errors, cancellations) cost "
+                f"{fmt_usd(monthly(err_cost, days))}/month; retries with backoff, shorter prompts or fallbacks "
+                "would recover that spend.",
+                monthly(err_cost, days),
+                "high" if err_cost > 0.05 * total else "low",
+                "reliability",
+            )
+        )
+    unpriced = int(m["unpriced_calls"].value or 0)
+    if unpriced:
+        per_call = float(m["cost_per_call_usd"].value or 0.0)
+        est = unpriced * per_call
+        size = (
+            f"At the fleet's average cost per call they would add about {fmt_usd(monthly(est, days))}/month "
+            "of unaccounted spend"
+            if per_call
+            else "Their spend cannot be estimated: no call is priced"
+        )
+        recs.append(
+            Recommendation(
+                "Price the unpriced models",
+                f"{unpriced:,} calls have no price in the catalog and are excluded from every dollar figure. "
+                f"{size}; add their prices to the catalog.",
+                monthly(est, days),
+                "high",
+                "data quality",
+            )
+        )
+    models = res.tables["cost_per_1k_by_model"]
+    fleet = m["cost_per_1k_tokens_usd"].value
+    if fleet and len(models):
+        dear = models[(models["cost_per_1k_tokens_usd"] > 3 * fleet) & (models["share_pct"] > 10)]
+        for _, row in dear.head(3).iterrows():
+            saving = float(row["cost_usd"] - row["priced_tokens"] * fleet / 1000)
+            recs.append(
+                Recommendation(
+                    f"Review use of {row['model']}",
+                    f"{row['model']} costs {fmt_usd(row['cost_per_1k_tokens_usd'])} per 1K tokens, "
+                    f"{row['cost_per_1k_tokens_usd'] / fleet:.1f}× the fleet average, and takes "
+                    f"{fmt_pct(row['share_pct'])} of spend. Upper bound of the saving: its tokens priced at the "
+                    "fleet average.",
+                    monthly(saving, days),
+                    "high",
+                    "model mix",
+                )
+            )
+    cbc = res.tables["cost_by_customer"]
+    if len(cbc) > 1 and float(cbc["share_pct"].iloc[0]) > 20:
+        top = cbc.iloc[0]
+        recs.append(
+            Recommendation(
+                f"Concentration: {top['customer_id']} drives {top['share_pct']:.1f}% of spend",
+                f"One customer costs {fmt_usd(monthly(float(top['cost_usd']), days))}/month. A usage cap or "
+                "usage-based pricing for it protects margin; the figure is its monthly cost.",
+                monthly(float(top["cost_usd"]), days),
+                "medium",
+                "concentration",
+            )
+        )
+    f30 = m["forecast_30d_usd"].value
+    run = m["monthly_run_rate_usd"].value
+    if f30 and run and f30 > 1.1 * run:
+        recs.append(
+            Recommendation(
+                "Budget for growth",
+                f"The 30-day forecast ({fmt_usd(f30)}) is {(f30 / run - 1) * 100:.0f}% above the current monthly "
+                f"run rate ({fmt_usd(run)}); raise budgets or act on the optimisations now.",
+                f30 - run,
+                "medium",
+                "forecast",
+            )
+        )
+    return sorted(recs, key=lambda r: -r.monthly_impact_usd)

@@ -1,0 +1,54 @@
+"""The eight analyzers, in the seed's order, and how to run them.
+
+Each analyzer module defines ``NAME``, ``TITLE``, ``DESCRIPTION`` and
+``analyze(df, ctx) -> AnalysisResult``; modules are imported on first use so that importing the
+registry stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import pandas as pd
+
+from analyzers.base import AnalysisContext, AnalysisResult
+
+ANALYZER_NAMES: tuple[str, ...] = (
+    "understanding",
+    "performance",
+    "realtime",
+    "optimization",
+    "alignment",
+    "profitability",
+    "pricing",
+    "features",
+)
+MODULES: dict[str, str] = {
+    "understanding": "analyzers.finops.understanding",
+    "performance": "analyzers.finops.performance",
+    "realtime": "analyzers.finops.realtime",
+    "optimization": "analyzers.finops.optimization",
+    "alignment": "analyzers.finops.alignment",
+    "profitability": "analyzers.revenue.profitability",
+    "pricing": "analyzers.revenue.pricing",
+    "features": "analyzers.revenue.features",
+}
+
+
+def get(name: str) -> ModuleType:
+    """The analyzer module called ``name``; KeyError naming the valid names otherwise."""
+    if name not in MODULES:
+        raise KeyError(f"unknown analyzer {name!r}; expected one of {', '.join(ANALYZER_NAMES)}")
+    return importlib.import_module(MODULES[name])
+
+
+def run(name: str, df: pd.DataFrame, ctx: AnalysisContext | None = None) -> AnalysisResult:
+    """Run one analyzer (default context when ``ctx`` is None)."""
+    return get(name).analyze(df, ctx if ctx is not None else AnalysisContext())
+
+
+def run_all(df: pd.DataFrame, ctx: AnalysisContext | None = None) -> dict[str, AnalysisResult]:
+    """Every analyzer on the same frame and context, in registry order."""
+    ctx = ctx if ctx is not None else AnalysisContext()
+    return {name: get(name).analyze(df, ctx) for name in ANALYZER_NAMES}

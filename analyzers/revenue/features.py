@@ -1,0 +1,226 @@
+"""Feature economics: what each feature costs, who uses it, the revenue it earns and where it goes next.
+
+Attributed revenue: each customer's revenue (``common.customer_economics``) is split over the features
+that customer used in proportion to the feature's share of that customer's cost (by calls when the
+customer's cost is 0), so attributed revenue sums to total revenue. Quadrant: adoption against margin
+%, split at the median adoption of all features and the portfolio margin %.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
+from analyzers.common import bucket, cost_breakdown, gross_margin_pct, period_days
+from analyzers.revenue.profitability import customer_margins, monthly_factor, str_keys
+
+NAME = "features"
+TITLE = "Feature Economics"
+DESCRIPTION = "Cost, adoption, attributed revenue, ROI and invest/maintain/optimize/sunset per feature."
+
+ATTRIBUTION_METHOD = (
+    "customer revenue x (feature cost for the customer / customer's total cost); by calls when the "
+    "customer's cost is 0; sums to total revenue"
+)
+QUADRANT_METHOD = (
+    "high adoption = adoption_pct >= median adoption of all features; high margin = margin_pct >= "
+    "portfolio margin %; invest = high/high, optimize = high adoption + low margin, maintain = low "
+    "adoption + high margin, sunset = low/low"
+)
+
+
+def _cust_feature(df: pd.DataFrame) -> pd.DataFrame:
+    """calls, cost_usd and unpriced_calls per (customer, feature): ``common.cost_breakdown``."""
+    keys = ["customer_id", "feature_id"]
+    out = cost_breakdown(df, keys, tokens=False)[[*keys, "calls", "cost_usd", "unpriced_calls"]]
+    return out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def attribute_revenue(cf: pd.DataFrame, revenue: pd.Series) -> np.ndarray:
+    """Revenue attributed to each (customer, feature) row of ``cf`` (see ATTRIBUTION_METHOD)."""
+    cust_cost = cf.groupby("customer_id")["cost_usd"].transform("sum").to_numpy()
+    cust_calls = cf.groupby("customer_id")["calls"].transform("sum").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(
+            cust_cost > 0, cf["cost_usd"].to_numpy() / cust_cost, cf["calls"].to_numpy() / cust_calls
+        )
+    rev = revenue.reindex(cf["customer_id"]).to_numpy(dtype="float64")
+    return np.nan_to_num(rev) * share
+
+
+def feature_table(df: pd.DataFrame, margins: pd.DataFrame) -> pd.DataFrame:
+    cols = [
+        "feature_id",
+        "calls",
+        "cost_usd",
+        "unpriced_calls",
+        "customers",
+        "adoption_pct",
+        "cost_per_customer_usd",
+        "attributed_revenue_usd",
+        "margin_usd",
+        "margin_pct",
+        "roi_pct",
+        "first_seen",
+        "quadrant",
+    ]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    cf = _cust_feature(df)
+    cf["revenue_usd"] = attribute_revenue(cf, margins.set_index("customer_id")["revenue_usd"])
+    out = cf.groupby("feature_id", sort=True).agg(
+        calls=("calls", "sum"),
+        cost_usd=("cost_usd", "sum"),
+        unpriced_calls=("unpriced_calls", "sum"),
+        customers=("customer_id", "size"),
+        attributed_revenue_usd=("revenue_usd", "sum"),
+    )
+    n_customers = cf["customer_id"].nunique()
+    out["adoption_pct"] = out["customers"] / n_customers * 100.0
+    out["cost_per_customer_usd"] = out["cost_usd"] / out["customers"]
+    out["margin_usd"] = out["attributed_revenue_usd"] - out["cost_usd"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["margin_pct"] = np.where(
+            out["attributed_revenue_usd"] > 0,
+            out["margin_usd"] / out["attributed_revenue_usd"] * 100.0,
+            np.nan,
+        )
+        out["roi_pct"] = np.where(out["cost_usd"] > 0, out["margin_usd"] / out["cost_usd"] * 100.0, np.nan)
+    first = df["timestamp"].groupby(df["feature_id"], observed=True, dropna=False).min()
+    first.index = first.index.astype("object").fillna("(none)").astype("str")
+    out["first_seen"] = first.reindex(out.index)
+    portfolio = gross_margin_pct(float(out["attributed_revenue_usd"].sum()), float(out["cost_usd"].sum()))
+    hi_adopt = out["adoption_pct"] >= out["adoption_pct"].median()
+    hi_margin = out["margin_pct"].fillna(-np.inf) >= (portfolio if portfolio is not None else 0.0)
+    out["quadrant"] = np.select(
+        [hi_adopt & hi_margin, hi_adopt, hi_margin], ["invest", "optimize", "maintain"], default="sunset"
+    )
+    return (
+        out.reset_index()[cols].sort_values("cost_usd", ascending=False, kind="stable").reset_index(drop=True)
+    )
+
+
+def co_usage(df: pd.DataFrame) -> pd.DataFrame:
+    """Feature pairs used by the same customers: customers_both, Jaccard index and lift."""
+    cols = ["feature_a", "feature_b", "customers_both", "jaccard", "lift"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    ci, cu = pd.factorize(df["customer_id"])
+    fi, fu = pd.factorize(df["feature_id"])
+    fu = np.asarray(fu.astype("object").astype("str"))
+    m = np.zeros((len(cu), len(fu)), dtype=np.int64)
+    m[ci, fi] = 1
+    both = m.T @ m
+    counts = np.diag(both).astype("float64")
+    a, b = np.triu_indices(len(fu), k=1)
+    n = float(len(cu))
+    inter = both[a, b].astype("float64")
+    union = counts[a] + counts[b] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = pd.DataFrame(
+            {
+                "feature_a": np.asarray(fu)[a],
+                "feature_b": np.asarray(fu)[b],
+                "customers_both": inter.astype("int64"),
+                "jaccard": np.where(union > 0, inter / union, 0.0),
+                "lift": np.where(counts[a] * counts[b] > 0, inter * n / (counts[a] * counts[b]), np.nan),
+            }
+        )
+    # name order within a pair is alphabetical so the same pair always reads the same way
+    swap = out["feature_a"] > out["feature_b"]
+    out.loc[swap, ["feature_a", "feature_b"]] = out.loc[swap, ["feature_b", "feature_a"]].to_numpy()
+    out = out[out["customers_both"] > 0]
+    return (
+        out[cols]
+        .sort_values(["customers_both", "jaccard"], ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def adoption_daily(df: pd.DataFrame) -> pd.DataFrame:
+    """Per UTC day and feature: distinct customers, calls and cost (long format)."""
+    cols = ["date", "feature_id", "customers", "calls", "cost_usd"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    d = pd.DataFrame(
+        {
+            "date": bucket(df["timestamp"], "D"),
+            "feature_id": df["feature_id"],
+            "customer_id": df["customer_id"],
+            "cost_usd": df["cost_usd"].astype("float64").fillna(0.0).to_numpy(),
+        }
+    )
+    g = d.groupby(["date", "feature_id"], sort=True, observed=True, dropna=False)
+    out = g.agg(
+        customers=("customer_id", "nunique"), calls=("customer_id", "size"), cost_usd=("cost_usd", "sum")
+    )
+    return str_keys(out.reset_index(), ["feature_id"])[cols]
+
+
+def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
+    days = period_days(df)
+    f = monthly_factor(days)
+    margins = customer_margins(df, ctx.tiers, days)
+    table = feature_table(df, margins)
+    pairs = co_usage(df)
+    revenue = float(table["attributed_revenue_usd"].sum()) if len(table) else 0.0
+    cost = float(table["cost_usd"].sum()) if len(table) else 0.0
+    top = table.iloc[0] if len(table) else None
+    metrics = {
+        "feature_count": Metric(len(table), "features", "Features"),
+        "total_cost_usd": Metric(cost, "USD", "Feature cost (period)"),
+        "attributed_revenue_usd": Metric(revenue, "USD", "Attributed revenue (period)", ATTRIBUTION_METHOD),
+        "portfolio_margin_pct": Metric(gross_margin_pct(revenue, cost), "%", "Portfolio margin %"),
+        "top_feature": Metric(None if top is None else str(top["feature_id"]), "", "Costliest feature"),
+        "median_adoption_pct": Metric(
+            float(table["adoption_pct"].median()) if len(table) else None, "%", "Median adoption"
+        ),
+        "sunset_candidates": Metric(
+            int((table["quadrant"] == "sunset").sum()) if len(table) else 0, "features", "Sunset candidates"
+        ),
+        "period_days": Metric(days, "days", "Days covered"),
+    }
+    return AnalysisResult(
+        name=NAME,
+        title=TITLE,
+        metrics=metrics,
+        tables={"features": table, "co_usage": pairs, "adoption_daily": adoption_daily(df)},
+        recommendations=_recommendations(table, f),
+        methods={
+            "attribution": ATTRIBUTION_METHOD,
+            "quadrant": QUADRANT_METHOD,
+            "adoption": "adoption_pct = customers who used the feature / customers in the data x 100",
+            "co_usage": "pairs of features used by the same customer; jaccard = both / either; lift = both x "
+            "customers / (customers_a x customers_b)",
+        },
+    )
+
+
+def _recommendations(table: pd.DataFrame, f: float) -> list[Recommendation]:
+    recs: list[Recommendation] = []
+    for row in table[table["quadrant"] == "optimize"].head(3).itertuples():
+        # bringing the feature to break-even (or halving its loss) is the stated target
+        gap = max(-row.margin_usd, row.cost_usd * 0.2) * f
+        recs.append(
+            Recommendation(
+                title=f"Optimize {row.feature_id}: widely used, thin margin",
+                detail=f"{row.adoption_pct:.0f}% of customers; margin {row.margin_pct:.0f}% "
+                "(impact: closing the loss, or 20% of its cost when profitable, via cheaper models/caching).",
+                monthly_impact_usd=float(gap),
+                priority="high" if row.margin_usd < 0 else "medium",
+                category="features",
+            )
+        )
+    for row in table[table["quadrant"] == "sunset"].head(3).itertuples():
+        loss = max(-row.margin_usd, 0.0) * f
+        recs.append(
+            Recommendation(
+                title=f"Review {row.feature_id}: low adoption, low margin",
+                detail=f"{row.customers} customers ({row.adoption_pct:.0f}%); cost ${row.cost_usd * f:,.2f}/month.",
+                monthly_impact_usd=float(loss),
+                priority="low",
+                category="features",
+            )
+        )
+    return recs

@@ -1,0 +1,752 @@
+"""The incremental analysis engine the dashboard polls on every tick.
+
+``AnalysisSession`` tails the call file with ``metering.store.IncrementalReader`` and keeps running
+aggregates: a compact cube (UTC day x customer x tier x organization x product x model x provider x
+environment x source, with calls, priced cost, unpriced and failed calls, tokens, first/last call
+time) and an hourly cube (hour x provider x model). Each refresh folds only the new rows into them,
+so the overview (cards, daily series, hierarchy, alerts) costs time proportional to the new rows
+plus a regroup of the small cubes. Heavy analyzers run on the filtered rows at most once per data
+version and filter set (small LRU). All state changes happen under a lock; readers work on an
+immutable snapshot, so several Dash threads can call in at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzers import registry
+from analyzers.base import Alert, AnalysisContext, AnalysisResult, Metric
+from analyzers.common import (
+    UNPROFITABLE_COST_SHARE,
+    UNPROFITABLE_METHOD,
+    call_measures,
+    cost_forecast,
+    days_between,
+    gross_margin_pct,
+    group_ids,
+    ts_ms,
+)
+from analyzers.finops import realtime
+from metering.store import IncrementalReader
+from metering.tiers import DAYS_PER_MONTH
+
+#: cube dimensions: name -> source column (date is derived from the timestamp)
+DIMS: tuple[str, ...] = (
+    "customer_id",
+    "subscription_tier",
+    "organization_id",
+    "product_id",
+    "model",
+    "provider",
+    "environment",
+    "source",
+)
+MEASURES: tuple[str, ...] = (
+    "calls",
+    "cost_usd",
+    "unpriced_calls",
+    "error_calls",
+    "input_tokens",
+    "output_tokens",
+)
+HOURLY_DIMS: tuple[str, ...] = ("provider", "model")
+OVERVIEW_KEYS: tuple[str, ...] = (
+    "total_cost_usd",
+    "calls",
+    "cost_per_call_usd",
+    "forecast_30d_usd",
+    "gross_margin_pct",
+    "unprofitable_customers",
+    "open_alerts",
+    "unpriced_calls",
+)
+MISSING = "(none)"
+_DAY_MS = 86_400_000
+_HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user selected. Dates are inclusive UTC days; empty tuples mean "all"."""
+
+    start: date | None = None
+    end: date | None = None
+    tiers: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+    organizations: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    drill: tuple[str, ...] = ()  # (org,), (org, product) or (org, product, model): the treemap selection
+
+
+@dataclass
+class Overview:
+    version: int
+    rows: int
+    period_start: pd.Timestamp | None
+    period_end: pd.Timestamp | None
+    metrics: dict[str, Metric]
+    changes: dict[str, float | None]
+    daily_cost_by_provider: pd.DataFrame  # date, provider, cost_usd, calls
+    hierarchy: pd.DataFrame  # organization_id, product_id, model, cost_usd, calls
+    alerts: list[Alert] = field(default_factory=list)
+    alerts_version: int = 0  # data version the alerts were computed on (may trail ``version`` by one)
+
+
+@dataclass
+class RefreshInfo:
+    new_rows: int
+    reset: bool
+    version: int
+    malformed: int
+
+
+class _Codes:
+    """Grow-only dictionary encoding of one dimension (value <-> small int), shared by all chunks."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def code(self, value: str) -> int:
+        c = self.index.get(value)
+        if c is None:
+            c = len(self.values)
+            self.values.append(value)
+            self.index[value] = c
+        return c
+
+    def encode(self, s: pd.Series) -> np.ndarray:
+        """Codes for a column (category or str); missing values become "(none)"."""
+        cat = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("category")
+        cats = [str(v) for v in cat.cat.categories]
+        table = np.array([self.code(v) for v in cats] + [self.code(MISSING)], dtype="int32")
+        return table[cat.cat.codes.to_numpy()]  # code -1 (missing) picks the last entry
+
+    def lookup(self, values: tuple[str, ...]) -> np.ndarray:
+        return np.array([self.index[v] for v in values if v in self.index], dtype="int32")
+
+
+#: a cube: column name -> numpy array, all of one length
+Cube = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _State:
+    """One immutable data version: cubes, pending raw chunks and bookkeeping."""
+
+    version: int = 0
+    rows: int = 0
+    malformed: int = 0
+    cube: Cube | None = None  # day, DIMS codes, MEASURES, first_ms, last_ms (numpy arrays)
+    hourly: Cube | None = None  # hour, provider, model codes, cost_usd, calls
+    chunks: tuple[pd.DataFrame, ...] = ()  # raw typed rows, in file order
+    compacted_rows: int = 0  # cube length after the last regroup
+
+
+class AnalysisSession:
+    """Running aggregates over one call file, refreshed incrementally; see the module docstring."""
+
+    def __init__(self, path: str | Path, ctx: AnalysisContext | None = None, cache_size: int = 16) -> None:
+        self.path = Path(path)
+        self.ctx = ctx if ctx is not None else AnalysisContext()
+        self._reader = IncrementalReader(self.path)
+        self._codes = {d: _Codes() for d in DIMS}
+        self._state = _State()
+        self._refresh_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()  # overviews and results
+        self._frames: OrderedDict[Hashable, Any] = OrderedDict()  # filtered row frames (large)
+        self._cache_size = cache_size
+        self._frame_cache_size = 3
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+        self._latest_alerts: tuple[int, list[Alert]] | None = None
+        self._alert_thread: threading.Thread | None = None
+        self._pending_alerts: _State | None = None
+        self._reset_version = 0  # alerts computed on versions before the last reset are never served
+        #: compute alerts inline in overview() instead of serving the previous version's while recomputing
+        self.sync_alerts = False
+
+    # --- state ---------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._state.version
+
+    @property
+    def rows(self) -> int:
+        return self._state.rows
+
+    def refresh(self) -> RefreshInfo:
+        """Read the rows appended since the last refresh and fold them into the cubes (O(new rows))."""
+        with self._refresh_lock:
+            res = self._reader.poll()
+            st = self._state
+            malformed = len(res.malformed)
+            if res.reset:  # the dictionaries stay: older snapshots still decode with them
+                with self._lock:
+                    self._latest_alerts = None
+                    self._reset_version = st.version + 1
+                st = _State(version=st.version + 1)
+            df = res.frame
+            if len(df):
+                cube, hourly = self._chunk_cubes(df)
+                cube = cube if st.cube is None else _concat(st.cube, cube)
+                hourly = hourly if st.hourly is None else _concat(st.hourly, hourly)
+                compacted = st.compacted_rows
+                if _len(cube) > 2 * max(compacted, 4096):
+                    cube, hourly = _regroup_cube(cube), _regroup_hourly(hourly)
+                    compacted = _len(cube)
+                st = _State(
+                    version=st.version + (0 if res.reset else 1),
+                    rows=st.rows + len(df),
+                    malformed=st.malformed + malformed,
+                    cube=cube,
+                    hourly=hourly,
+                    chunks=(*st.chunks, df),
+                    compacted_rows=compacted,
+                )
+            elif malformed:
+                st = _replace(st, malformed=st.malformed + malformed)
+            with self._lock:
+                changed = st.version != self._state.version
+                self._state = st
+                if changed:
+                    self._cache.clear()
+                    self._frames.clear()
+                    self._key_locks.clear()
+            return RefreshInfo(
+                new_rows=len(df), reset=bool(res.reset), version=st.version, malformed=malformed
+            )
+
+    def _chunk_cubes(self, df: pd.DataFrame) -> tuple[Cube, Cube]:
+        """The new rows aggregated into the cube and the hourly cube."""
+        ms = ts_ms(df["timestamp"])
+        cols: dict[str, np.ndarray] = {"day": ms // _DAY_MS}
+        for d in DIMS:
+            cols[d] = self._codes[d].encode(df[d])
+        raw: Cube = {**cols, **call_measures(df), "first_ms": ms, "last_ms": ms}
+        hourly = _regroup_hourly(
+            {
+                "hour": ms // _HOUR_MS,
+                "provider": cols["provider"],
+                "model": cols["model"],
+                "cost_usd": raw["cost_usd"],
+                "calls": raw["calls"],
+            }
+        )
+        return _regroup_cube(raw), hourly
+
+    # --- caching -------------------------------------------------------------------------------
+    def _cached(self, key: tuple, compute: Callable[[], Any], *, large: bool = False) -> Any:
+        """Compute once per key (concurrent callers wait for the first), keep the newest few.
+
+        Keys start with the data version; ``large`` values (row frames) go to a smaller LRU.
+        """
+        cache, size = (self._frames, self._frame_cache_size) if large else (self._cache, self._cache_size)
+        with self._lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+            klock = self._key_locks.setdefault(key, threading.Lock())
+        with klock:
+            with self._lock:
+                if key in cache:
+                    return cache[key]
+            value = compute()
+            with self._lock:
+                if key[0] == self._state.version:
+                    cache[key] = value
+                    while len(cache) > size:
+                        cache.popitem(last=False)
+            return value
+
+    # --- filtering -----------------------------------------------------------------------------
+    def _cube_mask(
+        self, cube: Cube, f: Filters, day_range: tuple[int, int] | None = None
+    ) -> np.ndarray | None:
+        """Rows of the cube the filters keep (None = all of them)."""
+        mask = None
+
+        def both(m: np.ndarray) -> None:
+            nonlocal mask
+            mask = m if mask is None else mask & m
+
+        day = cube["day"]
+        lo, hi = day_range if day_range is not None else (_day_int(f.start), _day_int(f.end))
+        if lo is not None:
+            both(day >= lo)
+        if hi is not None:
+            both(day <= hi)
+        for dim, values in _value_filters(f):
+            both(np.isin(cube[dim], self._codes[dim].lookup(values)))
+        for dim, value in zip(("organization_id", "product_id", "model"), f.drill, strict=False):
+            both(cube[dim] == self._codes[dim].index.get(value, -1))
+        return mask
+
+    def frame(self, filters: Filters | None = None) -> pd.DataFrame:
+        """The rows matching ``filters`` (all rows when None), for the heavy analyzers."""
+        st = self._state
+        f = filters or Filters()
+        if f == Filters():
+            return self._all_rows(st)
+        return self._cached(
+            (st.version, "frame", f), lambda: _filter_frame(self._all_rows(st), f), large=True
+        )
+
+    def _all_rows(self, st: _State) -> pd.DataFrame:
+        """Every row of version ``st``; the chunks are concatenated once and kept as one frame."""
+        if not st.chunks:
+            from metering.store import empty_frame
+
+            return empty_frame()
+        if len(st.chunks) == 1:
+            return st.chunks[0]
+
+        def concat() -> pd.DataFrame:
+            whole = _concat_frames(list(st.chunks))
+            with self._lock:
+                if self._state.version == st.version and self._state.chunks is st.chunks:
+                    self._state = _replace(self._state, chunks=(whole,))
+            return whole
+
+        return self._cached((st.version, "rows"), concat, large=True)
+
+    # --- results -------------------------------------------------------------------------------
+    def result(self, name: str, filters: Filters | None = None) -> AnalysisResult:
+        """One analyzer on the filtered rows, computed at most once per (data version, filters)."""
+        registry.get(name)  # unknown names fail here, with the list of valid ones
+        st = self._state
+        f = filters or Filters()
+        if name == realtime.NAME and f == Filters():
+            return self._realtime(st)
+        return self._cached(
+            (st.version, "result", name, f), lambda: registry.run(name, self.frame(f), self.ctx)
+        )
+
+    def alerts(self) -> list[Alert]:
+        """Real-time alerts on all data (from the running cubes), cached per version."""
+        return list(self._realtime(self._state).alerts)
+
+    def _realtime(self, st: _State) -> AnalysisResult:
+        def compute() -> AnalysisResult:
+            res = realtime.analyze_inputs(self._realtime_inputs(st), self.ctx)
+            with self._lock:
+                fresh = self._latest_alerts is None or self._latest_alerts[0] <= st.version
+                if fresh and st.version >= self._reset_version:
+                    self._latest_alerts = (st.version, list(res.alerts))
+            return res
+
+        return self._cached((st.version, "result", realtime.NAME, Filters()), compute)
+
+    def _overview_alerts(self, st: _State) -> tuple[int, list[Alert]]:
+        """Alerts for the overview without waiting for a recompute.
+
+        When this version's alerts are not ready yet but an earlier version's are, those are returned
+        and the current version is computed on a background thread (one at a time); the overview is
+        then at most one data version behind on alerts only. The very first call computes inline.
+        """
+        key = (st.version, "result", realtime.NAME, Filters())
+        with self._lock:
+            if key in self._cache:
+                return st.version, list(self._cache[key].alerts)
+            latest = self._latest_alerts
+            busy = self._alert_thread is not None and self._alert_thread.is_alive()
+            if latest is not None and not self.sync_alerts:
+                if not busy:
+                    self._pending_alerts = st
+                return latest[0], list(latest[1])
+        return st.version, list(self._realtime(st).alerts)
+
+    def _start_pending_alerts(self) -> None:
+        """Start the background alert recompute requested by the overview just built (after it, so the
+        overview itself does not compete with it for the interpreter)."""
+        with self._lock:
+            st, self._pending_alerts = self._pending_alerts, None
+            if st is None or (self._alert_thread is not None and self._alert_thread.is_alive()):
+                return
+            self._alert_thread = threading.Thread(target=self._realtime, args=(st,), daemon=True)
+            self._alert_thread.start()
+
+    def _realtime_inputs(self, st: _State) -> realtime.RealtimeInputs:
+        """The realtime analyzer's aggregates, taken from the cubes instead of the rows."""
+        if st.cube is None or not _len(st.cube):
+            return realtime.inputs_from_frame(self._all_rows(st))
+        cube, hourly = st.cube, st.hourly
+        g = _sum_by(cube, ["day", "customer_id"], ["cost_usd", "calls", "unpriced_calls"])
+        dc = pd.DataFrame(
+            {
+                "date": _days_to_ts(g["day"]),
+                "customer_id": self._labels("customer_id", g["customer_id"]),
+                "cost_usd": g["cost_usd"],
+                "calls": g["calls"],
+                "unpriced_calls": g["unpriced_calls"],
+            }
+        ).sort_values(["date", "customer_id"], ignore_index=True)
+        h = _sum_by(hourly, ["hour", "provider", "model"], ["cost_usd", "calls"])
+        hr = pd.DataFrame(
+            {
+                "hour": pd.to_datetime(h["hour"] * _HOUR_MS, unit="ms", utc=True),
+                "provider": self._labels("provider", h["provider"]),
+                "model": self._labels("model", h["model"]),
+                "cost_usd": h["cost_usd"],
+                "calls": h["calls"],
+            }
+        ).sort_values(["hour", "provider", "model"], ignore_index=True)
+        tiers = self._customer_tiers(cube)
+        return realtime.RealtimeInputs(
+            dc, hr, tiers, _ms_to_ts(cube["first_ms"].min()), _ms_to_ts(cube["last_ms"].max())
+        )
+
+    def _labels(self, dim: str, codes: np.ndarray) -> np.ndarray:
+        return np.asarray(self._codes[dim].values, dtype=object)[codes].astype(str)
+
+    def _tier_codes(self, cube: Cube) -> tuple[np.ndarray, np.ndarray]:
+        """(customer codes present, tier code of each one's most recent call), from last-call times."""
+        cust, last = cube["customer_id"], cube["last_ms"]
+        newest = np.full(len(self._codes["customer_id"].values), np.iinfo("int64").min)
+        np.maximum.at(newest, cust, last)
+        pick = np.flatnonzero(last == newest[cust])
+        tier = np.zeros(len(newest), dtype="int64")
+        tier[cust[pick][::-1]] = cube["subscription_tier"][pick][::-1]  # ties: the first such cube row
+        present = np.flatnonzero(newest > np.iinfo("int64").min)
+        return present, tier[present]
+
+    def _customer_tiers(self, cube: Cube) -> pd.Series:
+        """customer -> tier of its most recent call, from the cube's last-call times."""
+        if not _len(cube):
+            return pd.Series(dtype="str", name="subscription_tier")
+        present, tiers = self._tier_codes(cube)
+        return pd.Series(
+            self._labels("subscription_tier", tiers),
+            index=pd.Index(self._labels("customer_id", present), name="customer_id"),
+            name="subscription_tier",
+        ).sort_index()
+
+    # --- overview ------------------------------------------------------------------------------
+    def overview(self, filters: Filters | None = None) -> Overview:
+        """Cards, daily cost by provider, the hierarchy and open alerts, from the running cubes."""
+        st = self._state
+        f = filters or Filters()
+        key = (st.version, "overview", f)
+        ov = self._cached(key, lambda: self._overview(st, f))
+        self._start_pending_alerts()
+        if ov.alerts_version != st.version:
+            with self._lock:
+                ready = (st.version, "result", realtime.NAME, Filters()) in self._cache
+                if ready:
+                    self._cache.pop(key, None)
+            if ready:
+                ov = self._cached(key, lambda: self._overview(st, f))
+        return ov
+
+    def _overview(self, st: _State, f: Filters) -> Overview:
+        alerts_version, alerts = self._overview_alerts(st)
+        cube = st.cube if st.cube is not None else _empty_cube()
+        sel = _take(cube, self._cube_mask(cube, f))
+        cur = self._figures(sel)
+        cur["open_alerts"] = len(alerts)
+        prev: dict[str, float | None] = {}
+        if cur["period_start"] is not None:
+            lo = _day_int(f.start) if f.start is not None else int(sel["day"].min())
+            hi = _day_int(f.end) if f.end is not None else int(sel["day"].max())
+            n = hi - lo + 1
+            psel = _take(cube, self._cube_mask(cube, f, (lo - n, lo - 1)))
+            if _len(psel):
+                prev = self._figures(psel)
+        changes: dict[str, float | None] = {}
+        for k in OVERVIEW_KEYS:
+            a, b = cur.get(k), prev.get(k)
+            changes[k] = (
+                (float(a) - float(b)) / abs(float(b))
+                if a is not None and b is not None and k != "open_alerts" and float(b) != 0
+                else None
+            )
+        metrics = {
+            "total_cost_usd": Metric(
+                cur["total_cost_usd"], "USD", "Total cost", "sum of cost_usd over priced calls"
+            ),
+            "calls": Metric(cur["calls"], "calls", "Calls", "number of calls"),
+            "cost_per_call_usd": Metric(
+                cur["cost_per_call_usd"], "USD/call", "Cost per call", "total cost / priced calls"
+            ),
+            "forecast_30d_usd": Metric(
+                cur["forecast_30d_usd"], "USD", "30-day forecast", cur["forecast_method"]
+            ),
+            "gross_margin_pct": Metric(
+                cur["gross_margin_pct"],
+                "%",
+                "Gross margin",
+                "(revenue - cost) / revenue x 100; revenue = tier price x period_days / 30.4375, "
+                "cost of customers whose tier has a price",
+            ),
+            "unprofitable_customers": Metric(
+                cur["unprofitable_customers"], "customers", "Unprofitable customers", UNPROFITABLE_METHOD
+            ),
+            "open_alerts": Metric(
+                cur["open_alerts"], "alerts", "Open alerts", "real-time alerts on all data"
+            ),
+            "unpriced_calls": Metric(
+                cur["unpriced_calls"], "calls", "Unpriced calls", "calls without cost_usd"
+            ),
+        }
+        return Overview(
+            version=st.version,
+            rows=int(cur["calls"]),
+            period_start=cur["period_start"],
+            period_end=cur["period_end"],
+            metrics=metrics,
+            changes=changes,
+            daily_cost_by_provider=self._daily_by_provider(sel),
+            hierarchy=self._hierarchy(sel),
+            alerts=alerts,
+            alerts_version=alerts_version,
+        )
+
+    def _figures(self, sel: Cube) -> dict[str, Any]:
+        """The card figures for one selection of cube rows (same definitions as the analyzers)."""
+        calls = int(sel["calls"].sum())
+        unpriced = int(sel["unpriced_calls"].sum())
+        cost = float(sel["cost_usd"].sum())
+        out: dict[str, Any] = {
+            "calls": calls,
+            "unpriced_calls": unpriced,
+            "total_cost_usd": cost,
+            "cost_per_call_usd": cost / (calls - unpriced) if calls > unpriced else None,
+            "period_start": None,
+            "period_end": None,
+            "forecast_30d_usd": None,
+            "forecast_method": "",
+            "gross_margin_pct": None,
+            "unprofitable_customers": 0,
+        }
+        if not calls:
+            return out
+        first, last = _ms_to_ts(sel["first_ms"].min()), _ms_to_ts(sel["last_ms"].max())
+        out["period_start"], out["period_end"] = first, last
+        d0 = int(sel["day"].min())
+        daily = np.bincount(sel["day"] - d0, weights=sel["cost_usd"])
+        series = pd.Series(daily, index=_days_to_ts(np.arange(d0, d0 + len(daily))))
+        fc = cost_forecast(series, last, 30)
+        out["forecast_30d_usd"], out["forecast_method"] = fc.total, fc.method
+        days = days_between(first, last)
+        # customer_economics_from_totals in numpy (same operations, so the same numbers): revenue =
+        # tier monthly price x days / DAYS_PER_MONTH; unprofitable = cost > 80 % of revenue
+        per = _sum_by(sel, ["customer_id"], ["cost_usd"])
+        present, tier_codes = self._tier_codes(sel)
+        tier_of = np.zeros(len(self._codes["customer_id"].values), dtype="int64")
+        tier_of[present] = tier_codes
+        labels = self._codes["subscription_tier"].values
+        monthly = np.array(
+            [self.ctx.tiers[t].price_usd_month if t in self.ctx.tiers else np.nan for t in labels],
+            dtype="float64",
+        )
+        revenue = monthly[tier_of[per["customer_id"]]] * float(days) / DAYS_PER_MONTH
+        ccost = per["cost_usd"]
+        known = ~np.isnan(revenue)
+        out["gross_margin_pct"] = gross_margin_pct(float(revenue[known].sum()), float(ccost[known].sum()))
+        out["unprofitable_customers"] = int((ccost > UNPROFITABLE_COST_SHARE * revenue).sum())
+        return out
+
+    def _daily_by_provider(self, sel: Cube) -> pd.DataFrame:
+        g = _sum_by(sel, ["day", "provider"], ["cost_usd", "calls"])
+        return pd.DataFrame(
+            {
+                "date": _days_to_ts(g["day"]),
+                "provider": self._labels("provider", g["provider"]),
+                "cost_usd": g["cost_usd"].astype("float64"),
+                "calls": g["calls"].astype("int64"),
+            }
+        )
+
+    def _hierarchy(self, sel: Cube) -> pd.DataFrame:
+        keys = ["organization_id", "product_id", "model"]
+        g = _sum_by(sel, keys, ["cost_usd", "calls"])
+        # sort by the labels' lexical ranks (integers), not by the strings themselves
+        order = np.lexsort(tuple(self._ranks(k)[g[k]] for k in reversed(keys)))
+        out = pd.DataFrame({k: self._labels(k, g[k][order]) for k in keys})
+        out["cost_usd"] = g["cost_usd"][order].astype("float64")
+        out["calls"] = g["calls"][order].astype("int64")
+        return out
+
+    def _ranks(self, dim: str) -> np.ndarray:
+        """Lexical rank of every code of a dimension."""
+        values = self._codes[dim].values
+        ranks = np.empty(len(values), dtype="int64")
+        ranks[np.argsort(np.asarray(values, dtype=str), kind="stable")] = np.arange(len(values))
+        return ranks
+
+    # --- options -------------------------------------------------------------------------------
+    def filter_options(self) -> dict[str, Any]:
+        """Values present in the data for each filter, and the first/last day ("start", "end")."""
+        st = self._state
+        cube = st.cube if st.cube is not None else _empty_cube()
+        out: dict[str, Any] = {}
+        for key, dim in (
+            ("organizations", "organization_id"),
+            ("tiers", "subscription_tier"),
+            ("environments", "environment"),
+            ("sources", "source"),
+        ):
+            present = np.unique(cube[dim])
+            out[key] = sorted(self._labels(dim, present).tolist()) if len(present) else []
+        if _len(cube):
+            start = _ms_to_ts(cube["first_ms"].min()).date().isoformat()
+            end = _ms_to_ts(cube["last_ms"].max()).date().isoformat()
+            out["start"], out["end"], out["dates"] = start, end, [start, end]
+        else:
+            out["start"], out["end"], out["dates"] = None, None, []
+        return out
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _replace(st: _State, **kw: Any) -> _State:
+    from dataclasses import replace
+
+    return replace(st, **kw)
+
+
+def _len(cube: Cube) -> int:
+    return len(cube["calls"])
+
+
+def _concat(a: Cube, b: Cube) -> Cube:
+    return {k: np.concatenate([a[k], b[k]]) for k in a}
+
+
+def _take(cube: Cube, mask: np.ndarray | None) -> Cube:
+    return cube if mask is None else {k: v[mask] for k, v in cube.items()}
+
+
+def _sum_by(cube: Cube, keys: list[str], sums: list[str]) -> Cube:
+    """Sums per combination of integer keys, numpy only (dense index when small, hashing otherwise)."""
+    if not _len(cube):
+        return {k: np.array([], dtype="int64") for k in keys} | {
+            c: np.array([], dtype="float64") for c in sums
+        }
+    cols = [cube[k] for k in keys]
+    lo = [int(c.min()) for c in cols]
+    sizes = [int(c.max()) - m + 1 for c, m in zip(cols, lo, strict=True)]
+    if np.prod(sizes, dtype="float64") <= 4_000_000:
+        flat = np.ravel_multi_index([c - m for c, m in zip(cols, lo, strict=True)], sizes)
+        n = int(np.prod(sizes))
+        counts = np.bincount(flat, minlength=n)
+        present = np.flatnonzero(counts)
+        parts = np.unravel_index(present, sizes)
+        out = {k: parts[i] + lo[i] for i, k in enumerate(keys)}
+        for c in sums:
+            w = np.bincount(flat, weights=cube[c], minlength=n)[present]
+            out[c] = w if cube[c].dtype.kind == "f" else np.rint(w).astype("int64")
+        return out
+    gid, first = group_ids(cols)
+    out = {k: cube[k][first] for k in keys}
+    for c in sums:
+        w = np.bincount(gid, weights=cube[c], minlength=len(first))
+        out[c] = w if cube[c].dtype.kind == "f" else np.rint(w).astype("int64")
+    return out
+
+
+def _regroup(raw: Cube, keys: list[str], sums: list[str], mins: tuple = (), maxs: tuple = ()) -> Cube:
+    """Group rows by integer keys: sums, minima and maxima per group (numpy only)."""
+    if not _len(raw):
+        return raw
+    gid, first = group_ids([raw[k] for k in keys])
+    n = len(first)
+    out = {k: raw[k][first] for k in keys}
+    for c in sums:
+        w = np.bincount(gid, weights=raw[c], minlength=n)
+        out[c] = w if raw[c].dtype.kind == "f" else np.rint(w).astype("int64")
+    for c in mins:
+        m = np.full(n, np.iinfo("int64").max)
+        np.minimum.at(m, gid, raw[c])
+        out[c] = m
+    for c in maxs:
+        m = np.full(n, np.iinfo("int64").min)
+        np.maximum.at(m, gid, raw[c])
+        out[c] = m
+    return out
+
+
+def _regroup_cube(raw: Cube) -> Cube:
+    return _regroup(raw, ["day", *DIMS], list(MEASURES), ("first_ms",), ("last_ms",))
+
+
+def _regroup_hourly(raw: Cube) -> Cube:
+    return _regroup(raw, ["hour", *HOURLY_DIMS], ["cost_usd", "calls"])
+
+
+def _empty_cube() -> Cube:
+    cols = ["day", *DIMS, *MEASURES, "first_ms", "last_ms"]
+    return {c: np.array([], dtype="float64" if c == "cost_usd" else "int64") for c in cols}
+
+
+def _day_int(d: date | None) -> int | None:
+    return None if d is None else int((pd.Timestamp(d) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1))
+
+
+def _days_to_ts(days: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(days, dtype="int64") * _DAY_MS, unit="ms", utc=True))
+
+
+def _ms_to_ts(ms: Any) -> pd.Timestamp | None:
+    if ms is None or pd.isna(ms):
+        return None
+    return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+
+def _value_filters(f: Filters) -> list[tuple[str, tuple[str, ...]]]:
+    """(column, selected values) for each non-empty value filter."""
+    pairs = (
+        ("subscription_tier", f.tiers),
+        ("environment", f.environments),
+        ("organization_id", f.organizations),
+        ("source", f.sources),
+    )
+    return [(col, values) for col, values in pairs if values]
+
+
+def _isin(s: pd.Series, values: tuple[str, ...]) -> np.ndarray:
+    """Membership with "(none)" matching missing values, as in the cube."""
+    mask = s.isin(values).to_numpy(dtype=bool)
+    if MISSING in values:
+        mask |= s.isna().to_numpy()
+    return mask
+
+
+def _filter_frame(df: pd.DataFrame, f: Filters) -> pd.DataFrame:
+    """Rows matching the filters (dates inclusive, UTC), the same selection the cube mask makes."""
+    if f == Filters() or df.empty:
+        return df
+    mask = np.ones(len(df), dtype=bool)
+    ts = df["timestamp"]
+    if f.start is not None:
+        mask &= (ts >= pd.Timestamp(f.start, tz="UTC")).to_numpy()
+    if f.end is not None:
+        mask &= (ts < pd.Timestamp(f.end, tz="UTC") + pd.Timedelta(days=1)).to_numpy()
+    for col, values in _value_filters(f):
+        mask &= _isin(df[col], values)
+    for col, value in zip(("organization_id", "product_id", "model"), f.drill, strict=False):
+        mask &= _isin(df[col], (value,))
+    return df[mask].reset_index(drop=True)
+
+
+def _concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate typed chunks, keeping category columns categorical (union of categories)."""
+    if len(frames) == 1:
+        return frames[0]
+    out = pd.concat(frames, ignore_index=True)
+    for c in frames[0].columns:
+        if isinstance(frames[0][c].dtype, pd.CategoricalDtype) and not isinstance(
+            out[c].dtype, pd.CategoricalDtype
+        ):
+            out[c] = pd.api.types.union_categoricals([f[c] for f in frames], ignore_order=True)
+    return out

@@ -1,0 +1,222 @@
+"""Benchmark of ``revenium-flow generate`` against a row-at-a-time pure-Python writer (the seed's design).
+
+Measures, in the same run:
+
+* the whole ``revenium-flow generate --target-mb 50`` process (interpreter start included): median
+  wall time over ``--repeat`` runs and the peak resident memory of any process of the run;
+* a 1 GB run (``--big-mb``): wall time and resident memory sampled along the run (flat = does not
+  grow with the file);
+* the baseline: one Python loop iteration per call (random draws, catalog price, csv.writer), the
+  same 25 columns, to ``--baseline-mb``; its throughput gives the speed-up ratio.
+
+Usage: ``.venv/bin/python benchmarks/bench_generate.py [--repeat 5] [--big-mb 1024] [--baseline-mb 50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+MB = 2**20
+
+
+def _cli() -> list[str]:
+    exe = Path(sys.executable).with_name("revenium-flow")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "dashboard.cli"]
+
+
+def run_generate(
+    path: Path, target_mb: float, sample: bool = False
+) -> tuple[float, float, list[float], float]:
+    """Wall seconds, peak RSS (MB) of any process, RSS samples (MB, all processes), CPU seconds (all)."""
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage0.ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [*_cli(), "generate", "--data", str(path), "--target-mb", str(target_mb), "--quiet"],
+        cwd=REPO,
+    )
+    samples: list[float] = []
+    peak = 0.0
+    if sample:
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [ps, *ps.children(recursive=True)]
+                rss = [p.memory_info().rss / MB for p in procs]
+                samples.append(sum(rss))
+                peak = max(peak, *rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.25)
+    rc = proc.wait()
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit(f"generate exited with {rc}")
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = usage1.ru_maxrss
+    peak = max(peak, after / 1024 if after > before else 0.0)
+    cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
+    return wall, peak, samples, cpu
+
+
+def baseline_writer(path: Path, target_mb: float) -> tuple[float, int]:
+    """The seed's design: one Python iteration, one random draw set and one csv row per call."""
+    sys.path.insert(0, str(REPO))
+    from metering.prices import load_catalog
+    from metering.schema import COLUMN_NAMES
+
+    catalog = load_catalog()
+    share = {
+        "openai": 40,
+        "anthropic": 25,
+        "google": 15,
+        "bedrock": 10,
+        "azure": 5,
+        "mistral": 3,
+        "cohere": 2,
+    }
+    providers = list(share)
+    weights = [share[p] for p in providers]
+    models = {p: catalog.models(p) for p in providers}
+    tasks = {
+        "chat": (600, 400),
+        "summarization": (1600, 180),
+        "code_generation": (350, 900),
+        "qa": (200, 120),
+    }
+    rng = random.Random(42)
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    target = target_mb * MB
+    rows = 0
+    t0 = time.perf_counter()
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(COLUMN_NAMES)
+        while True:
+            for _ in range(1000):
+                t += timedelta(milliseconds=rng.randint(1, 20000))
+                provider = rng.choices(providers, weights)[0]
+                model = rng.choice(models[provider])
+                task = rng.choice(list(tasks))
+                inp = max(1, int(rng.lognormvariate(math.log(tasks[task][0]), 0.55)))
+                out = max(1, int(rng.lognormvariate(math.log(tasks[task][1]), 0.55)))
+                price = catalog.current(provider, model)
+                cost = round(inp * price.input + out * price.output, 9)
+                cust = rng.randrange(500)
+                w.writerow(
+                    [
+                        t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z",
+                        f"call_{rng.getrandbits(64):016x}",
+                        provider,
+                        model,
+                        inp,
+                        out,
+                        cost,
+                        int(2 * (inp + out) * rng.uniform(0.7, 1.3)),
+                        f"cust_{cust:04d}",
+                        rng.choice(("starter", "pro", "enterprise")),
+                        f"org_{cust % 40:03d}",
+                        f"product_{cust % 40:03d}a",
+                        task,
+                        task,
+                        "production",
+                        f"req_{rng.getrandbits(64):016x}",
+                        f"{rng.getrandbits(128):032x}",
+                        f"sess_{rng.getrandbits(64):016x}",
+                        "openai-python/1.54.4",
+                        "us-east-1",
+                        "END",
+                        0,
+                        0,
+                        "base_traffic",
+                        "simulated",
+                    ]
+                )
+                rows += 1
+            if f.tell() >= target:
+                break
+    return time.perf_counter() - t0, rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5, help="runs of the 50 MB process (median reported)")
+    ap.add_argument("--target-mb", type=float, default=50.0)
+    ap.add_argument("--big-mb", type=float, default=1024.0, help="size of the large run (0 = skip)")
+    ap.add_argument(
+        "--baseline-mb", type=float, default=50.0, help="size written by the pure-Python baseline"
+    )
+    ap.add_argument("--baseline-repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
+        path = Path(tmp) / "calls.csv"
+        walls, peaks, cpus = [], [], []
+        for _ in range(args.repeat):
+            wall, peak, _, cpu = run_generate(path, args.target_mb)
+            walls.append(wall)
+            peaks.append(peak)
+            cpus.append(cpu)
+        size = path.stat().st_size
+        ours = statistics.median(walls)
+        print(
+            f"revenium-flow generate --target-mb {args.target_mb:g}: median {ours:.3f} s wall over {args.repeat} runs "
+            f"(min {min(walls):.3f}, max {max(walls):.3f}); {size / MB:.1f} MB; "
+            f"peak RSS of any process {max(peaks):.0f} MB   [goal <= 1.5 s, <= 500 MB]"
+        )
+        print(
+            f"  CPU time of all its processes: median {statistics.median(cpus):.3f} s "
+            f"(load average now {os.getloadavg()[0]:.1f}: wall times are only meaningful on an idle machine)"
+        )
+
+        base_walls, base_rows = [], 0
+        bpath = Path(tmp) / "baseline.csv"
+        for _ in range(args.baseline_repeat):
+            w, base_rows = baseline_writer(bpath, args.baseline_mb)
+            base_walls.append(w)
+        base = statistics.median(base_walls)
+        base_rate = bpath.stat().st_size / MB / base
+        our_rate = size / MB / ours
+        print(
+            f"row-at-a-time pure-Python writer, {args.baseline_mb:g} MB ({base_rows:,} rows): median {base:.3f} s "
+            f"({base_rate:.1f} MB/s, loop only, no interpreter start)"
+        )
+        print(f"speed-up: {our_rate / base_rate:.1f}x the baseline's MB/s (whole process vs loop only)")
+        bpath.unlink()
+
+        if args.big_mb > 0:
+            big = Path(tmp) / "big.csv"
+            wall, peak, samples, cpu = run_generate(big, args.big_mb, sample=True)
+            q = max(1, len(samples) // 4)
+            early = statistics.median(samples[q : 2 * q]) if len(samples) >= 4 else float("nan")
+            late = statistics.median(samples[-q:]) if samples else float("nan")
+            print(
+                f"revenium-flow generate --target-mb {args.big_mb:g}: {wall:.2f} s wall, "
+                f"{big.stat().st_size / MB:.0f} MB, {cpu:.1f} s CPU; peak RSS of any process {peak:.0f} MB; "
+                f"total RSS of the run: {early:.0f} MB early vs {late:.0f} MB late   [goal <= 30 s, flat memory]"
+            )
+            big_rate = big.stat().st_size / MB / wall
+            print(
+                f"speed-up at steady state: {big_rate / base_rate:.1f}x ({big_rate:.1f} vs {base_rate:.1f} MB/s)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The Dash application: shell layout, pages from ``dashboard/pages``, callbacks, ingest routes.
+
+``create_app(data_path)`` builds one app bound to one call-record CSV. All per-user state (filters,
+drill path, seen alerts, data version drawn) lives in the browser's stores; the server keeps only
+the shared data cache (:class:`~dashboard.callbacks.hub.DataHub`) and the generator registry.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, dcc, html
+
+from dashboard.callbacks import shell as shell_callbacks
+from dashboard.callbacks.hub import hub_for
+from dashboard.components import shell
+from dashboard.generation import GenerationControl
+from dashboard.ingest import register_ingest
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PAGES_DIR = PACKAGE_DIR / "pages"
+ASSETS_DIR = PACKAGE_DIR.parent / "assets"
+DEFAULT_INTERVAL_MS = 1500
+
+
+def _layout(interval_ms: int, default_target_mb: float) -> html.Div:
+    """Built per page load (the navbar lists the pages registered by then)."""
+    return html.Div(
+        [
+            shell.navbar(),
+            dbc.Container(
+                [
+                    shell.generation_strip(default_target_mb=default_target_mb),
+                    shell.filter_bar(),
+                    shell.empty_state(),
+                    html.Div(dash.page_container, id=shell.PAGE_WRAPPER),
+                ],
+                fluid=True,
+            ),
+            html.Div(
+                [
+                    html.Div(id=shell.GENERATION_TOASTS, children=[]),
+                    html.Div(id=shell.ALERT_TOASTS, children=[]),
+                ],
+                className="toast-area",
+                **{"aria-live": "polite"},
+            ),
+            *shell.stores(),
+            dcc.Interval(id=shell.TICK, interval=interval_ms, n_intervals=0),
+        ]
+    )
+
+
+def create_app(
+    data_path: Path,
+    *,
+    interval_ms: int = DEFAULT_INTERVAL_MS,
+    control: GenerationControl | None = None,
+    default_target_mb: float = 50.0,
+) -> Dash:
+    """A dashboard bound to ``data_path`` (the file may not exist yet: the page then invites Generate)."""
+    data_path = Path(data_path).expanduser().resolve()
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PAGES_DIR),
+        assets_folder=str(ASSETS_DIR),
+        suppress_callback_exceptions=True,
+        title="revenium-flow",
+        update_title=None,
+        serve_locally=True,
+    )
+    hub = hub_for(data_path)
+    control = control or GenerationControl()
+    app.server.config["REVENIUM_DATA"] = str(data_path)
+    app.server.extensions["revenium_generation"] = control
+    app.server.extensions["revenium_hub"] = hub
+    app.layout = functools.partial(_layout, interval_ms, default_target_mb)
+    shell_callbacks.register(app, hub, control, data_path)
+    for page in dash.page_registry.values():
+        register = page.get("register_callbacks")
+        if register is not None:
+            register(app, hub)
+    register_ingest(app.server, data_path)
+    atexit.register(control.shutdown)
+    return app

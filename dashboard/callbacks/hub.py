@@ -1,0 +1,154 @@
+"""The server-side data cache per data file: one AnalysisSession, shared by every tab.
+
+Only data lives here (what the file says), never a user's state: filters, drill path, seen alerts
+and the data version a tab has drawn are kept in that tab's ``dcc.Store``. The session is
+thread-safe and caches per data version; the hub's own state is guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from analyzers.session import AnalysisSession, Filters
+
+FILTER_FIELDS: tuple[str, ...] = ("tiers", "environments", "organizations", "sources")
+
+
+def filters_from_store(stored: dict | None, drill: list | tuple | None = None) -> Filters:
+    """A tab's filter store (JSON) and drill path -> the session's immutable Filters."""
+    stored = stored or {}
+
+    def _day(v: Any) -> date | None:
+        if not v:
+            return None
+        return date.fromisoformat(str(v)[:10])
+
+    kw = {name: tuple(str(x) for x in (stored.get(name) or ())) for name in FILTER_FIELDS}
+    return Filters(
+        start=_day(stored.get("start")),
+        end=_day(stored.get("end")),
+        drill=tuple(str(x) for x in (drill or ()))[:3],
+        **kw,
+    )
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one refresh found: the data version to publish and the row count behind it."""
+
+    version: int
+    rows: int
+    new_rows: int
+    reset: bool
+
+
+class DataHub:
+    """Lazily opens the session (the file may not exist yet) and tails it on every tick."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._session: AnalysisSession | None = None
+        self._rows = 0
+        #: (data version, alerts) of the newest alert computation; it runs off the request path
+        self._alerts: tuple[int, list] = (0, [])
+        self._alert_thread: threading.Thread | None = None
+
+    def session(self) -> AnalysisSession | None:
+        with self._lock:
+            if self._session is None and self.path.exists():
+                self._session = AnalysisSession(self.path)
+            return self._session
+
+    def tick(self) -> Tick:
+        """Tail the file (cheap when nothing was appended) and report the version."""
+        session = self.session()
+        if session is None:
+            return Tick(version=0, rows=0, new_rows=0, reset=False)
+        info = session.refresh()
+        with self._lock:
+            self._rows = info.new_rows if info.reset else self._rows + info.new_rows
+            if info.reset:
+                self._alerts = (0, [])
+            rows = self._rows
+        return Tick(version=int(info.version), rows=rows, new_rows=int(info.new_rows), reset=bool(info.reset))
+
+    def overview(self, filters: Filters):
+        """The overview for these filters (the session caches it per data version and filters, and
+        recomputes it once fresher alerts are ready), shared by the overview's charts."""
+        session = self.session()
+        if session is None:
+            return None
+        return session.overview(filters)
+
+    def result(self, name: str, filters: Filters):
+        session = self.session()
+        if session is None:
+            return None
+        return session.result(name, filters)
+
+    def alerts(self) -> list:
+        """Alerts on all data for the current version (computed now if needed)."""
+        session = self.session()
+        return [] if session is None else list(session.alerts())
+
+    def alerts_version(self) -> int:
+        """Data version of the newest alerts computed in the background (see :meth:`refresh_alerts`)."""
+        with self._lock:
+            return self._alerts[0]
+
+    def latest_alerts(self) -> list:
+        with self._lock:
+            return list(self._alerts[1])
+
+    def refresh_alerts(self, wait: bool = False) -> None:
+        """Recompute alerts for the current data version on a background thread (one at a time).
+
+        A tick stays cheap: it only starts the work; the tick after it finishes publishes the new
+        alerts version and the toast callback reads :meth:`latest_alerts`.
+        """
+        session = self.session()
+        if session is None:
+            return
+        version = session.version
+        with self._lock:
+            busy = self._alert_thread is not None and self._alert_thread.is_alive()
+            if busy or self._alerts[0] >= version:
+                thread = self._alert_thread if busy else None
+            else:
+                thread = self._alert_thread = threading.Thread(
+                    target=self._compute_alerts, args=(session, version), daemon=True
+                )
+                thread.start()
+        if wait and thread is not None:
+            thread.join()
+
+    def _compute_alerts(self, session: AnalysisSession, version: int) -> None:
+        alerts = list(session.alerts())
+        with self._lock:
+            if version > self._alerts[0]:
+                self._alerts = (version, alerts)
+
+    def filter_options(self) -> dict:
+        session = self.session()
+        if session is None:
+            return {}
+        return session.filter_options()
+
+
+_HUBS: dict[Path, DataHub] = {}
+_HUBS_LOCK = threading.Lock()
+
+
+def hub_for(path: Path) -> DataHub:
+    """The one hub per resolved data path in this server process."""
+    key = Path(path).expanduser().resolve()
+    with _HUBS_LOCK:
+        hub = _HUBS.get(key)
+        if hub is None:
+            hub = _HUBS[key] = DataHub(key)
+        return hub

@@ -1,0 +1,93 @@
+"""What every chart module shares: the empty figure, text escaping and the standard inputs."""
+
+from __future__ import annotations
+
+import html as _html
+from collections.abc import Iterable
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from dash import Input
+
+from dashboard.components.shell import DRILL_STORE, FILTER_STORE, VERSION_STORE
+
+TEMPLATE = "plotly_white"
+#: the template as a plain dict, for figures built without validation (hot, redrawn every data version)
+TEMPLATE_DICT = pio.templates[TEMPLATE].to_plotly_json()
+MARGIN = {"l": 40, "r": 10, "t": 30, "b": 40}
+SEVERITY_ORDER = ("critical", "warning", "info")
+SEVERITY_PLOT_COLOURS = {"critical": "#dc3545", "warning": "#ffc107", "info": "#0dcaf0"}
+
+#: the inputs a data chart listens to: new data version, the tab's filters and drill path
+DATA_INPUTS = [
+    Input(VERSION_STORE, "data"),
+    Input(FILTER_STORE, "data"),
+    Input(DRILL_STORE, "data"),
+]
+
+
+def plot_text(values: Iterable) -> list[str]:
+    """Plotly renders a small HTML subset in labels; escape so data text shows as literal text."""
+    return [_html.escape(str(v), quote=False) for v in values]
+
+
+def has_rows(version: dict | None) -> bool:
+    return bool(version) and int(version.get("rows") or 0) > 0
+
+
+def empty_figure(message: str = "No data for the current selection.") -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        template=TEMPLATE,
+        margin=MARGIN,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+        ],
+    )
+    return fig
+
+
+def pick(df: pd.DataFrame, *candidates: str) -> str | None:
+    """The first of ``candidates`` that is a column of ``df`` (tables name some columns differently)."""
+    for c in candidates:
+        if c in df.columns:
+            return c
+    return None
+
+
+def ticked(version: dict | None) -> bool:
+    """True once the tab has received its first data version from the tick."""
+    return bool(version) and int(version.get("version", -1)) >= 0
+
+
+def register_overview_chart(app, hub, graph_id: str, figure) -> None:
+    """One callback: the overview for the tab's filters and drill path -> ``figure(overview, drill)``."""
+    from dash import Output, no_update
+
+    from dashboard.callbacks.hub import filters_from_store
+
+    @app.callback(Output(graph_id, "figure"), *DATA_INPUTS)
+    def update_overview_chart(version, filters, drill):
+        if not has_rows(version):
+            return empty_figure("No data yet — press Generate.")
+        ov = hub.overview(filters_from_store(filters, drill))
+        if ov is None:
+            return no_update
+        return figure(ov, list(drill or []))
+
+
+def register_result_chart(app, hub, analyzer: str, graph_id: str, process, create) -> None:
+    """One callback: the analyzer's result for the tab's filters -> ``create(process(result))``."""
+    from dash import Output
+
+    from dashboard.components.analyzer_page import compute
+
+    @app.callback(Output(graph_id, "figure"), *DATA_INPUTS)
+    def update_result_chart(version, filters, drill):
+        result = compute(hub, analyzer, version, filters, drill)
+        if result is None:
+            return empty_figure("No data yet — press Generate.")
+        return create(process(result))

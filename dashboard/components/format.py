@@ -1,0 +1,66 @@
+"""Number formatting for cards, tables and toasts (pure; one place so every page reads the same)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def money(value: Any, decimals: int | None = None) -> str:
+    """``$1,234.56``; small amounts keep more decimals so a $0.004 call is not shown as $0.00."""
+    if is_missing(value):
+        return "—"
+    v = float(value)
+    if decimals is None:
+        decimals = 2 if abs(v) >= 1 or v == 0 else 4
+    sign = "-" if v < 0 else ""
+    return f"{sign}${abs(v):,.{decimals}f}"
+
+
+def number(value: Any) -> str:
+    if is_missing(value):
+        return "—"
+    v = float(value)
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.2f}"
+
+
+def format_value(value: Any, unit: str) -> str:
+    """Render a metric value by its unit (USD, %, ms, calls, tokens, USD/call, ...)."""
+    if is_missing(value):
+        return "—"
+    if isinstance(value, str):
+        return value
+    u = (unit or "").lower()
+    if u.startswith("usd"):
+        text = money(value)
+        suffix = unit[3:].strip()
+        return f"{text}{suffix}" if suffix else text
+    if u == "%":
+        return f"{float(value):,.1f} %"
+    if u == "ms":
+        return f"{float(value):,.0f} ms"
+    if u in ("s", "seconds"):
+        return f"{float(value):,.2f} s"
+    # counts (calls, customers, alerts, days, ...): the card label already names the unit
+    return number(value)
+
+
+def change_text(change: float | None) -> tuple[str, str]:
+    """Change (a fraction: 0.12 = +12 %) against the previous period as text and a Bootstrap colour."""
+    if is_missing(change):
+        return "no previous period", "secondary"
+    pct = float(change) * 100.0
+    arrow = "▲" if pct > 0 else ("▼" if pct < 0 else "■")
+    return f"{arrow} {abs(pct):.1f} % vs previous period", ("secondary" if pct == 0 else "info")
+
+
+def megabytes(value: Any) -> str:
+    if is_missing(value):
+        return "0.0"
+    return f"{float(value):,.1f}"

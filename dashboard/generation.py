@@ -1,0 +1,168 @@
+"""Generate / Stop from the dashboard: one generator subprocess per data file, server-side.
+
+The generator never runs inside a web worker thread: it is launched as its own process
+(``python -m dashboard.cli generate ...``) and reports progress only through its manifest.
+The registry lives in the server process and is keyed by the resolved data path, so a second
+Generate for the same file is refused whichever browser tab sends it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+PACES: tuple[str, ...] = ("max", "live")
+MIN_TARGET_MB = 0.1
+MAX_TARGET_MB = 2000.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the user is told after pressing Generate or Stop."""
+
+    ok: bool
+    message: str
+
+
+def generator_command(data: Path, target_mb: float, pace: str, seed: int) -> list[str]:
+    """The exact argv the dashboard launches (kept pure so it can be checked without a process)."""
+    return [
+        sys.executable,
+        "-m",
+        "dashboard.cli",
+        "generate",
+        "--data",
+        str(data),
+        "--target-mb",
+        f"{target_mb:g}",
+        "--pace",
+        pace,
+        "--seed",
+        str(int(seed)),
+        "--quiet",
+    ]
+
+
+def validate_request(target_mb: object, pace: object, seed: object) -> tuple[float, str, int] | str:
+    """Parse the form values; returns the clean triple or an error message naming the field."""
+    try:
+        mb = float(target_mb)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "target MB: enter a number"
+    if not (MIN_TARGET_MB <= mb <= MAX_TARGET_MB):
+        return f"target MB: must be between {MIN_TARGET_MB:g} and {MAX_TARGET_MB:g}"
+    if pace not in PACES:
+        return f"pace: must be one of {', '.join(PACES)}"
+    try:
+        s = int(seed)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "seed: enter a whole number"
+    if s < 0:
+        return "seed: must be zero or positive"
+    return mb, str(pace), s
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, PermissionError, ValueError, OverflowError):
+        return False
+    return True
+
+
+class GenerationControl:
+    """Server-side registry of generator processes, one per data file; thread-safe."""
+
+    def __init__(self, stop_timeout_s: float = 30.0) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict[Path, subprocess.Popen] = {}
+        self._stop_timeout_s = stop_timeout_s
+
+    @staticmethod
+    def _key(data: Path) -> Path:
+        return Path(data).expanduser().resolve()
+
+    def running(self, data: Path) -> bool:
+        """True while a generator we launched for this file is alive."""
+        with self._lock:
+            proc = self._procs.get(self._key(data))
+            return proc is not None and proc.poll() is None
+
+    def start(
+        self,
+        data: Path,
+        target_mb: object,
+        pace: object,
+        seed: object,
+        external_pid: int | None = None,
+    ) -> Outcome:
+        """Launch a run unless one is already going for this file (ours, or one the manifest names)."""
+        parsed = validate_request(target_mb, pace, seed)
+        if isinstance(parsed, str):
+            return Outcome(False, f"Not started — {parsed}.")
+        mb, pace_s, seed_i = parsed
+        key = self._key(data)
+        with self._lock:
+            proc = self._procs.get(key)
+            if proc is not None and proc.poll() is None:
+                return Outcome(False, "Refused: a generation run is already in progress for this data file.")
+            if _pid_alive(external_pid):
+                return Outcome(
+                    False,
+                    f"Refused: another generator (pid {external_pid}) is writing this data file.",
+                )
+            key.parent.mkdir(parents=True, exist_ok=True)
+            self._procs[key] = subprocess.Popen(
+                generator_command(key, mb, pace_s, seed_i),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return Outcome(True, f"Generating {mb:g} MB (pace {pace_s}, seed {seed_i}).")
+
+    def stop(self, data: Path) -> Outcome:
+        """SIGTERM the run; the generator finishes its current line, writes `stopped` and exits."""
+        key = self._key(data)
+        with self._lock:
+            proc = self._procs.get(key)
+        if proc is None or proc.poll() is not None:
+            return Outcome(False, "Nothing to stop: no generation run in progress.")
+        proc.send_signal(signal.SIGTERM)
+        threading.Thread(target=self._reap, args=(proc,), daemon=True).start()
+        return Outcome(True, "Stopping: the generator ends on a whole line and marks the run stopped.")
+
+    def _reap(self, proc: subprocess.Popen) -> None:
+        try:
+            proc.wait(timeout=self._stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def wait(self, data: Path, timeout: float | None = None) -> int | None:
+        """Block until this file's run ends (tests, shutdown); returns the exit code or None."""
+        with self._lock:
+            proc = self._procs.get(self._key(data))
+        if proc is None:
+            return None
+        return proc.wait(timeout=timeout)
+
+    def shutdown(self) -> None:
+        """Stop every run we launched (server exit)."""
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=self._stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()

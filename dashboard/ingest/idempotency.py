@@ -1,0 +1,165 @@
+"""Idempotency-Key ledger: a repeated key with the same body is the same record, written once.
+
+Committed keys live in a sqlite file beside the CSV (``<csv>.idempotency.sqlite``) so that they survive
+a restart; they are kept for ``ttl_seconds`` (48 h by default, the contract asks for at least 24 h).
+Keys whose request is still being written are *in flight*: a second request with the same key waits
+for the first one's outcome instead of racing it. Keys are scoped by the API key that sent them.
+
+Order of durability (at-least-once): the row is fsynced first, then the key is committed. A crash
+between the two makes a retry write the row again; it can never acknowledge a row that was not stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+NEW, DUPLICATE, CONFLICT = "new", "duplicate", "conflict"
+DEFAULT_TTL_SECONDS = 48 * 3600
+PRUNE_EVERY_SECONDS = 600.0
+
+
+class LedgerBusy(RuntimeError):
+    """The request that holds the same key did not finish in time; the client should retry."""
+
+
+def ledger_path(csv_path: Path) -> Path:
+    return csv_path.with_name(csv_path.name + ".idempotency.sqlite")
+
+
+def body_digest(body: Any) -> str:
+    """Digest of a parsed JSON body: the same document with other spacing or key order is the same body."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def scope_of(api_key: str) -> str:
+    """Short, non-reversible scope name for an API key (keys of different clients never collide)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:12]
+
+
+@dataclass
+class _InFlight:
+    digest: str
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A key to commit once its rows are durable, with the response a replay gets."""
+
+    key: str
+    digest: str
+    response: dict[str, Any]
+
+
+class IdempotencyLedger:
+    """Claim, commit and release idempotency keys; safe for many request threads and one writer."""
+
+    def __init__(
+        self, path: Path, *, ttl_seconds: float = DEFAULT_TTL_SECONDS, wait_seconds: float = 30.0
+    ) -> None:
+        self.path = Path(path)
+        self.ttl_seconds = ttl_seconds
+        self.wait_seconds = wait_seconds
+        self._lock = threading.Lock()
+        self._inflight: dict[str, _InFlight] = {}
+        self._last_prune = 0.0
+        self._read = self._connect()
+        self._write = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.warning(
+                "idempotency ledger %s unreadable (%s); moved to %s, starting empty", self.path, exc, aside
+            )
+            self.path.rename(aside)
+            return self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS idempotency ("
+            " key TEXT PRIMARY KEY, digest TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        con.execute("CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created)")
+        return con
+
+    def claim(self, key: str, digest: str) -> tuple[str, dict[str, Any] | None]:
+        """NEW (the caller now owns the key: commit or release it), DUPLICATE (+ original response) or CONFLICT."""
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            with self._lock:
+                holder = self._inflight.get(key)
+                if holder is None:
+                    row = self._read.execute(
+                        "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
+                        (key, time.time() - self.ttl_seconds),
+                    ).fetchone()
+                    if row is None:
+                        self._inflight[key] = _InFlight(digest)
+                        return NEW, None
+                    if row[0] != digest:
+                        return CONFLICT, None
+                    return DUPLICATE, json.loads(row[1])
+                if holder.digest != digest:
+                    return CONFLICT, None
+            if not holder.done.wait(max(0.0, deadline - time.monotonic())):
+                raise LedgerBusy(f"another request with Idempotency-Key {key!r} is still being written")
+
+    def commit(self, entries: list[Entry]) -> None:
+        """Record keys whose rows are durable (one transaction), then wake requests waiting on them."""
+        if entries:
+            now = time.time()
+            self._write.execute("BEGIN IMMEDIATE")
+            try:
+                self._write.executemany(
+                    "INSERT OR REPLACE INTO idempotency(key, digest, response, created) VALUES (?, ?, ?, ?)",
+                    [(e.key, e.digest, json.dumps(e.response), now) for e in entries],
+                )
+                self._write.execute("COMMIT")
+            except BaseException:
+                self._write.execute("ROLLBACK")
+                raise
+            finally:
+                self.release([e.key for e in entries])
+        self._maybe_prune()
+
+    def release(self, keys: list[str]) -> None:
+        """Give keys back without committing (their write failed): waiters retry the claim."""
+        with self._lock:
+            for k in keys:
+                holder = self._inflight.pop(k, None)
+                if holder is not None:
+                    holder.done.set()
+
+    def _maybe_prune(self) -> None:
+        now = time.time()
+        if now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        self._write.execute("DELETE FROM idempotency WHERE created < ?", (now - self.ttl_seconds,))
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._read.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            for con in (self._read, self._write):
+                con.close()

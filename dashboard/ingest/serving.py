@@ -1,0 +1,64 @@
+"""Serve a WSGI app with waitress on a background thread (loopback by default): tests and benchmarks.
+
+The production way is the same server in the foreground (``waitress-serve`` or the dashboard's own
+serve command); this wrapper only adds a free port, start/stop and a ready wait.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+from waitress.server import create_server
+
+
+class BackgroundServer:
+    """``with BackgroundServer(app) as srv: requests.post(srv.url + ...)``; stops the server on exit."""
+
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 16, **options: Any
+    ) -> None:
+        self.server = create_server(app, host=host, port=port, threads=threads, **options)
+        self.host = host
+        self.port = int(self.server.effective_port)
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="waitress", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except (OSError, ValueError):  # the loop's sockets closed under it by stop()
+            if not self._stopped:
+                raise
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"waitress did not start listening on {self.url}")
+
+    def stop(self) -> None:
+        """Close the listening socket and every connection, then the worker threads (as webtest does)."""
+        self._stopped = True
+        while self.server._map:
+            for channel in list(self.server._map.values()):
+                channel.handle_close()
+        self.server.task_dispatcher.shutdown(timeout=5)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,172 @@
+"""Group commit: one writer thread appends the rows of many concurrent requests with one fsync.
+
+A request hands its validated records (and the idempotency keys they settle) to ``GroupCommitWriter
+.submit`` and blocks. The writer drains everything queued, prices the rows that came without a cost in
+one vectorized ``Catalog.price_calls``, appends them through ``CallStore`` (flock + one fsync), commits
+the idempotency keys, and only then releases every waiting request. So each 2xx still means "durable",
+while the fsync and pricing costs are shared by the whole batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dashboard.ingest.idempotency import Entry, IdempotencyLedger
+from metering.prices import Catalog
+from metering.schema import COLUMNS
+from metering.store import CallStore
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class WriteFailed(RuntimeError):
+    """The rows could not be stored (disk full, file not writable, ...); nothing was acknowledged."""
+
+
+@dataclass
+class Job:
+    """Rows of one request, the keys they settle, and the outcome the request waits for."""
+
+    records: list[dict[str, Any]]
+    entries: list[Entry]
+    done: threading.Event = field(default_factory=threading.Event)
+    costs: list[float | None] = field(default_factory=list)
+    error: str | None = None
+
+
+def records_to_arrays(records: list[dict[str, Any]]) -> dict[str, pa.Array]:
+    """Column arrays for ``CallStore.append`` from mapped records (already validated, defaults filled)."""
+    arrays: dict[str, pa.Array] = {}
+    for col in COLUMNS:
+        values = [r.get(col.name) for r in records]
+        if col.kind == "int":
+            arrays[col.name] = pa.array([int(float(v)) for v in values], pa.int64())
+        elif col.kind == "float":
+            arrays[col.name] = pa.array(
+                [np.nan if v is None or v == "" else float(v) for v in values], pa.float64()
+            )
+        else:  # timestamps are already the store's text form
+            arrays[col.name] = pa.array(["" if v is None else str(v) for v in values], pa.string())
+    return arrays
+
+
+def price_missing(arrays: dict[str, pa.Array], catalog: Catalog) -> np.ndarray:
+    """Cost per row: the sent cost where there is one, else the catalog price at call time (NaN = unpriced)."""
+    cost = arrays["cost_usd"].to_numpy(zero_copy_only=False).astype(np.float64)
+    todo = np.flatnonzero(np.isnan(cost))
+    if len(todo) == 0:
+        return cost
+    pick = pa.array(todo)
+
+    def col(name: str) -> np.ndarray:
+        return arrays[name].take(pick).to_numpy(zero_copy_only=False)
+
+    stamps = pd.to_datetime(pd.Series(col("timestamp")), format=_TS_FORMAT, utc=True)
+    with warnings.catch_warnings():  # metering.prices converts tz-aware stamps with a harmless UserWarning
+        warnings.simplefilter("ignore", UserWarning)
+        cost[todo] = catalog.price_calls(
+            col("provider"),
+            col("model"),
+            col("input_tokens"),
+            col("output_tokens"),
+            col("cached_tokens"),
+            col("reasoning_tokens"),
+            stamps,
+        )
+    return cost
+
+
+class GroupCommitWriter:
+    """The single thread that turns queued jobs into durable rows, one fsync per drained batch."""
+
+    def __init__(
+        self, store: CallStore, catalog: Catalog, ledger: IdempotencyLedger, *, max_batch_rows: int = 100_000
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.ledger = ledger
+        self.max_batch_rows = max_batch_rows
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._closed = False
+        self.batches = 0
+        self.rows_written = 0
+        self._thread.start()
+
+    def submit(self, records: list[dict[str, Any]], entries: list[Entry], timeout: float = 60.0) -> Job:
+        """Queue rows and wait until they are durable (``job.error`` is set when they are not)."""
+        job = Job(records, entries)
+        if self._closed:
+            job.error = "the ingest writer is shut down"
+            return job
+        self._queue.put(job)
+        if not job.done.wait(timeout):
+            job.error = f"the rows were not written within {timeout:.0f} s"
+        return job
+
+    def close(self, timeout: float = 10.0) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            jobs = [item]
+            rows = len(item.records)
+            stop = False
+            while rows < self.max_batch_rows:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                jobs.append(more)
+                rows += len(more.records)
+            self._write(jobs)
+            if stop:
+                return
+
+    def _write(self, jobs: list[Job]) -> None:
+        records = [r for j in jobs for r in j.records]
+        entries = [e for j in jobs for e in j.entries]
+        try:
+            costs: np.ndarray = np.zeros(0)
+            if records:
+                arrays = records_to_arrays(records)
+                costs = price_missing(arrays, self.catalog)
+                arrays["cost_usd"] = pa.array(costs, pa.float64())
+                self.store.append(arrays)
+            self.ledger.commit(entries)
+        except Exception as exc:  # disk full, permissions, a replaced file with a foreign header, ...
+            log.exception("ingest: writing %d row(s) failed", len(records))
+            self.ledger.release([e.key for e in entries])
+            for j in jobs:
+                j.error = f"{type(exc).__name__}: {exc}"
+                j.done.set()
+            return
+        self.batches += 1
+        self.rows_written += len(records)
+        start = 0
+        for j in jobs:
+            n = len(j.records)
+            j.costs = [None if np.isnan(c) else float(c) for c in costs[start : start + n]]
+            start += n
+            j.done.set()

@@ -1,0 +1,1 @@
+"""Dash pages: the overview and one page per analyzer (registered with ``dash.register_page``)."""

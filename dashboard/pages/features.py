@@ -1,0 +1,16 @@
+"""Feature economics: Cost, adoption, attributed revenue and ROI per feature; invest / maintain / optimize / sunset."""
+
+from __future__ import annotations
+
+from dashboard.components import analyzer_page
+from dashboard.components.analyzer_page import PageSpec
+from dashboard.components.charts import feature_quadrant
+
+SPEC = PageSpec(
+    name="features",
+    title="Feature economics",
+    description="Cost, adoption, attributed revenue and ROI per feature; invest / maintain / optimize / sunset.",
+    charts=(feature_quadrant,),
+)
+
+analyzer_page.register_page(__name__, SPEC, path="/features", name="Features", order=8)

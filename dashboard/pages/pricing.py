@@ -1,0 +1,16 @@
+"""Pricing strategy: The same usage priced four ways: flat, tiered, usage and hybrid — revenue, margin, winners, losers and churn risk."""
+
+from __future__ import annotations
+
+from dashboard.components import analyzer_page
+from dashboard.components.analyzer_page import PageSpec
+from dashboard.components.charts import pricing_models
+
+SPEC = PageSpec(
+    name="pricing",
+    title="Pricing strategy",
+    description="The same usage priced four ways: flat, tiered, usage and hybrid — revenue, margin, winners, losers and churn risk.",
+    charts=(pricing_models,),
+)
+
+analyzer_page.register_page(__name__, SPEC, path="/pricing", name="Pricing", order=7)

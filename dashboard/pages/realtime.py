@@ -1,0 +1,20 @@
+"""Real-time decision making: Anomalies, budget thresholds, spikes and portfolio risk — with every alert's severity and history."""
+
+from __future__ import annotations
+
+from dashboard.components import analyzer_page
+from dashboard.components.analyzer_page import ExtraGrid, PageSpec
+from dashboard.components.charts import alert_history
+from dashboard.components.charts.alert_history import alerts_frame
+
+SPEC = PageSpec(
+    name="realtime",
+    title="Real-time decision making",
+    description="Anomalies, budget thresholds, spikes and portfolio risk — with every alert's severity and history.",
+    charts=(alert_history,),
+    extra_grids=(
+        ExtraGrid("alerts", "Alerts (severity, entity, message, time)", lambda r: alerts_frame(r.alerts)),
+    ),
+)
+
+analyzer_page.register_page(__name__, SPEC, path="/realtime", name="Real-time", order=3)

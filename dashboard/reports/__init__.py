@@ -1,0 +1,1 @@
+"""Static HTML reports rendered from analyzer results (used by `revenium-flow report`)."""

@@ -1,0 +1,1 @@
+"""Client-side instrumentation examples: REST tracker and OpenTelemetry GenAI spans."""

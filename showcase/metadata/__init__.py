@@ -1,0 +1,1 @@
+"""Validated call metadata for the instrumentation examples."""

@@ -1,0 +1,209 @@
+"""Shared helpers: exact numbers on tiny frames, plus reconciliation properties on random ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from callframe import calls
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzers import common
+from analyzers.registry import ANALYZER_NAMES, MODULES, get
+from metering.tiers import DAYS_PER_MONTH, load_tiers
+
+
+def test_group_stats_counts_sums_and_interpolated_percentiles():
+    df = pd.DataFrame({"m": ["a", "a", "a", "a", "b"], "lat": [100.0, 200.0, 300.0, 400.0, 50.0]})
+    out = common.group_stats(df, "m", ["lat"])
+    a = out[out["m"] == "a"].iloc[0]
+    assert a["calls"] == 4
+    assert a["lat_sum"] == 1000
+    assert a["lat_mean"] == 250
+    assert a["lat_p50"] == pytest.approx(250.0)
+    assert a["lat_p95"] == pytest.approx(385.0)  # 300 + 0.85 x 100
+    assert a["lat_p99"] == pytest.approx(397.0)
+    b = out[out["m"] == "b"].iloc[0]
+    assert (b["calls"], b["lat_p99"]) == (1, 50.0)
+
+
+def test_group_stats_keeps_missing_keys_and_rejects_unknown_stats():
+    df = pd.DataFrame({"m": pd.Categorical(["a", None, None]), "v": [1.0, 2.0, 3.0]})
+    out = common.group_stats(df, "m", ["v"], ("count", "sum"))
+    assert out["calls"].sum() == 3
+    assert out["v_sum"].sum() == 6
+    with pytest.raises(ValueError, match="unknown statistic"):
+        common.group_stats(df, "m", ["v"], ("p42",))
+    empty = common.group_stats(df.iloc[:0], "m", ["v"])
+    assert list(empty.columns)[:2] == ["m", "calls"] and empty.empty
+
+
+def test_cost_breakdown_counts_unpriced_and_errors_without_adding_dollars():
+    df = calls(
+        [
+            {"model": "a", "cost_usd": 1.0},
+            {"model": "a", "cost_usd": None, "stop_reason": "ERROR"},
+            {"model": "b", "cost_usd": 2.5, "stop_reason": "TIMEOUT"},
+        ]
+    )
+    out = common.cost_breakdown(df, "model").set_index("model")
+    assert out.loc["a", "calls"] == 2 and out.loc["a", "unpriced_calls"] == 1
+    assert out.loc["a", "cost_usd"] == 1.0 and out.loc["b", "cost_usd"] == 2.5
+    assert out.loc["a", "error_calls"] == 1 and out.loc["b", "error_calls"] == 1
+    assert out.loc["b", "share_pct"] == pytest.approx(250 / 3.5)
+    assert list(out.index) == ["b", "a"]  # by cost, descending
+
+
+def test_bucket_week_month_and_hour():
+    ts = pd.Series(pd.to_datetime(["2026-11-04T13:45:00Z", "2026-11-30T00:10:00Z"], utc=True))
+    assert common.bucket(ts, "W").dt.strftime("%Y-%m-%d").tolist() == ["2026-11-02", "2026-11-30"]
+    assert common.bucket(ts, "ME").dt.strftime("%Y-%m-%d").tolist() == ["2026-11-01", "2026-11-01"]
+    assert common.bucket(ts, "h").dt.strftime("%H:%M").tolist() == ["13:00", "00:00"]
+
+
+def test_period_days_is_inclusive_calendar_days():
+    one = calls([{"timestamp": "2026-11-02T23:59:00Z"}])
+    assert common.period_days(one) == 1
+    two = calls([{"timestamp": "2026-11-02T23:59:00Z"}, {"timestamp": "2026-11-04T00:01:00Z"}])
+    assert common.period_days(two) == 3
+    assert common.period_days(one.iloc[:0]) == 0
+
+
+def test_customer_economics_prorates_tier_price_and_flags_80_percent():
+    tiers = load_tiers()
+    df = calls(
+        [
+            {
+                "timestamp": "2026-11-01T10:00:00Z",
+                "customer_id": "c1",
+                "subscription_tier": "starter",
+                "cost_usd": 2.0,
+            },
+            {
+                "timestamp": "2026-11-03T10:00:00Z",
+                "customer_id": "c1",
+                "subscription_tier": "pro",
+                "cost_usd": 1.0,
+            },
+            {
+                "timestamp": "2026-11-02T10:00:00Z",
+                "customer_id": "c2",
+                "subscription_tier": "starter",
+                "cost_usd": None,
+            },
+        ]
+    )
+    econ = common.customer_economics(df, tiers).set_index("customer_id")
+    rev_c1 = tiers["pro"].price_usd_month * 3 / DAYS_PER_MONTH  # most recent tier, 3 days
+    assert econ.loc["c1", "subscription_tier"] == "pro"
+    assert econ.loc["c1", "revenue_usd"] == pytest.approx(rev_c1)
+    assert econ.loc["c1", "margin_usd"] == pytest.approx(rev_c1 - 3.0)
+    assert econ.loc["c1", "unprofitable"] == (0.8 * rev_c1 < 3.0)
+    assert econ.loc["c2", "unpriced_calls"] == 1 and econ.loc["c2", "cost_usd"] == 0.0
+    assert not econ.loc["c2", "unprofitable"]
+    assert common.gross_margin_pct(100.0, 30.0) == 70.0
+    assert common.gross_margin_pct(0.0, 30.0) is None
+
+
+def test_zscore_leave_one_out_with_sigma_floor():
+    frame = pd.DataFrame(
+        {
+            "entity": ["x"] * 5 + ["y"] * 3,
+            "bucket": list(range(5)) + list(range(3)),
+            "cost_usd": [1, 1, 1, 1, 10, 5, 5, 50],
+        }
+    )
+    out = common.zscore_anomalies(frame, z_threshold=3.0, min_impact=1.0, min_buckets=4)
+    assert len(out) == 1  # y has only 3 buckets
+    r = out.iloc[0]
+    assert (r["entity"], r["bucket"]) == ("x", 4)
+    assert r["baseline"] == 1.0 and r["sigma"] == pytest.approx(0.1)
+    assert r["z"] == pytest.approx(90.0) and r["impact_usd"] == 9.0
+    assert r["severity"] == pytest.approx(90.0 * 3.0)
+    assert common.zscore_anomalies(frame, z_threshold=3.0, min_impact=10.0).empty
+
+
+def test_forecast_linear_and_weekly_is_exact_on_noise_free_series():
+    days = pd.date_range("2026-10-05", periods=28, freq="D", tz="UTC")  # starts on a Monday
+    weekly = np.array([0, 0, 0, 0, 0, 3.5, -3.5])  # centred weekday effects
+    y = 10 + 0.5 * np.arange(28) + weekly[days.day_of_week]
+    fc = common.forecast(pd.Series(y, index=days), 14)
+    t = np.arange(28, 42)
+    future = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=14, freq="D")
+    expected = 10 + 0.5 * t + weekly[future.day_of_week]
+    assert fc.daily["yhat"].to_numpy() == pytest.approx(expected)
+    assert fc.total == pytest.approx(expected.sum())
+    assert fc.slope_per_day == pytest.approx(0.5)
+    assert fc.total_hi - fc.total_lo == pytest.approx(0.0, abs=1e-6)
+    assert fc.backtest_days == 7 and fc.backtest_wape_pct == pytest.approx(0.0, abs=1e-6)
+    assert "weekday" in fc.method
+
+
+def test_forecast_short_history_flat_and_interval():
+    s = pd.Series([2.0, 4.0], index=pd.date_range("2026-11-01", periods=2, freq="D", tz="UTC"))
+    fc = common.forecast(s, 30)
+    assert fc.total == pytest.approx(90.0)
+    assert fc.total_hi - fc.total == pytest.approx(common.INTERVAL_Z * 1.0 * math.sqrt(30))
+    assert fc.backtest_wape_pct is None
+    assert common.forecast(pd.Series(dtype="float64"), 30).total == 0.0
+
+
+def test_cost_forecast_leaves_out_partial_last_day():
+    idx = pd.date_range("2026-11-01", periods=6, freq="D", tz="UTC")
+    s = pd.Series([1.0, 2, 3, 4, 5, 0.1], index=idx)
+    fc = common.cost_forecast(s, pd.Timestamp("2026-11-06T08:00Z"), 2)
+    assert fc.daily["yhat"].to_numpy() == pytest.approx([6.0, 7.0])
+    full = common.cost_forecast(s.iloc[:5], pd.Timestamp("2026-11-05T23:30Z"), 1)
+    assert full.total == pytest.approx(6.0)
+
+
+def test_formatting():
+    assert common.fmt_usd(1234.5) == "$1,234.50"
+    assert common.fmt_usd(0.00421) == "$0.0042"
+    assert common.fmt_usd(-2.5e6) == "-$2.50M"
+    assert common.fmt_usd(float("nan")) == "n/a"
+    assert common.fmt_pct(3.21, signed=True) == "+3.2%"
+    assert common.fmt_ms(850) == "850 ms" and common.fmt_ms(2350) == "2.35 s"
+    assert common.fmt_tokens(1_234_567) == "1.23M" and common.fmt_int(12345.4) == "12,345"
+    assert common.monthly(10.0, DAYS_PER_MONTH) == pytest.approx(10.0)
+
+
+def test_registry_lists_eight_in_order_and_names_valid_ones():
+    assert ANALYZER_NAMES[:3] == ("understanding", "performance", "realtime")
+    assert set(MODULES) == set(ANALYZER_NAMES) and len(ANALYZER_NAMES) == 8
+    assert get("performance").NAME == "performance"
+    with pytest.raises(KeyError, match="understanding"):
+        get("nope")
+
+
+row = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(["a", "b", "c"]),
+        "customer_id": st.sampled_from(["c1", "c2", "c3", "c4"]),
+        "environment": st.sampled_from(["production", "staging"]),
+        "cost_usd": st.one_of(st.none(), st.floats(0, 100, allow_nan=False).map(lambda x: round(x, 6))),
+        "stop_reason": st.sampled_from(["END", "ERROR", "TIMEOUT"]),
+        "day": st.integers(0, 9),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(row, min_size=1, max_size=40))
+def test_breakdowns_reconcile_on_random_frames(rows):
+    for r in rows:
+        r["timestamp"] = (pd.Timestamp("2026-11-01T12:00Z") + pd.Timedelta(days=r.pop("day"))).isoformat()
+    df = calls(rows)
+    total = float(df["cost_usd"].sum())
+    for by in ("model", ["customer_id", "environment"], ["model", "customer_id"]):
+        out = common.cost_breakdown(df, by)
+        assert abs(out["cost_usd"].sum() - total) <= 0.01
+        assert out["calls"].sum() == len(df)
+        assert out["unpriced_calls"].sum() == df["cost_usd"].isna().sum()
+    econ = common.customer_economics(df, load_tiers())
+    assert abs(econ["cost_usd"].sum() - total) <= 0.01 and econ["calls"].sum() == len(df)
+    daily = common.daily_totals(df)
+    assert abs(daily.sum() - total) <= 0.01

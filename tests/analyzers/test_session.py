@@ -1,0 +1,223 @@
+"""The incremental session: tailing, resets, and overviews equal to a from-scratch computation."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from frames import synthetic
+
+from analyzers import common, registry
+from analyzers.base import AnalysisContext
+from analyzers.finops import realtime, understanding
+from analyzers.session import OVERVIEW_KEYS, AnalysisSession, Filters, _filter_frame
+from metering.store import CallStore, read_calls
+
+CTX = AnalysisContext()
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return synthetic(3000, days=20, customers=25, seed=7, start="2026-11-01", unpriced_share=0.03)
+
+
+def make(tmp_path, df: pd.DataFrame) -> tuple[CallStore, AnalysisSession]:
+    path = tmp_path / "calls.csv"
+    store = CallStore(path)
+    if len(df):
+        store.append(df)
+    return store, AnalysisSession(path, CTX)
+
+
+def test_refresh_sees_exactly_the_appended_rows(tmp_path, data):
+    store, s = make(tmp_path, data.iloc[:2000])
+    info = s.refresh()
+    assert (info.new_rows, info.reset, info.version, info.malformed) == (2000, False, 1, 0)
+    assert s.refresh().new_rows == 0 and s.version == 1
+    store.append(data.iloc[2000:2500])
+    info = s.refresh()
+    assert (info.new_rows, info.version) == (500, 2)
+    assert s.frame()["call_id"].tolist() == data["call_id"].iloc[:2500].tolist()
+    assert s.overview().metrics["calls"].value == 2500
+
+
+def test_replaced_file_resets_everything(tmp_path, data):
+    store, s = make(tmp_path, data.iloc[:1000])
+    s.refresh()
+    s.overview()
+    store.reset()
+    store.append(data.iloc[2000:2100])
+    info = s.refresh()
+    assert info.reset and info.new_rows == 100 and info.version == 2
+    assert s.frame()["call_id"].tolist() == data["call_id"].iloc[2000:2100].tolist()
+    assert s.overview().metrics["calls"].value == 100
+    assert s.filter_options()["organizations"] == sorted(
+        set(data["organization_id"].iloc[2000:2100].astype(str))
+    )
+
+
+def scratch(df: pd.DataFrame, f: Filters) -> dict:
+    """The overview's figures computed from rows with the analyzers themselves."""
+    sub = _filter_frame(df, f)
+    u = understanding.analyze(sub, CTX)
+    econ = common.customer_economics(sub, CTX.tiers)
+    revenue = float(econ["revenue_usd"].sum())
+    known = float(econ.loc[econ["revenue_usd"].notna(), "cost_usd"].sum())
+    return {
+        "sub": sub,
+        "total_cost_usd": u.metrics["total_cost_usd"].value,
+        "calls": u.metrics["calls"].value,
+        "cost_per_call_usd": u.metrics["cost_per_call_usd"].value,
+        "forecast_30d_usd": u.metrics["forecast_30d_usd"].value if len(sub) else None,
+        "gross_margin_pct": common.gross_margin_pct(revenue, known),
+        "unprofitable_customers": int(econ["unprofitable"].sum()),
+        "unpriced_calls": u.metrics["unpriced_calls"].value,
+        "hierarchy": u.tables["hierarchy"],
+    }
+
+
+FILTERS = [
+    Filters(),
+    Filters(tiers=("pro", "starter")),
+    Filters(start=date(2026, 11, 5), end=date(2026, 11, 12), environments=("production",)),
+    Filters(organizations=("org_1", "org_3"), sources=("simulated",)),
+    Filters(drill=("org_2",)),
+    Filters(drill=("org_2", "org_2_p0", "gpt-4")),
+    Filters(tiers=("enterprise",), drill=("org_4", "org_4_p1")),
+    Filters(tiers=("no-such-tier",)),
+]
+
+
+@pytest.mark.parametrize("f", FILTERS, ids=range(len(FILTERS)))
+def test_overview_equals_from_scratch(tmp_path, data, f):
+    store, s = make(tmp_path, data.iloc[:1500])
+    s.refresh()
+    store.append(data.iloc[1500:])  # two refreshes: the running cube must fold chunks correctly
+    s.refresh()
+    ov = s.overview(f)
+    exp = scratch(read_calls(store.path), f)
+    for k in ("total_cost_usd", "cost_per_call_usd", "forecast_30d_usd", "gross_margin_pct"):
+        if exp[k] is None:
+            assert ov.metrics[k].value is None, k
+        else:
+            assert ov.metrics[k].value == pytest.approx(exp[k], rel=1e-9, abs=1e-9), k
+    for k in ("calls", "unprofitable_customers", "unpriced_calls"):
+        assert ov.metrics[k].value == exp[k], k
+    assert ov.rows == exp["calls"]
+    sub = exp["sub"]
+    if len(sub):
+        assert (ov.period_start, ov.period_end) == (sub["timestamp"].min(), sub["timestamp"].max())
+    hier = exp["hierarchy"][["organization_id", "product_id", "model", "cost_usd", "calls"]]
+    got = ov.hierarchy.reset_index(drop=True)
+    assert (
+        got[["organization_id", "product_id", "model"]].values.tolist()
+        == hier[["organization_id", "product_id", "model"]].values.tolist()
+    )
+    assert got["cost_usd"].to_numpy() == pytest.approx(hier["cost_usd"].to_numpy())
+    assert got["calls"].tolist() == hier["calls"].tolist()
+    dbp = ov.daily_cost_by_provider
+    assert dbp["calls"].sum() == len(sub) and dbp["cost_usd"].sum() == pytest.approx(exp["total_cost_usd"])
+    assert set(ov.metrics) == set(OVERVIEW_KEYS) == set(ov.changes)
+
+
+def test_changes_against_previous_period_of_equal_length(tmp_path, data):
+    _, s = make(tmp_path, data)
+    s.refresh()
+    f = Filters(start=date(2026, 11, 9), end=date(2026, 11, 12))
+    prev = Filters(start=date(2026, 11, 5), end=date(2026, 11, 8))
+    cur_cost = s.overview(f).metrics["total_cost_usd"].value
+    prev_cost = s.overview(prev).metrics["total_cost_usd"].value
+    assert s.overview(f).changes["total_cost_usd"] == pytest.approx((cur_cost - prev_cost) / prev_cost)
+    assert s.overview(f).changes["open_alerts"] is None
+    assert all(v is None for v in s.overview(Filters(start=date(2026, 11, 1))).changes.values())
+
+
+def test_alerts_from_cubes_equal_realtime_on_rows(tmp_path, data):
+    store, s = make(tmp_path, data.iloc[:2500])
+    s.refresh()
+    store.append(data.iloc[2500:])
+    s.refresh()
+    direct = realtime.analyze(read_calls(store.path), CTX)
+    via = s.result("realtime")
+    assert [a.id for a in s.alerts()] == [a.id for a in direct.alerts]
+    assert [a.value for a in s.alerts()] == pytest.approx([a.value for a in direct.alerts])
+    for name in ("anomalies", "budgets", "spikes"):
+        a, b = via.tables[name], direct.tables[name]
+        assert len(a) == len(b), name
+    assert via.metrics["portfolio_risk"].value == direct.metrics["portfolio_risk"].value
+    assert s.overview().metrics["open_alerts"].value == len(direct.alerts)
+
+
+def test_results_cached_per_version_and_filters(tmp_path, data):
+    store, s = make(tmp_path, data.iloc[:1000])
+    s.refresh()
+    f = Filters(tiers=("pro",))
+    a = s.result("performance", f)
+    assert s.result("performance", f) is a
+    assert s.result("performance") is not a
+    u = s.result("understanding", f)
+    assert u.metrics["calls"].value == int((s.frame()["subscription_tier"] == "pro").sum())
+    store.append(data.iloc[1000:1100])
+    s.refresh()
+    assert s.result("performance", f) is not a
+    with pytest.raises(KeyError):
+        s.result("nope")
+    assert set(registry.ANALYZER_NAMES) >= {"understanding", "performance", "realtime"}
+
+
+def test_filter_options_and_empty_file(tmp_path, data):
+    _, s = make(tmp_path, data)
+    s.refresh()
+    opts = s.filter_options()
+    assert opts["tiers"] == ["enterprise", "pro", "starter"]
+    assert opts["organizations"] == sorted(data["organization_id"].astype(str).unique())
+    assert opts["start"] == "2026-11-01" and opts["dates"] == [opts["start"], opts["end"]]
+    e = AnalysisSession(tmp_path / "missing.csv", CTX)
+    e.refresh()
+    ov = e.overview()
+    assert ov.rows == 0 and ov.metrics["total_cost_usd"].value == 0 and ov.hierarchy.empty
+    assert e.frame().empty and e.alerts() == [] and e.filter_options()["tiers"] == []
+
+
+def test_header_only_file_and_all_unpriced(tmp_path, data):
+    path = tmp_path / "h.csv"
+    store = CallStore(path)
+    store.reset()
+    s = AnalysisSession(path, CTX)
+    assert s.refresh().new_rows == 0 and s.overview().rows == 0
+    store.append(data.iloc[:50].assign(cost_usd=np.nan))
+    s.refresh()
+    ov = s.overview()
+    assert ov.metrics["unpriced_calls"].value == 50 and ov.metrics["total_cost_usd"].value == 0
+    assert ov.metrics["cost_per_call_usd"].value is None
+
+
+def test_concurrent_readers_during_refresh(tmp_path, data):
+    store, s = make(tmp_path, data.iloc[:500])
+    s.refresh()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader(f: Filters) -> None:
+        try:
+            while not stop.is_set():
+                ov = s.overview(f)
+                assert ov.metrics["calls"].value <= len(data)
+                s.filter_options()
+        except BaseException as exc:  # collected and checked in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(f,)) for f in FILTERS[:3]]
+    for t in threads:
+        t.start()
+    for i in range(500, 3000, 500):
+        store.append(data.iloc[i : i + 500])
+        s.refresh()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert s.overview().metrics["calls"].value == len(data)

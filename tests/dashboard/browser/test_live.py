@@ -1,0 +1,121 @@
+"""Browser: Generate → progress and cards; refusal while running; Stop; drill-down; one toast per anomaly."""
+
+from __future__ import annotations
+
+import time
+
+import dashdata
+import pytest
+from browser_helpers import severe, text
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+from dashboard.app import create_app
+from dashboard.generation import GenerationControl
+from metering.manifest import read_manifest
+from metering.store import read_calls_report
+
+pytestmark = pytest.mark.browser
+
+
+def kpi(dash_duo, key: str) -> str:
+    return text(dash_duo, f"#kpi-{key}")
+
+
+def test_generate_reaches_100_percent_and_fills_cards(dash_duo, empty_path):
+    control = GenerationControl()
+    dash_duo.start_server(create_app(empty_path, interval_ms=500, control=control, default_target_mb=3))
+    dash_duo.wait_for_text_to_equal("#empty-state h4", "No call data yet", timeout=10)
+    dash_duo.find_element("#gen-start").click()
+    dash_duo.wait_for_text_to_equal("#gen-progress .progress-bar", "100 %", timeout=60)
+    dash_duo.wait_for_text_to_equal("#gen-state", "done", timeout=10)
+    dash_duo.wait_for_element("#kpi-total_cost_usd", timeout=15)
+    assert kpi(dash_duo, "total_cost_usd") not in ("$0.00", "—")
+    assert int(kpi(dash_duo, "calls").replace(",", "")) > 0
+    dash_duo.wait_for_contains_text("#toast-generation", "Generation finished", timeout=10)
+    assert len(dash_duo.find_elements("#toast-generation .toast")) == 1
+    assert severe(dash_duo.get_logs()) == []
+
+
+def test_second_generate_is_refused_and_stop_leaves_a_valid_csv(dash_duo, empty_path):
+    control = GenerationControl()
+    dash_duo.start_server(create_app(empty_path, interval_ms=500, control=control, default_target_mb=40))
+    dash_duo.wait_for_text_to_equal("#empty-state h4", "No call data yet", timeout=10)
+    dash_duo.find_element("#gen-pace option[value='live']").click()
+    dash_duo.find_element("#gen-start").click()
+    dash_duo.wait_for_contains_text("#gen-message", "Generating", timeout=10)
+    dash_duo.wait_for_text_to_equal("#gen-state", "generating", timeout=20)
+    dash_duo.find_element("#gen-start").click()
+    dash_duo.wait_for_contains_text("#gen-message", "Refused", timeout=10)
+    assert control.running(empty_path)
+    dash_duo.find_element("#gen-stop").click()
+    dash_duo.wait_for_contains_text("#gen-message", "Stopping", timeout=10)
+    assert control.wait(empty_path, timeout=30) is not None
+    dash_duo.wait_for_text_to_equal("#gen-state", "stopped", timeout=15)
+    assert read_manifest(empty_path).state == "stopped"
+    report = read_calls_report(empty_path)
+    assert report.malformed == []
+    assert empty_path.read_bytes().endswith(b"\n")
+    assert severe(dash_duo.get_logs()) == []
+
+
+def click_treemap_node(dash_duo, label: str) -> None:
+    """Click the header strip of the treemap node whose label is ``label``."""
+    dash_duo.wait_for_contains_text("#overview-treemap", label, timeout=15)
+    rect = dash_duo.driver.execute_script(
+        """
+        const want = arguments[0];
+        for (const s of document.querySelectorAll('#overview-treemap g.slice')) {
+          const t = s.querySelector('text');
+          if (t && t.textContent.startsWith(want)) {
+            const r = s.querySelector('path.surface').getBoundingClientRect();
+            return [r.left, r.top, r.width, r.height];
+          }
+        }
+        return null;
+        """,
+        label,
+    )
+    assert rect, f"no treemap node {label}"
+    actions = ActionBuilder(dash_duo.driver)
+    actions.pointer_action.move_to_location(rect[0] + min(20, rect[2] / 2), rect[1] + 6)
+    actions.pointer_action.click()
+    actions.perform()
+
+
+def test_treemap_click_drills_down_and_breadcrumb_goes_back(dash_duo, data_file):
+    dash_duo.start_server(create_app(data_file, interval_ms=700))
+    dash_duo.wait_for_element("#kpi-total_cost_usd", timeout=15)
+    total_all = kpi(dash_duo, "total_cost_usd")
+    calls_all = kpi(dash_duo, "calls")
+    click_treemap_node(dash_duo, "org_002")
+    dash_duo.wait_for_text_to_equal("#breadcrumb .crumb-current", "org_002", timeout=10)
+    deadline = time.time() + 10
+    while kpi(dash_duo, "calls") == calls_all and time.time() < deadline:
+        time.sleep(0.2)
+    assert kpi(dash_duo, "calls") != calls_all
+    assert kpi(dash_duo, "total_cost_usd") != total_all
+    # the selection survives a page switch
+    dash_duo.find_element("#nav-pages\\.profitability").click()
+    dash_duo.wait_for_element("#profitability-kpis .kpi-card", timeout=20)
+    assert "org_002" in text(dash_duo, "#breadcrumb")
+    dash_duo.find_element("#nav-pages\\.overview").click()
+    dash_duo.wait_for_contains_text("#breadcrumb", "org_002", timeout=10)
+    # back up with the breadcrumb
+    dash_duo.find_element("#breadcrumb .crumb-link").click()
+    dash_duo.wait_for_text_to_equal("#breadcrumb .crumb-current", "All organizations", timeout=10)
+    dash_duo.wait_for_text_to_equal("#kpi-calls", calls_all, timeout=10)
+    assert severe(dash_duo.get_logs()) == []
+
+
+def test_planted_anomaly_raises_exactly_one_toast(dash_duo, data_file):
+    dash_duo.start_server(create_app(data_file, interval_ms=500))
+    dash_duo.wait_for_element("#kpi-total_cost_usd", timeout=15)
+    time.sleep(1.5)  # a few idle ticks: nothing to announce
+    assert dash_duo.find_elements("#toast-alerts .toast") == []
+    dashdata.write(data_file, dashdata.spike(at="2026-11-10T12:00:00"))
+    dash_duo.wait_for_contains_text("#toast-alerts", "alert", timeout=15)
+    time.sleep(2.5)  # more ticks must not repeat it
+    toasts = dash_duo.find_elements("#toast-alerts .toast")
+    assert len(toasts) == 1
+    assert "cust_0007" in toasts[0].text or "gpt-4o" in toasts[0].text or "openai" in toasts[0].text
+    assert severe(dash_duo.get_logs()) == []

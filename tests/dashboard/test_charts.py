@@ -1,0 +1,172 @@
+"""Every chart's pure ``process_data`` and ``create_figure`` on real analyzer output (no browser)."""
+
+from __future__ import annotations
+
+import json
+
+import dashdata
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from analyzers import registry
+from analyzers.base import AnalysisResult
+from dashboard.components.charts import (
+    alert_history,
+    chargeback,
+    cost_by_model,
+    cost_forecast,
+    daily_cost,
+    feature_quadrant,
+    hierarchy_treemap,
+    latency_percentiles,
+    margin_distribution,
+    pricing_models,
+    switch_matrix,
+)
+from dashboard.components.charts.common import plot_text
+from metering.store import read_calls
+
+RESULT_CHARTS = (
+    alert_history,
+    chargeback,
+    cost_by_model,
+    cost_forecast,
+    feature_quadrant,
+    latency_percentiles,
+    margin_distribution,
+    pricing_models,
+    switch_matrix,
+)
+
+
+@pytest.fixture(scope="module")
+def frame(tmp_path_factory) -> pd.DataFrame:
+    path = tmp_path_factory.mktemp("charts") / "calls.csv"
+    dashdata.write(path, dashdata.calls(1500, 14))
+    dashdata.write(path, dashdata.spike(at="2026-11-12T12:00:00"))
+    return read_calls(path)
+
+
+@pytest.fixture(scope="module")
+def results(frame) -> dict[str, AnalysisResult]:
+    return registry.run_all(frame)
+
+
+@pytest.mark.parametrize("chart", RESULT_CHARTS, ids=lambda c: c.__name__.rsplit(".", 1)[-1])
+def test_result_chart_draws_data(chart, results):
+    data = chart.process_data(results[chart.ANALYZER])
+    assert len(data) > 0
+    fig = chart.create_figure(data)
+    assert isinstance(fig, go.Figure) and len(fig.data) > 0
+    json.dumps(fig.to_plotly_json(), default=str)  # serialisable for the browser
+
+
+@pytest.mark.parametrize("chart", RESULT_CHARTS, ids=lambda c: c.__name__.rsplit(".", 1)[-1])
+def test_result_chart_on_an_empty_result_shows_a_message(chart):
+    empty = AnalysisResult(name=chart.ANALYZER, title="t")
+    fig = chart.create_figure(chart.process_data(empty))
+    assert len(fig.data) == 0 and fig.layout.annotations
+
+
+def test_margin_distribution_has_the_alarm_line(results):
+    fig = margin_distribution.create_figure(margin_distribution.process_data(results["profitability"]))
+    assert any(s.x0 == margin_distribution.ALARM_MARGIN_PCT for s in fig.layout.shapes)
+
+
+def test_switch_matrix_sums_the_savings(results):
+    sw = results["optimization"].tables["switch_matrix"]
+    pivot = switch_matrix.process_data(results["optimization"])
+    assert pivot.sum().sum() == pytest.approx(sw["savings_usd_month"].sum())
+
+
+def test_pricing_shows_the_four_models_side_by_side(results):
+    df = pricing_models.process_data(results["pricing"])
+    assert len(df) == 4
+    assert len({tuple(t.x) for t in pricing_models.create_figure(df).data}) == 1
+
+
+def test_chargeback_sums_to_the_allocated_total(results):
+    df = chargeback.process_data(results["alignment"])
+    assert df["allocated_usd"].sum() == pytest.approx(
+        results["alignment"].tables["chargeback"]["allocated_usd"].sum()
+    )
+
+
+def test_alert_history_lists_the_planted_spike_most_severe_first(results):
+    df = alert_history.alerts_frame(results["realtime"].alerts)
+    assert len(df) > 0 and df["entity"].str.contains("cust_0007").any()
+    ranks = df["severity"].map(alert_history.SEVERITY_RANK)
+    assert ranks.is_monotonic_increasing
+
+
+def hierarchy() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "organization_id": ["o1", "o1", "o1", "o2"],
+            "product_id": ["pa", "pa", "pb", "pc"],
+            "model": ["m1", "m2", "m1", "m1"],
+            "cost_usd": [1.0, 2.0, 3.0, 4.0],
+            "calls": [1, 2, 3, 4],
+        }
+    )
+
+
+def test_treemap_nodes_total_per_branch():
+    nodes = hierarchy_treemap.process_data(hierarchy())
+    by_id = nodes.set_index("id")
+    assert by_id.loc["o1", "cost_usd"] == 6.0
+    assert by_id.loc["o1/pa", "cost_usd"] == 3.0
+    assert by_id.loc["o1/pa", "parent"] == "o1"
+    assert set(nodes.loc[nodes["depth"] == 1, "parent"]) == {""}
+    assert len(nodes) == 2 + 3  # organizations and products; models appear after a drill
+    below = hierarchy_treemap.process_data(hierarchy(), ["o1"]).set_index("id")
+    assert below.loc["o1/pa/m2", "parent"] == "o1/pa" and below.loc["o1/pa/m2", "cost_usd"] == 2.0
+
+
+def test_treemap_below_a_drill_path_has_that_node_as_root():
+    nodes = hierarchy_treemap.process_data(hierarchy(), ["o1"])
+    roots = nodes[nodes["parent"] == ""]
+    assert roots["id"].tolist() == ["o1"] and roots["cost_usd"].item() == 6.0
+    assert "o2" not in set(nodes["label"])
+    assert hierarchy_treemap.process_data(hierarchy(), ["nope"]).empty
+
+
+def test_treemap_click_drills_down_and_root_click_goes_up():
+    click = {"points": [{"id": "o1/pa"}]}
+    assert hierarchy_treemap.drill_from_click([], click) == ["o1", "pa"]
+    assert hierarchy_treemap.drill_from_click(["o1", "pa"], click) == ["o1"]
+    assert hierarchy_treemap.drill_from_click([], {"points": [{"id": "a/b/c/d"}]}) is None
+    assert hierarchy_treemap.drill_from_click([], {"points": [{}]}) is None
+    assert hierarchy_treemap.drill_from_click([], None) is None
+
+
+def test_treemap_ids_round_trip_names_with_slashes_and_percent():
+    h = hierarchy().assign(organization_id="a/b%2F", product_id="p%")
+    nodes = hierarchy_treemap.process_data(h)
+    leaf = nodes[nodes["depth"] == 2]["id"].iloc[0]
+    assert hierarchy_treemap.decode_id(leaf) == ["a/b%2F", "p%"]
+    assert hierarchy_treemap.process_data(h, ["a/b%2F", "p%"])["parent"].iloc[0] == ""
+
+
+def test_treemap_labels_are_escaped():
+    h = hierarchy().assign(organization_id="<b>evil</b>")
+    fig = hierarchy_treemap.create_figure(hierarchy_treemap.process_data(h))
+    assert "&lt;b&gt;evil&lt;/b&gt;" in fig.data[0].labels
+    assert plot_text(["a<br>b"]) == ["a&lt;br&gt;b"]
+
+
+def test_daily_cost_orders_providers_by_total():
+    daily = pd.DataFrame(
+        {
+            "date": ["2026-11-01", "2026-11-01", "2026-11-02"],
+            "provider": ["a", "b", "b"],
+            "cost_usd": [1.0, 2.0, 3.0],
+            "calls": [1, 1, 1],
+        }
+    )
+    df = daily_cost.process_data(daily)
+    assert list(df["provider"].cat.categories) == ["b", "a"]
+    fig = daily_cost.create_figure(df)
+    assert fig.layout.barmode == "stack" and [t.name for t in fig.data] == ["b", "a"]
+    assert daily_cost.create_figure(daily_cost.process_data(None)).layout.annotations

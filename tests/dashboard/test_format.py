@@ -1,0 +1,36 @@
+"""Number formatting used on cards and toasts."""
+
+from __future__ import annotations
+
+import math
+
+from dashboard.components.format import change_text, format_value, megabytes, money, number
+
+
+def test_money_keeps_small_amounts_visible():
+    assert money(1234.5) == "$1,234.50"
+    assert money(0.0042) == "$0.0042"
+    assert money(-3) == "-$3.00"
+    assert money(0) == "$0.00"
+    assert money(None) == "—" and money(math.nan) == "—"
+
+
+def test_format_value_by_unit():
+    assert format_value(12.345, "%") == "12.3 %"
+    assert format_value(0.0084, "USD/call") == "$0.0084/call"
+    assert format_value(4270, "USD/month") == "$4,270.00/month"
+    assert format_value(1500.4, "ms") == "1,500 ms"
+    assert format_value(5000, "calls") == "5,000"
+    assert format_value("gpt-4o", "") == "gpt-4o"
+    assert format_value(None, "USD") == "—"
+
+
+def test_number_and_megabytes():
+    assert number(3.0) == "3" and number(2.5) == "2.50"
+    assert megabytes(2.345) == "2.3" and megabytes(None) == "0.0"
+
+
+def test_change_text_is_a_fraction_of_the_previous_period():
+    assert change_text(0.125) == ("▲ 12.5 % vs previous period", "info")
+    assert change_text(-0.5)[0] == "▼ 50.0 % vs previous period"
+    assert change_text(None) == ("no previous period", "secondary")
