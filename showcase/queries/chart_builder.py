@@ -451,7 +451,7 @@ def _bucket(ts: pd.Series, grain: str) -> pd.Series:
     if grain == "day":
         return day
     if grain == "week":
-        return day - pd.to_timedelta(ts.dt.weekday, unit="D")
+        return day - pd.to_timedelta(ts.dt.day_of_week, unit="D")
     return day - pd.to_timedelta(ts.dt.day - 1, unit="D")
 
 
