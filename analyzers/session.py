@@ -452,6 +452,8 @@ class AnalysisSession:
         cube = st.cube if st.cube is not None else _empty_cube()
         sel = _take(cube, self._cube_mask(cube, f))
         cur = self._figures(sel)
+        if f != Filters():
+            alerts = self._alerts_in_scope(alerts, sel)
         cur["open_alerts"] = len(alerts)
         prev: dict[str, float | None] = {}
         if cur["period_start"] is not None:
@@ -491,7 +493,11 @@ class AnalysisSession:
                 cur["unprofitable_customers"], "customers", "Unprofitable customers", UNPROFITABLE_METHOD
             ),
             "open_alerts": Metric(
-                cur["open_alerts"], "alerts", "Open alerts", "real-time alerts on all data"
+                cur["open_alerts"],
+                "alerts",
+                "Open alerts",
+                "real-time alerts (computed on all data) whose customer, model or provider has calls in "
+                "the selection; portfolio alerts only without filters",
             ),
             "unpriced_calls": Metric(
                 cur["unpriced_calls"], "calls", "Unpriced calls", "calls without cost_usd"
@@ -509,6 +515,20 @@ class AnalysisSession:
             alerts=alerts,
             alerts_version=alerts_version,
         )
+
+    def _alerts_in_scope(self, alerts: list[Alert], sel: Cube) -> list[Alert]:
+        """Alerts whose entity (customer:X, model:X, provider:X) has calls in the selected cube rows."""
+        present: dict[str, set[str]] = {}
+        for dim in ("customer", "model", "provider"):
+            col = "customer_id" if dim == "customer" else dim
+            codes = np.unique(np.asarray(sel[col])) if _len(sel) else np.zeros(0, dtype="int64")
+            present[dim] = set(self._labels(col, codes)) if len(codes) else set()
+        out = []
+        for a in alerts:
+            dim, _, value = a.entity.partition(":")
+            if dim in present and value in present[dim]:
+                out.append(a)
+        return out
 
     def _figures(self, sel: Cube) -> dict[str, Any]:
         """The card figures for one selection of cube rows (same definitions as the analyzers)."""

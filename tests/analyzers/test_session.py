@@ -221,3 +221,39 @@ def test_concurrent_readers_during_refresh(tmp_path, data):
         t.join()
     assert not errors
     assert s.overview().metrics["calls"].value == len(data)
+
+
+def test_open_alerts_follow_the_drill_selection(tmp_path, data):
+    """With a filter or drill, only alerts whose customer/model/provider has calls in scope count."""
+    cust = data["customer_id"].iloc[0]
+    own = data[data["customer_id"] == cust]
+    spike = pd.concat([own] * 3).head(300).copy()  # a planted cost spike on the last day
+    spike["timestamp"] = data["timestamp"].max() - pd.to_timedelta(range(len(spike)), unit="s")
+    spike["cost_usd"] = spike["cost_usd"].fillna(0.01) * 50
+    spike["call_id"] = [f"spike_{i}" for i in range(len(spike))]
+    store, s = make(tmp_path, data)
+    store.append(spike)
+    s.sync_alerts = True
+    s.refresh()
+    everything = s.alerts()
+    assert any(a.entity == f"customer:{cust}" for a in everything)
+    rows = read_calls(store.path)
+    orgs = [str(o) for o in rows["organization_id"].astype(str).unique()]
+    other = next(o for o in orgs if o != str(own["organization_id"].iloc[0]))
+    for org in (str(own["organization_id"].iloc[0]), other):
+        ov = s.overview(Filters(drill=(org,)))
+        sub = rows[rows["organization_id"].astype(str) == org]
+        in_scope = {
+            "customer": set(sub["customer_id"].astype(str)),
+            "model": set(sub["model"].astype(str)),
+            "provider": set(sub["provider"].astype(str)),
+        }
+        expected = [
+            a.id
+            for a in everything
+            if a.entity.partition(":")[2] in in_scope.get(a.entity.partition(":")[0], set())
+        ]
+        assert [a.id for a in ov.alerts] == expected
+        assert ov.metrics["open_alerts"].value == len(expected)
+    assert len(s.overview(Filters(drill=(other,))).alerts) < len(everything)
+    assert s.overview().metrics["open_alerts"].value == len(everything)
