@@ -253,8 +253,8 @@ def _run(
         raise RunError(f"{data}: another run (pid {other.pid}) is generating into this file; stop it first")
     if opts.append and data.exists() and data.stat().st_size > 0:
         base_bytes = data.stat().st_size
-    else:
-        store.reset()
+    else:  # a new run; rows from real metering stay (reset keeps them)
+        prev_rows, prev_mix = store.reset(), {}
         base_bytes = data.stat().st_size
     target_bytes = base_bytes + int(opts.target_mb * MB) if opts.append else int(opts.target_mb * MB)
     first_day = 0 if skip_until is None else max(0, day_of(start, skip_until))

@@ -297,20 +297,53 @@ class CallStore:
 
         return self._append(build, rows)
 
-    def reset(self) -> None:
-        """Atomically replace the file by a header-only one (a new run); readers see a reset."""
+    def reset(self, keep_metered: bool = True) -> int:
+        """Atomically start a new run: a header-only file plus, by default, the rows that came from real
+        metering (``source`` other than ``simulated``), so a new simulation never deletes real data.
+
+        Done under the append lock, so a metered row appended concurrently is either kept or lands in
+        the new file, never lost. Returns the number of rows kept; readers see a reset.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(header_line())
-            f.flush()
-            os.fsync(f.fileno())
-        if self.path.exists():
-            with _locked(self.path):
-                os.replace(tmp, self.path)
-        else:
+        if not self.path.exists():
+            _write_new(tmp, header_line())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+            return 0
+        with _locked(self.path) as fd:
+            kept = _metered_rows(fd, str(self.path)) if keep_metered else None
+            payload = header_line() + (b"" if kept is None else format_csv(kept))
+            _write_new(tmp, payload)
             os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
+        return 0 if kept is None else kept.num_rows
+
+
+def _write_new(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _metered_rows(fd: int, where: str) -> pa.Table | None:
+    """The rows of an open call file whose source is not 'simulated' (None when there are none)."""
+    size = _repair_tail(fd, os.fstat(fd).st_size)
+    data = os.pread(fd, size, 0)
+    if b"metered" not in data and b"otlp" not in data:  # cheap pre-check: skips parsing pure simulations
+        return None
+    nl = data.find(b"\n")
+    if nl < 0:
+        return None
+    columns = parse_header(data[: nl + 1], f"{where}: header")
+    if "source" not in columns:
+        return None
+    table, _ = parse_chunk(data[nl + 1 :], columns, 2)
+    source = table.column("source").cast(pa.string())
+    mask = pc.and_(pc.is_valid(source), pc.not_equal(source, "simulated"))
+    kept = table.filter(mask)
+    return kept if kept.num_rows else None
 
 
 def _ts_text(v: Any) -> str | None:

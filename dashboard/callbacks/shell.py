@@ -253,6 +253,11 @@ def register(app, hub: DataHub, control: GenerationControl, data_path: Path) -> 
             raise PreventUpdate
         return drill_from_crumb(drill, trig["index"])
 
+    @app.callback(Output(ids.INGEST_STATUS, "children"), Input(ids.VERSION_STORE, "data"))
+    def ingest_status(_version):
+        state = app.server.extensions.get("revenium_ingest")
+        return ids.ingest_view(None if state is None else state.status())
+
     @app.callback(Output(ids.BREADCRUMB, "children"), Input(ids.DRILL_STORE, "data"))
     def breadcrumb(drill):
         return ids.breadcrumb(drill)

@@ -32,6 +32,7 @@ SEED_INPUT = "gen-seed"
 GENERATE_BUTTON = "gen-start"
 STOP_BUTTON = "gen-stop"
 GEN_MESSAGE = "gen-message"
+INGEST_STATUS = "ingest-status"
 
 FILTER_DATES = "filter-dates"
 FILTER_DROPDOWNS: dict[str, str] = {
@@ -138,6 +139,7 @@ def generation_strip(default_target_mb: float = 50.0, default_seed: int = 42) ->
             [
                 dbc.Row([progress, controls], className="g-2 align-items-center"),
                 html.Div(id=GEN_MESSAGE, className="small mt-1", role="status"),
+                html.Div(id=INGEST_STATUS, className="small text-muted mt-1"),
             ],
             className="py-2",
         ),
@@ -235,6 +237,28 @@ def empty_state() -> html.Div:
         id=EMPTY_STATE,
         style={"display": "none"},
     )
+
+
+def ingest_view(status: dict[str, Any] | None) -> list[Any]:
+    """One line on real metering: on (keys, rows received, endpoints) or off (how to turn it on)."""
+    if not status:
+        return []
+    if not status.get("enabled"):
+        return [dbc.Badge("ingest off", color="light", text_color="secondary", className="me-2 border"),
+                html.Span(status.get("message", ""))]  # fmt: skip
+    counters = status.get("counters") or {}
+    endpoints = status.get("endpoints") or {}
+    received = int(counters.get("rows_stored") or 0)
+    parts = [
+        f"{number(received)} row(s) received since start"
+        + (f" (last {counters['last_received_at']})" if counters.get("last_received_at") else ""),
+        f"POST {endpoints.get('single', '')} · {endpoints.get('batch', '')} · OTLP {endpoints.get('otlp', '')}",
+    ]
+    if counters.get("duplicates"):
+        parts.append(f"{number(int(counters['duplicates']))} duplicate(s) acknowledged")
+    if counters.get("rejected_requests"):
+        parts.append(f"{number(int(counters['rejected_requests']))} request(s) rejected")
+    return [dbc.Badge("ingest on", color="info", className="me-2"), html.Span(" · ".join(parts))]
 
 
 def progress_view(manifest: dict | None, running: bool, rows_fallback: int) -> dict[str, Any]:

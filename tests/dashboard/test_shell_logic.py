@@ -15,7 +15,7 @@ from dashboard.callbacks.shell import (
     tick_update,
     unseen_alerts,
 )
-from dashboard.components.shell import breadcrumb, progress_view
+from dashboard.components.shell import breadcrumb, ingest_view, progress_view
 
 
 def alert(i: str, severity: str = "warning", value: float = 1.0) -> Alert:
@@ -142,3 +142,27 @@ def test_breadcrumb_levels_are_buttons_except_the_current_one():
 def test_breadcrumb_renders_names_as_text():
     items = breadcrumb(["<img src=x onerror=alert(1)>"])
     assert items[-1].children == "<img src=x onerror=alert(1)>"  # a string child: React escapes it
+
+
+def _flat(children) -> str:
+    return " ".join(getattr(c, "children", c) if not isinstance(c, str) else c for c in children)
+
+
+def test_ingest_line_says_how_to_turn_it_on_or_what_arrived():
+    assert ingest_view(None) == []
+    off = _flat(
+        ingest_view({"enabled": False, "message": "Metering ingest is off: set REVENIUM_FLOW_API_KEYS"})
+    )
+    assert "ingest off" in off and "REVENIUM_FLOW_API_KEYS" in off
+    on = _flat(
+        ingest_view(
+            {
+                "enabled": True,
+                "endpoints": {"single": "/s", "batch": "/b", "otlp": "/v1/traces"},
+                "counters": {"rows_stored": 1234, "duplicates": 2, "rejected_requests": 0,
+                             "last_received_at": "2026-11-28T10:00:00Z"},
+            }
+        )
+    )  # fmt: skip
+    assert "ingest on" in on and "1,234 row(s) received" in on and "2026-11-28T10:00:00Z" in on
+    assert "2 duplicate(s)" in on and "rejected" not in on and "/v1/traces" in on

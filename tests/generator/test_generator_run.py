@@ -21,7 +21,7 @@ from generator.scenarios import NAMES
 from metering.manifest import read_manifest
 from metering.prices import load_catalog
 from metering.schema import ERROR_STOP_REASONS, TIERS
-from metering.store import read_calls
+from metering.store import CallStore, read_calls
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -221,3 +221,18 @@ def test_append_without_a_manifest_counts_the_existing_rows(tmp_path):
     path.with_suffix(".manifest.json").unlink()
     res = run_generation(RunOptions(data=path, target_mb=0.3, workers=1, append=True))
     assert read_manifest(path).rows == rows + res.totals.rows == len(read_calls(path))
+
+
+def test_a_new_run_keeps_rows_from_real_metering(tmp_path):
+    """Generate starts a new simulation, but metered rows already in the file are real data: kept."""
+    path = tmp_path / "calls.csv"
+    run_generation(RunOptions(data=path, target_mb=0.3, start=START, workers=1))
+    first = read_calls(path)
+    metered = first.head(4).assign(source="metered", call_id=[f"real_{i}" for i in range(4)])
+    CallStore(path).append(metered)
+    res = run_generation(RunOptions(data=path, target_mb=0.3, seed=9, start=START, workers=1))
+    df = read_calls(path)
+    assert (df["source"] == "metered").sum() == 4
+    assert set(df.loc[df["source"] == "metered", "call_id"]) == {f"real_{i}" for i in range(4)}
+    assert (df["source"] == "simulated").sum() == res.totals.rows
+    assert read_manifest(path).rows == len(df)

@@ -266,3 +266,24 @@ def test_iso_timestamp_spellings_are_normalized_on_write(tmp_path: Path, make_ca
     with pytest.raises(StoreError, match="not an ISO 8601 timestamp: 'yesterday'"):
         store.append_records(records)
     assert len(read_calls(store.path)) == len(spellings)  # nothing half-written
+
+
+def test_reset_keeps_rows_from_real_metering(tmp_path: Path, make_calls) -> None:
+    """A new simulation run must never delete metered/OTLP rows: reset keeps them, typed and whole."""
+    path = tmp_path / "c.csv"
+    store = CallStore(path)
+    store.append(make_calls(50))
+    metered = make_calls(3, prefix="m_").assign(source="metered")
+    otlp = make_calls(2, prefix="o_").assign(source="otlp")
+    store.append(metered)
+    store.append(make_calls(20, prefix="s_"))
+    store.append(otlp)
+    assert store.reset() == 5
+    kept = read_calls(path)
+    assert kept["call_id"].tolist() == [f"m_{i:08d}" for i in range(3)] + [f"o_{i:08d}" for i in range(2)]
+    assert kept["source"].astype(str).tolist() == ["metered"] * 3 + ["otlp"] * 2
+    original = pd.concat([metered, otlp], ignore_index=True)
+    assert kept["cost_usd"].tolist() == pytest.approx(original["cost_usd"].tolist())
+    assert (kept["timestamp"].to_numpy() == pd.to_datetime(original["timestamp"], utc=True).to_numpy()).all()
+    assert store.reset(keep_metered=False) == 0
+    assert path.read_bytes() == header_line()

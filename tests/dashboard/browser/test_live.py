@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import dashdata
+import pandas as pd
 import pytest
 from browser_helpers import severe, text
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
@@ -119,3 +120,36 @@ def test_planted_anomaly_raises_exactly_one_toast(dash_duo, data_file):
     assert len(toasts) == 1
     assert "cust_0007" in toasts[0].text or "gpt-4o" in toasts[0].text or "openai" in toasts[0].text
     assert severe(dash_duo.get_logs()) == []
+
+
+def test_metered_rows_appear_live_and_filter_by_source(dash_duo, data_file, monkeypatch):
+    """Records POSTed to the dashboard's own server show on the next tick; the Source filter splits them."""
+    import requests
+
+    from tests.ingest.ingest_helpers import BATCH, wire_record
+
+    monkeypatch.setenv("REVENIUM_FLOW_API_KEYS", "live-key")
+    dash_duo.start_server(create_app(data_file, interval_ms=500))
+    dash_duo.wait_for_contains_text("#ingest-status", "ingest on", timeout=15)
+    dash_duo.wait_for_element("#kpi-calls", timeout=15)
+    calls_before = int(kpi(dash_duo, "calls").replace(",", ""))
+    last = read_calls_report(data_file).frame["timestamp"].max()
+    stamp = (last - pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    records = [wire_record(requestTime=stamp, responseTime=stamp) for _ in range(7)]
+    resp = requests.post(
+        dash_duo.server_url + BATCH, json=records, headers={"x-api-key": "live-key"}, timeout=10
+    )
+    assert resp.status_code == 201, resp.text
+    dash_duo.wait_for_text_to_equal("#kpi-calls", f"{calls_before + 7:,}", timeout=15)
+    dash_duo.wait_for_contains_text("#ingest-status", "7 row(s) received", timeout=15)
+    dash_duo.select_dcc_dropdown("#filter-sources", value="metered")
+    dash_duo.wait_for_text_to_equal("#kpi-calls", "7", timeout=15)
+    assert severe(dash_duo.get_logs()) == []
+
+
+def test_ingest_off_says_how_to_turn_it_on(dash_duo, empty_path, monkeypatch):
+    monkeypatch.delenv("REVENIUM_FLOW_API_KEYS", raising=False)
+    monkeypatch.delenv("REVENIUM_FLOW_API_KEYS_FILE", raising=False)
+    dash_duo.start_server(create_app(empty_path, interval_ms=500))
+    dash_duo.wait_for_contains_text("#ingest-status", "REVENIUM_FLOW_API_KEYS=", timeout=15)
+    assert "ingest off" in text(dash_duo, "#ingest-status")
