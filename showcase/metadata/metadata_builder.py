@@ -1,5 +1,7 @@
 """Fluent, validated metadata for metering calls: who the call was for, and what it belongs to.
 
+Run ``python -m showcase.metadata.metadata_builder`` to print what one builder sends over each transport.
+
     meta = (
         MetadataBuilder()
         .customer("cust_0075")
@@ -205,3 +207,34 @@ class MetadataBuilder:
         if missing:
             raise MetadataError(missing[0], f"required but not set (call .{missing[0]}(...))")
         return Metadata(dict(self._values), dict(self._custom))
+
+
+def main() -> int:
+    """Show what one builder produces for each transport, and what a mistake looks like."""
+    import json
+
+    meta = (
+        MetadataBuilder()
+        .customer("cust_0075")
+        .organization("org_008")
+        .product("support_bot")
+        .feature("chat")
+        .tier("pro")
+        .environment("production")
+        .trace("trace-1234")
+        .custom("transactionName", "answer-ticket")
+        .build()
+    )
+    print("Revenium wire fields (ReveniumBasicTracker):")
+    print(json.dumps(meta.to_wire(), indent=2))
+    print("OpenTelemetry span attributes (revenium_otel):")
+    print(json.dumps(meta.to_otel_attributes(), indent=2))
+    try:
+        MetadataBuilder().customer("cust_1").tier("platinum")
+    except MetadataError as err:
+        print(f"a mistake is caught where it is made: {err}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
