@@ -177,12 +177,7 @@ class Catalog:
                     rate_cache[sel] = p.cache_read_rate
                     rate_out[sel] = p.output
                     rate_reas[sel] = p.reasoning_rate
-        return (
-            (inp - cached) * rate_in
-            + cached * rate_cache
-            + (out - reas) * rate_out
-            + reas * rate_reas
-        )
+        return (inp - cached) * rate_in + cached * rate_cache + (out - reas) * rate_out + reas * rate_reas
 
     def price_frame(self, df: pd.DataFrame, *, at_call_time: bool = True) -> np.ndarray:
         """``price_calls`` on a call DataFrame with the schema's column names."""
@@ -244,7 +239,9 @@ def _entry_to_price(entry: dict[str, Any], where: str, model: str | None = None)
         cache_read=vals["cache_read_input_token_cost"],
         cache_creation=vals["cache_creation_input_token_cost"],
         reasoning=vals["output_cost_per_reasoning_token"],
-        supports_reasoning=bool(entry.get("supports_reasoning", vals["output_cost_per_reasoning_token"] is not None)),
+        supports_reasoning=bool(
+            entry.get("supports_reasoning", vals["output_cost_per_reasoning_token"] is not None)
+        ),
         max_input_tokens=int(mit) if isinstance(mit, int | float) and not isinstance(mit, bool) else None,
         mode=str(entry.get("mode", "chat")),
     )

@@ -27,7 +27,9 @@ class Column:
 SEED_COLUMNS: tuple[Column, ...] = (
     Column("timestamp", "timestamp", "call start, ISO 8601 UTC, millisecond precision"),
     Column("call_id", "str", "unique id of the call; used to de-duplicate"),
-    Column("provider", "category", "AI provider (openai, anthropic, google, bedrock, azure, mistral, cohere)"),
+    Column(
+        "provider", "category", "AI provider (openai, anthropic, google, bedrock, azure, mistral, cohere)"
+    ),
     Column("model", "category", "model name, belongs to the provider"),
     Column("input_tokens", "int", "prompt tokens, cached input tokens included"),
     Column("output_tokens", "int", "completion tokens, reasoning tokens included"),
@@ -51,8 +53,15 @@ EXTENSION_COLUMNS: tuple[Column, ...] = (
     Column("stop_reason", "category", "END, END_SEQUENCE, TIMEOUT, TOKEN_LIMIT, ERROR, ...", default="END"),
     Column("cached_tokens", "int", "cached input tokens (inside input_tokens)", default=0),
     Column("reasoning_tokens", "int", "reasoning tokens (inside output_tokens)", default=0),
-    Column("scenario", "category", "simulator scenario that produced the row; empty for metered rows", default=""),
-    Column("source", "category", "where the row came from: simulated, metered (REST) or otlp", default="simulated"),
+    Column(
+        "scenario", "category", "simulator scenario that produced the row; empty for metered rows", default=""
+    ),
+    Column(
+        "source",
+        "category",
+        "where the row came from: simulated, metered (REST) or otlp",
+        default="simulated",
+    ),
 )
 
 COLUMNS: tuple[Column, ...] = SEED_COLUMNS + EXTENSION_COLUMNS
@@ -68,7 +77,14 @@ STR_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "str")
 TIERS = ("starter", "pro", "enterprise")
 ENVIRONMENTS = ("production", "staging", "development")
 STOP_REASONS = (
-    "END", "END_SEQUENCE", "TIMEOUT", "TOKEN_LIMIT", "COST_LIMIT", "COMPLETION_LIMIT", "ERROR", "CANCELLED",
+    "END",
+    "END_SEQUENCE",
+    "TIMEOUT",
+    "TOKEN_LIMIT",
+    "COST_LIMIT",
+    "COMPLETION_LIMIT",
+    "ERROR",
+    "CANCELLED",
 )
 #: stop reasons that mean the call failed (counted in error rates)
 ERROR_STOP_REASONS = ("TIMEOUT", "ERROR", "CANCELLED")
@@ -77,9 +93,14 @@ SOURCES = ("simulated", "metered", "otlp")
 #: the textual timestamp format written to CSV (UTC, milliseconds, trailing Z)
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # strftime gives microseconds; writers cut to milliseconds
 
-_ISO_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
+#: bounds a stored value must keep to: integers stay exact through float64 and fit int64; a cost can be
+#: rounded to 9 decimals without overflow; a timestamp fits pandas' datetime64[ns] (pricing, analysis)
+MAX_INT = 2**53 - 1
+MAX_COST_USD = 1e12
+MIN_TIMESTAMP = datetime(1678, 1, 1, tzinfo=UTC)
+MAX_TIMESTAMP = datetime(2262, 1, 1, tzinfo=UTC)
+
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 def pandas_dtypes() -> dict[str, str]:
@@ -130,7 +151,10 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # an offset that moves year 1 or 9999 out of range
+        return None
 
 
 def format_timestamp(dt: datetime) -> str:
@@ -149,11 +173,25 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v.strip() or "x") is not None
 
 
+def _int_value(v: Any) -> int:
+    """The integer a value accepted by ``_is_int`` stands for, however large."""
+    if isinstance(v, str):
+        text = v.strip()
+        try:
+            return int(text)
+        except ValueError:  # more digits than int() converts: beyond any bound
+            return -(MAX_INT + 1) if text.startswith("-") else MAX_INT + 1
+    return int(v)
+
+
 def _is_number(v: Any) -> bool:
     if isinstance(v, bool):
         return False
     if isinstance(v, int | float):
-        return math.isfinite(float(v))
+        try:
+            return math.isfinite(float(v))
+        except OverflowError:  # an integer too large for a float
+            return False
     if isinstance(v, str):
         try:
             return math.isfinite(float(v))
@@ -191,18 +229,30 @@ def validate_record(
             continue
         v = record[col.name]
         if col.kind == "timestamp":
-            if parse_timestamp(v) is None:
+            dt = parse_timestamp(v)
+            if dt is None:
                 problems.append(Problem(col.name, f"not an ISO 8601 timestamp: {str(v)[:40]!r}"))
+            elif not MIN_TIMESTAMP <= dt < MAX_TIMESTAMP:
+                supported = f"{MIN_TIMESTAMP:%Y-%m-%d}..{MAX_TIMESTAMP:%Y-%m-%d}"
+                problems.append(Problem(col.name, f"outside {supported}: {str(v)[:40]!r}"))
         elif col.kind == "int":
             if not _is_int(v):
-                problems.append(Problem(col.name, f"expected an integer, got {type(v).__name__} {str(v)[:40]!r}"))
-            elif int(float(v)) < 0:
-                problems.append(Problem(col.name, f"must be >= 0, got {int(float(v))}"))
+                problems.append(
+                    Problem(col.name, f"expected an integer, got {type(v).__name__} {str(v)[:40]!r}")
+                )
+            elif (n := _int_value(v)) < 0:
+                problems.append(Problem(col.name, f"must be >= 0, got {n}"))
+            elif n > MAX_INT:
+                problems.append(Problem(col.name, f"must be <= {MAX_INT}, got {str(v)[:40]}"))
         elif col.kind == "float":
             if not _is_number(v):
-                problems.append(Problem(col.name, f"expected a number, got {type(v).__name__} {str(v)[:40]!r}"))
+                problems.append(
+                    Problem(col.name, f"expected a number, got {type(v).__name__} {str(v)[:40]!r}")
+                )
             elif float(v) < 0:
                 problems.append(Problem(col.name, f"must be >= 0, got {float(v)}"))
+            elif float(v) > MAX_COST_USD:
+                problems.append(Problem(col.name, f"must be <= {MAX_COST_USD:g}, got {float(v):g}"))
         else:
             if not isinstance(v, str):
                 problems.append(Problem(col.name, f"expected a string, got {type(v).__name__}"))
@@ -222,10 +272,14 @@ def validate_record(
         problems.append(Problem("cached_tokens", f"cached tokens ({cached}) exceed input tokens ({inp})"))
     out, reasoning = num("output_tokens"), num("reasoning_tokens")
     if out is not None and reasoning is not None and reasoning > out:
-        problems.append(Problem("reasoning_tokens", f"reasoning tokens ({reasoning}) exceed output tokens ({out})"))
+        problems.append(
+            Problem("reasoning_tokens", f"reasoning tokens ({reasoning}) exceed output tokens ({out})")
+        )
     tier = record.get("subscription_tier")
     if "subscription_tier" not in bad and isinstance(tier, str) and tier and tier not in TIERS:
-        problems.append(Problem("subscription_tier", f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}"))
+        problems.append(
+            Problem("subscription_tier", f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+        )
     env = record.get("environment")
     if "environment" not in bad and isinstance(env, str) and env and env not in ENVIRONMENTS:
         problems.append(
@@ -243,7 +297,9 @@ def validate_record(
         model, provider = record.get("model"), record.get("provider")
         if model in known_models and provider and known_models[model] != provider:
             problems.append(
-                Problem("model", f"model {model!r} belongs to provider {known_models[model]!r}, not {provider!r}")
+                Problem(
+                    "model", f"model {model!r} belongs to provider {known_models[model]!r}, not {provider!r}"
+                )
             )
     return problems
 

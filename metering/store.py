@@ -72,7 +72,11 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
     """One column as an Arrow array ready for CSV text: timestamps as ISO strings, cost rounded."""
     col = BY_NAME[name]
     if values is None:
-        values = np.full(n, col.default, dtype=object) if col.kind in ("str", "category") else np.full(n, col.default)
+        values = (
+            np.full(n, col.default, dtype=object)
+            if col.kind in ("str", "category")
+            else np.full(n, col.default)
+        )
     if hasattr(values, "to_numpy") and not isinstance(values, pa.Array | pa.ChunkedArray):
         # pandas Series: categoricals and str go through Arrow directly
         values = pa.array(values, from_pandas=True)
@@ -144,10 +148,14 @@ def format_csv(data: Any, columns: Iterable[str] = COLUMN_NAMES) -> bytes:
     table = pa.table({c: _column_for_csv(c, get(c), n) for c in columns})
     buf = io.BytesIO()
     try:
-        pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
+        pacsv.write_csv(
+            table, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none")
+        )
     except pa.ArrowInvalid:  # a value holds a comma or quote: quote what needs it
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        pacsv.write_csv(
+            table, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        )
     out = buf.getvalue()
     return out.replace(b"\r\n", b"\n")
 
@@ -254,8 +262,12 @@ class CallStore:
 
     def append(self, data: Any) -> int:
         """Append a DataFrame / pyarrow Table / dict of arrays of call records; returns rows written."""
-        n = data.num_rows if isinstance(data, pa.Table) else len(data) if not isinstance(data, dict) else (
-            len(next(iter(data.values()))) if data else 0
+        n = (
+            data.num_rows
+            if isinstance(data, pa.Table)
+            else len(data)
+            if not isinstance(data, dict)
+            else (len(next(iter(data.values()))) if data else 0)
         )
         return self._append(lambda cols: format_csv(data, cols), n)
 
@@ -272,11 +284,17 @@ class CallStore:
         for c in COLUMNS:
             vals = cols[c.name]
             if c.kind == "timestamp":
-                arrays[c.name] = pa.array([v if isinstance(v, str) else _ts_text(v) for v in vals], pa.string())
+                arrays[c.name] = pa.array(
+                    [v if isinstance(v, str) else _ts_text(v) for v in vals], pa.string()
+                )
             elif c.kind == "int":
-                arrays[c.name] = pa.array([None if v is None or v == "" else int(float(v)) for v in vals], pa.int64())
+                arrays[c.name] = pa.array(
+                    [None if v is None or v == "" else int(float(v)) for v in vals], pa.int64()
+                )
             elif c.kind == "float":
-                arrays[c.name] = pa.array([None if v is None or v == "" else float(v) for v in vals], pa.float64())
+                arrays[c.name] = pa.array(
+                    [None if v is None or v == "" else float(v) for v in vals], pa.float64()
+                )
             else:
                 arrays[c.name] = pa.array(["" if v is None else str(v) for v in vals], pa.string())
         return self.append(arrays)
@@ -471,7 +489,9 @@ def _parse_fast(chunk: bytes, columns: list[str]) -> tuple[pa.Table, list[str]] 
             read_options=pacsv.ReadOptions(column_names=columns, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(invalid_row_handler=handler, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                column_types=_convert_types(columns), strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types=_convert_types(columns),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -484,7 +504,9 @@ def _parse_fast(chunk: bytes, columns: list[str]) -> tuple[pa.Table, list[str]] 
     return table, invalid
 
 
-def _parse_slow(chunk: bytes, columns: list[str], first_line_no: int) -> tuple[pa.Table, list[tuple[int, str]]]:
+def _parse_slow(
+    chunk: bytes, columns: list[str], first_line_no: int
+) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Line-by-line parse that names every malformed line: wrong field count, bad type, bad value."""
     malformed: list[tuple[int, str]] = []
     good_lines: list[bytes] = []
@@ -569,7 +591,9 @@ def _typed_empty(columns: list[str]) -> pa.Table:
     return pa.table({c: pa.array([], types[c]) for c in columns})
 
 
-def parse_chunk(chunk: bytes, columns: list[str], first_line_no: int) -> tuple[pa.Table, list[tuple[int, str]]]:
+def parse_chunk(
+    chunk: bytes, columns: list[str], first_line_no: int
+) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Parse complete CSV lines (no header) into a canonical Arrow table plus the malformed lines."""
     if not chunk.strip():
         return _finish(_typed_empty(columns), columns), []
@@ -636,8 +660,13 @@ class IncrementalReader:
             self.inode = st.st_ino
         last_nl = data.rfind(b"\n")
         if last_nl < 0:
-            return ReadResult(empty_frame(), reset=reset, rows_total=self.rows_total, offset=self.offset,
-                              columns_in_file=list(self.columns or []))
+            return ReadResult(
+                empty_frame(),
+                reset=reset,
+                rows_total=self.rows_total,
+                offset=self.offset,
+                columns_in_file=list(self.columns or []),
+            )
         data = data[: last_nl + 1]
         start_line = self.line_no + 1
         if self.columns is None:
@@ -650,7 +679,9 @@ class IncrementalReader:
         table, malformed = parse_chunk(body, self.columns, start_line)
         self.offset += len(data)
         self.line_no += data.count(b"\n")
-        self._sample = data[-self._SAMPLE :] if len(data) >= self._SAMPLE else (self._sample + data)[-self._SAMPLE :]
+        self._sample = (
+            data[-self._SAMPLE :] if len(data) >= self._SAMPLE else (self._sample + data)[-self._SAMPLE :]
+        )
         self.rows_total += table.num_rows
         self.malformed_total += len(malformed)
         return ReadResult(

@@ -324,9 +324,13 @@ def _first(*values: Any) -> Any:
 
 
 def _non_negative_number(v: Any) -> bool:
-    return (
-        not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(float(v)) and float(v) >= 0
-    )
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        number = float(v)
+    except OverflowError:  # an integer too large for a float
+        return False
+    return math.isfinite(number) and number >= 0
 
 
 def _json_type(v: Any) -> str:

@@ -346,14 +346,19 @@ def _otlp(state: IngestState) -> Response:
     found = extract(export)
     scope = scope_of(api_key)
     claimed: list[Entry] = []
+    claimed_here: dict[str, str] = {}  # key -> digest of spans this request claimed (ledger: in flight)
     records: list[dict[str, Any]] = []
     rejected, messages = found.rejected, list(found.messages)
     try:
         for span_key, record in sorted(zip(found.keys, found.records, strict=True), key=lambda kr: kr[0]):
             key = f"{scope}:{span_key}"
             digest = body_digest(record | {"user_agent": ""})
-            outcome, _ = state.ledger.claim(key, digest)
+            if key in claimed_here:  # the same span twice in one export: do not wait on our own claim
+                outcome = DUPLICATE if claimed_here[key] == digest else CONFLICT
+            else:
+                outcome, _ = state.ledger.claim(key, digest)
             if outcome == NEW:
+                claimed_here[key] = digest
                 claimed.append(Entry(key, digest, {"status": "stored", "id": record["call_id"]}))
                 records.append(record)
             elif outcome == CONFLICT:

@@ -196,6 +196,34 @@ class ReveniumOTelIntegration:
         self.provider.shutdown()
 
 
+#: the example ticket-triage workflow: classify with a small model, draft with Claude, check with GPT-4o
+TICKET_TRIAGE_STEPS: list[dict[str, Any]] = [
+    {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input_tokens": 900,
+        "output_tokens": 40,
+        "duration_ms": 310,
+        "operation": "chat",
+    },
+    {
+        "provider": "anthropic",
+        "model": "claude-sonnet-4",
+        "input_tokens": 4200,
+        "output_tokens": 650,
+        "cached_tokens": 3000,
+        "duration_ms": 2100,
+    },
+    {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 1300,
+        "output_tokens": 300,
+        "duration_ms": 950,
+    },
+]
+
+
 def main() -> int:
     from showcase.metadata.metadata_builder import MetadataBuilder
 
@@ -212,35 +240,7 @@ def main() -> int:
     )
     otel = ReveniumOTelIntegration(base_url, api_key, environment="development")
     single = otel.track_ai_completion("openai", "gpt-4o", 1500, 220, duration_ms=840, metadata=meta)
-    flow = otel.track_workflow_cost(
-        "ticket-triage",
-        [
-            {
-                "provider": "openai",
-                "model": "gpt-4o-mini",
-                "input_tokens": 900,
-                "output_tokens": 40,
-                "duration_ms": 310,
-                "operation": "chat",
-            },
-            {
-                "provider": "anthropic",
-                "model": "claude-sonnet-4",
-                "input_tokens": 4200,
-                "output_tokens": 650,
-                "cached_tokens": 3000,
-                "duration_ms": 2100,
-            },
-            {
-                "provider": "openai",
-                "model": "gpt-4o",
-                "input_tokens": 1300,
-                "output_tokens": 300,
-                "duration_ms": 950,
-            },
-        ],
-        metadata=meta,
-    )
+    flow = otel.track_workflow_cost("ticket-triage", TICKET_TRIAGE_STEPS, metadata=meta)
     ok = otel.force_flush()
     otel.shutdown()
     print(f"single call {single.span_id}: ${single.cost:.6f}")

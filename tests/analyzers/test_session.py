@@ -48,7 +48,7 @@ def test_replaced_file_resets_everything(tmp_path, data):
     store, s = make(tmp_path, data.iloc[:1000])
     s.refresh()
     s.overview()
-    store.reset()
+    store.reset(keep_metered=False)
     store.append(data.iloc[2000:2100])
     info = s.refresh()
     assert info.reset and info.new_rows == 100 and info.version == 2
@@ -57,6 +57,21 @@ def test_replaced_file_resets_everything(tmp_path, data):
     assert s.filter_options()["organizations"] == sorted(
         set(data["organization_id"].iloc[2000:2100].astype(str))
     )
+
+
+def test_new_run_keeps_metered_rows_and_session_sees_them_once(tmp_path, data):
+    first = data.iloc[:1000]
+    store, s = make(tmp_path, first)
+    s.refresh()
+    kept = store.reset()  # a new simulation: real (metered) rows survive it
+    metered = first[first["source"] != "simulated"]
+    assert kept == len(metered) > 0
+    store.append(data.iloc[2000:2100])
+    info = s.refresh()
+    assert info.reset and info.new_rows == len(metered) + 100
+    expected = metered["call_id"].tolist() + data["call_id"].iloc[2000:2100].tolist()
+    assert s.frame()["call_id"].tolist() == expected
+    assert s.overview().metrics["calls"].value == len(expected)
 
 
 def scratch(df: pd.DataFrame, f: Filters) -> dict:
