@@ -132,7 +132,8 @@ class Catalog:
         cost = (input - cached) * input_rate + cached * cache_read_rate
              + (output - reasoning) * output_rate + reasoning * reasoning_rate
         Cached tokens sit inside input tokens and reasoning tokens inside output tokens, so nothing
-        is billed twice. With ``timestamp`` each call gets the price in force at its time.
+        is billed twice. With ``timestamp`` (anything ``pd.to_datetime`` reads, or a numpy datetime64
+        array of UTC instants, the fast form) each call gets the price in force at its time.
         """
         prov = np.asarray(provider, dtype=object)
         mod = np.asarray(model, dtype=object)
@@ -198,6 +199,8 @@ def _utc(ts: Any) -> pd.Timestamp:
 
 
 def _to_utc_ns(ts: Any) -> np.ndarray:
+    if isinstance(ts, np.ndarray) and np.issubdtype(ts.dtype, np.datetime64):  # already UTC instants
+        return ts.astype("datetime64[ns]").astype(np.int64)
     s = pd.to_datetime(pd.Series(ts) if not isinstance(ts, pd.Series) else ts, utc=True, format="ISO8601")
     # tz-naive UTC first: to_numpy() on a tz-aware series would box every value as a Timestamp
     return s.dt.as_unit("ns").dt.tz_localize(None).to_numpy().astype(np.int64)

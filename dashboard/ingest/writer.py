@@ -4,7 +4,9 @@ A request hands its validated records (and the idempotency keys they settle) to 
 .submit`` and blocks. The writer drains everything queued, prices the rows that came without a cost in
 one vectorized ``Catalog.price_calls``, appends them through ``CallStore`` (flock + one fsync), commits
 the idempotency keys, and only then releases every waiting request. So each 2xx still means "durable",
-while the fsync and pricing costs are shared by the whole batch.
+while the fsync and pricing costs are shared by the whole batch. When the previous batch held more
+than one request (concurrent clients), the writer lingers ``commit_delay`` (2 ms) for more before it
+writes: fewer, larger commits at the price of at most 2 ms of latency; a lone client never waits.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import warnings
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dashboard.ingest.idempotency import Entry, IdempotencyLedger
 from metering.prices import Catalog
@@ -28,7 +30,6 @@ from metering.store import CallStore
 log = logging.getLogger(__name__)
 
 _STOP = object()
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class WriteFailed(RuntimeError):
@@ -68,36 +69,50 @@ def price_missing(arrays: dict[str, pa.Array], catalog: Catalog) -> np.ndarray:
     todo = np.flatnonzero(np.isnan(cost))
     if len(todo) == 0:
         return cost
-    pick = pa.array(todo)
+    pick = None if len(todo) == len(cost) else pa.array(todo)  # usually every row: no gather needed
+
+    def rows(name: str) -> pa.Array:
+        return arrays[name] if pick is None else arrays[name].take(pick)
 
     def col(name: str) -> np.ndarray:
-        return arrays[name].take(pick).to_numpy(zero_copy_only=False)
+        return rows(name).to_numpy(zero_copy_only=False)
 
-    stamps = pd.to_datetime(pd.Series(col("timestamp")), format=_TS_FORMAT, utc=True)
-    with warnings.catch_warnings():  # metering.prices converts tz-aware stamps with a harmless UserWarning
-        warnings.simplefilter("ignore", UserWarning)
-        cost[todo] = catalog.price_calls(
-            col("provider"),
-            col("model"),
-            col("input_tokens"),
-            col("output_tokens"),
-            col("cached_tokens"),
-            col("reasoning_tokens"),
-            stamps,
-        )
+    cost[todo] = catalog.price_calls(
+        col("provider"),
+        col("model"),
+        col("input_tokens"),
+        col("output_tokens"),
+        col("cached_tokens"),
+        col("reasoning_tokens"),
+        stamp_instants(rows("timestamp")),
+    )
     return cost
+
+
+def stamp_instants(text: pa.Array) -> np.ndarray:
+    """The store's timestamp text (``YYYY-MM-DDTHH:MM:SS.mmmZ``, UTC) as numpy datetime64[ms], in C."""
+    naive = pc.utf8_slice_codeunits(text, 0, 23)  # drop the trailing Z: every stamp here is UTC
+    return pc.cast(naive, pa.timestamp("ms")).to_numpy(zero_copy_only=False)
 
 
 class GroupCommitWriter:
     """The single thread that turns queued jobs into durable rows, one fsync per drained batch."""
 
     def __init__(
-        self, store: CallStore, catalog: Catalog, ledger: IdempotencyLedger, *, max_batch_rows: int = 100_000
+        self,
+        store: CallStore,
+        catalog: Catalog,
+        ledger: IdempotencyLedger,
+        *,
+        max_batch_rows: int = 100_000,
+        commit_delay: float = 0.002,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.ledger = ledger
         self.max_batch_rows = max_batch_rows
+        self.commit_delay = commit_delay
+        self._concurrent = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self._closed = False
@@ -130,9 +145,12 @@ class GroupCommitWriter:
             jobs = [item]
             rows = len(item.records)
             stop = False
+            # under concurrent load, linger a moment for more requests: fewer, larger commits
+            deadline = time.monotonic() + (self.commit_delay if self._concurrent else 0.0)
             while rows < self.max_batch_rows:
                 try:
-                    more = self._queue.get_nowait()
+                    wait = deadline - time.monotonic()
+                    more = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is _STOP:
@@ -140,6 +158,7 @@ class GroupCommitWriter:
                     break
                 jobs.append(more)
                 rows += len(more.records)
+            self._concurrent = len(jobs) > 1
             self._write(jobs)
             if stop:
                 return

@@ -1,0 +1,192 @@
+"""API keys from the environment and a keys file (rotated without restart), and the ledger's 24 h promise."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import requests
+from flask import Flask
+
+from dashboard.ingest.auth import KEYS_ENV, KEYS_FILE_ENV, ApiKeys, parse_keys
+from dashboard.ingest.idempotency import (
+    CONFLICT,
+    DEFAULT_TTL_SECONDS,
+    DUPLICATE,
+    NEW,
+    Entry,
+    IdempotencyLedger,
+)
+from dashboard.ingest.routes import register_ingest
+from dashboard.ingest.serving import BackgroundServer
+from dashboard.ingest.writer import stamp_instants
+from metering.prices import load_catalog
+from metering.store import read_calls
+from tests.ingest.ingest_helpers import BATCH, SINGLE, wire_record
+
+OTLP = "/v1/traces"
+HOUR = 3600.0
+
+
+def serve_from_environment(csv):
+    """An ingest server configured the way the dashboard is: keys from the environment only."""
+    app = Flask("keys-test")
+    state = register_ingest(app, csv)
+    return BackgroundServer(app).start(), state
+
+
+def post(url: str, headers: dict[str, str]) -> int:
+    return requests.post(url + SINGLE, json=wire_record(), headers=headers, timeout=10).status_code
+
+
+def test_keys_come_from_the_comma_separated_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEYS_ENV, " alpha , ,beta,alpha ")
+    monkeypatch.delenv(KEYS_FILE_ENV, raising=False)
+    srv, state = serve_from_environment(tmp_path / "calls.csv")
+    try:
+        assert state.keys.keys == ["alpha", "beta"]  # blanks dropped, duplicates once
+        assert post(srv.url, {"x-api-key": "alpha"}) == 201
+        assert post(srv.url, {"Authorization": "Bearer beta"}) == 201
+        assert post(srv.url, {"x-api-key": "gamma"}) == 403
+        assert post(srv.url, {}) == 401
+    finally:
+        srv.stop()
+        state.close()
+    assert len(read_calls(tmp_path / "calls.csv")) == 2
+
+
+def test_keys_file_turns_ingest_on_rotates_and_revokes_without_restart(tmp_path, monkeypatch):
+    keys_file = tmp_path / "keys.txt"
+    monkeypatch.delenv(KEYS_ENV, raising=False)
+    monkeypatch.setenv(KEYS_FILE_ENV, str(keys_file))
+    srv, state = serve_from_environment(tmp_path / "calls.csv")
+    try:
+        assert post(srv.url, {"x-api-key": "team-a"}) == 503  # no file yet: ingest is off
+        status = requests.get(srv.url + "/meter/v2/status", timeout=10).json()
+        assert status["enabled"] is False and KEYS_FILE_ENV in status["message"]
+
+        keys_file.write_text("# ingest keys\nteam-a\n\nteam-b  # the billing service\n")
+        assert post(srv.url, {"x-api-key": "team-a"}) == 201
+        assert post(srv.url, {"x-api-key": "team-b"}) == 201
+        assert requests.get(srv.url + "/meter/v2/status", timeout=10).json()["enabled"] is True
+
+        keys_file.write_text("team-b\nteam-c\n")  # team-a revoked, team-c added
+        st = keys_file.stat()
+        os.utime(keys_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a visible change
+        assert post(srv.url, {"x-api-key": "team-a"}) == 403
+        assert post(srv.url, {"x-api-key": "team-c"}) == 201
+    finally:
+        srv.stop()
+        state.close()
+    assert len(read_calls(tmp_path / "calls.csv")) == 3
+
+
+def test_otlp_route_uses_the_same_authentication(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEYS_ENV, "otlp-key")
+    monkeypatch.delenv(KEYS_FILE_ENV, raising=False)
+    srv, state = serve_from_environment(tmp_path / "calls.csv")
+    body = json.dumps({"resourceSpans": []})
+    headers = {"Content-Type": "application/json"}
+    try:
+        assert requests.post(srv.url + OTLP, data=body, headers=headers, timeout=10).status_code == 401
+        wrong = headers | {"x-api-key": "nope"}
+        assert requests.post(srv.url + OTLP, data=body, headers=wrong, timeout=10).status_code == 403
+        right = headers | {"x-api-key": "otlp-key"}
+        assert requests.post(srv.url + OTLP, data=body, headers=right, timeout=10).status_code == 200
+    finally:
+        srv.stop()
+        state.close()
+
+
+def test_parse_keys_file_layout():
+    assert parse_keys("a\n# comment\n b # trailing\n\na\n", "\n") == ["a", "b"]
+    assert ApiKeys([]).enabled is False and ApiKeys(["k"]).enabled is True
+
+
+def age_key(path, key: str, seconds: float) -> None:
+    """Make a committed key look ``seconds`` old, as if the server had been down that long."""
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE idempotency SET created = ? WHERE key = ?", (time.time() - seconds, key))
+
+
+@pytest.mark.parametrize("age_hours", [1, 23, 24, 47])
+def test_a_key_is_kept_for_at_least_24_hours_across_restarts(tmp_path, age_hours):
+    assert DEFAULT_TTL_SECONDS >= 24 * HOUR
+    path = tmp_path / "ledger.sqlite"
+    first = IdempotencyLedger(path)
+    assert first.claim("s:k", "digest-1")[0] == NEW
+    first.commit([Entry("s:k", "digest-1", {"status": "stored", "id": "txn-1"})])
+    first.close()
+    age_key(path, "s:k", age_hours * HOUR)
+
+    again = IdempotencyLedger(path)  # a restarted server
+    outcome, response = again.claim("s:k", "digest-1")
+    assert outcome == DUPLICATE and response == {"status": "stored", "id": "txn-1"}
+    assert again.claim("s:k", "digest-2")[0] == CONFLICT
+    again.close()
+
+
+def test_a_key_older_than_the_ttl_counts_as_new(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    ledger = IdempotencyLedger(path)
+    ledger.claim("s:old", "d")
+    ledger.commit([Entry("s:old", "d", {"status": "stored"})])
+    age_key(path, "s:old", DEFAULT_TTL_SECONDS + HOUR)
+    assert ledger.claim("s:old", "other digest")[0] == NEW  # expired: no conflict, a new record
+    ledger.release(["s:old"])
+    ledger.close()
+
+
+def test_an_unreadable_ledger_is_moved_aside_and_a_new_one_started(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    path.write_bytes(b"this is not a sqlite database" * 100)
+    ledger = IdempotencyLedger(path)
+    assert ledger.claim("s:k", "d")[0] == NEW
+    ledger.release(["s:k"])
+    ledger.close()
+    assert [p.name for p in tmp_path.glob("ledger.sqlite.corrupt-*")]
+
+
+def test_ingest_prices_each_row_at_its_own_time(tmp_path):
+    """A price change on a date: metered rows before and after it get the price in force at their time."""
+    base = {"model": "m1", "litellm_provider": "acme", "output_cost_per_token": 0.0}
+    catalog_file = tmp_path / "prices.json"
+    catalog_file.write_text(
+        json.dumps(
+            {
+                "models": [
+                    {**base, "effective_from": "2026-01-01", "input_cost_per_token": 1e-6},
+                    {**base, "effective_from": "2026-06-01", "input_cost_per_token": 2e-6},
+                ]
+            }
+        )
+    )
+    catalog = load_catalog(catalog_file)
+    stamps = ["2025-12-31T23:59:59.999Z", "2026-05-31T23:59:59.999Z", "2026-06-01T00:00:00.000Z"]
+    # the writer's fast form (numpy datetime64 from the store's text) prices like the pandas form
+    fast = stamp_instants(pa.array(stamps))
+    slow = pd.Series(pd.to_datetime(stamps, utc=True))
+    args = (["acme"] * 3, ["m1"] * 3, [1000] * 3, [0] * 3)
+    assert np.array_equal(
+        catalog.price_calls(*args, timestamp=fast), catalog.price_calls(*args, timestamp=slow), equal_nan=True
+    )
+
+    app = Flask("pricing-test")
+    state = register_ingest(app, tmp_path / "calls.csv", api_keys=["k"], catalog=catalog)
+    records = [
+        wire_record(provider="acme", model="m1", inputTokenCount=1000, outputTokenCount=0, requestTime=t)
+        | {"cacheReadTokenCount": 0}
+        for t in stamps
+    ]
+    with BackgroundServer(app) as srv:
+        answer = requests.post(srv.url + BATCH, json=records, headers={"x-api-key": "k"}, timeout=10)
+    state.close()
+    assert answer.status_code == 201 and answer.json()["unpriced"] == 1
+    cost = read_calls(tmp_path / "calls.csv")["cost_usd"].to_numpy()
+    assert np.isnan(cost[0]) and cost[1] == pytest.approx(1e-3) and cost[2] == pytest.approx(2e-3)
