@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,6 @@ def scope_of(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 
-@dataclass
-class _InFlight:
-    digest: str
-    done: threading.Event = field(default_factory=threading.Event)
-
-
 @dataclass(frozen=True)
 class Entry:
     """A key to commit once its rows are durable, with the response a replay gets."""
@@ -72,7 +66,9 @@ class IdempotencyLedger:
         self.ttl_seconds = ttl_seconds
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
-        self._inflight: dict[str, _InFlight] = {}
+        self._released = threading.Condition(self._lock)  # waiters on an in-flight key sleep here
+        self._waiters = 0
+        self._inflight: dict[str, str] = {}  # key -> digest of the request that owns it
         self._last_prune = 0.0
         self._read = self._connect()
         self._write = self._connect()
@@ -103,8 +99,8 @@ class IdempotencyLedger:
     def claim(self, key: str, digest: str) -> tuple[str, dict[str, Any] | None]:
         """NEW (the caller now owns the key: commit or release it), DUPLICATE (+ original response) or CONFLICT."""
         deadline = time.monotonic() + self.wait_seconds
-        while True:
-            with self._lock:
+        with self._lock:
+            while True:
                 holder = self._inflight.get(key)
                 if holder is None:
                     row = self._read.execute(
@@ -112,15 +108,21 @@ class IdempotencyLedger:
                         (key, time.time() - self.ttl_seconds),
                     ).fetchone()
                     if row is None:
-                        self._inflight[key] = _InFlight(digest)
+                        self._inflight[key] = digest
                         return NEW, None
                     if row[0] != digest:
                         return CONFLICT, None
                     return DUPLICATE, json.loads(row[1])
-                if holder.digest != digest:
+                if holder != digest:
                     return CONFLICT, None
-            if not holder.done.wait(max(0.0, deadline - time.monotonic())):
-                raise LedgerBusy(f"another request with Idempotency-Key {key!r} is still being written")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LedgerBusy(f"another request with Idempotency-Key {key!r} is still being written")
+                self._waiters += 1
+                try:
+                    self._released.wait(remaining)
+                finally:
+                    self._waiters -= 1
 
     def commit(self, entries: list[Entry]) -> None:
         """Record keys whose rows are durable (one transaction), then wake requests waiting on them."""
@@ -144,9 +146,9 @@ class IdempotencyLedger:
         """Give keys back without committing (their write failed): waiters retry the claim."""
         with self._lock:
             for k in keys:
-                holder = self._inflight.pop(k, None)
-                if holder is not None:
-                    holder.done.set()
+                self._inflight.pop(k, None)
+            if self._waiters:
+                self._released.notify_all()
 
     def _maybe_prune(self) -> None:
         now = time.time()

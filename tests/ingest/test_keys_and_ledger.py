@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ from dashboard.ingest.idempotency import (
     NEW,
     Entry,
     IdempotencyLedger,
+    LedgerBusy,
 )
 from dashboard.ingest.routes import register_ingest
 from dashboard.ingest.serving import BackgroundServer
@@ -190,3 +192,48 @@ def test_ingest_prices_each_row_at_its_own_time(tmp_path):
     assert answer.status_code == 201 and answer.json()["unpriced"] == 1
     cost = read_calls(tmp_path / "calls.csv")["cost_usd"].to_numpy()
     assert np.isnan(cost[0]) and cost[1] == pytest.approx(1e-3) and cost[2] == pytest.approx(2e-3)
+
+
+def claim_in_thread(ledger: IdempotencyLedger, key: str, digest: str) -> tuple[threading.Thread, list]:
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append(ledger.claim(key, digest)[0])
+        except LedgerBusy as exc:
+            out.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+def test_a_second_request_with_an_in_flight_key_waits_for_the_first(tmp_path):
+    ledger = IdempotencyLedger(tmp_path / "ledger.sqlite", wait_seconds=10)
+    assert ledger.claim("s:a", "d")[0] == NEW
+    assert ledger.claim("s:a", "other")[0] == CONFLICT  # another body never waits
+    waiter, out = claim_in_thread(ledger, "s:a", "d")
+    time.sleep(0.1)
+    assert out == []  # still waiting for the first request's rows
+    ledger.commit([Entry("s:a", "d", {"status": "stored"})])
+    waiter.join(5)
+    assert out == [DUPLICATE]
+
+    assert ledger.claim("s:b", "d")[0] == NEW
+    waiter, out = claim_in_thread(ledger, "s:b", "d")
+    time.sleep(0.1)
+    ledger.release(["s:b"])  # the first write failed: the waiter takes the key over
+    waiter.join(5)
+    assert out == [NEW]
+    ledger.release(["s:b"])
+    ledger.close()
+
+
+def test_a_key_held_too_long_answers_busy(tmp_path):
+    ledger = IdempotencyLedger(tmp_path / "ledger.sqlite", wait_seconds=0.2)
+    assert ledger.claim("s:k", "d")[0] == NEW
+    waiter, out = claim_in_thread(ledger, "s:k", "d")
+    waiter.join(5)
+    assert len(out) == 1 and isinstance(out[0], LedgerBusy)
+    ledger.release(["s:k"])
+    ledger.close()
