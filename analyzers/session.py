@@ -36,6 +36,7 @@ from analyzers.common import (
     ts_ms,
 )
 from analyzers.finops import realtime
+from metering.schema import SOURCES
 from metering.store import IncrementalReader
 from metering.tiers import DAYS_PER_MONTH
 
@@ -99,6 +100,7 @@ class Overview:
     hierarchy: pd.DataFrame  # organization_id, product_id, model, cost_usd, calls
     alerts: list[Alert] = field(default_factory=list)
     alerts_version: int = 0  # data version the alerts were computed on (may trail ``version`` by one)
+    calls_by_source: dict[str, int] = field(default_factory=dict)  # simulated / metered / otlp, in scope
 
 
 @dataclass
@@ -514,6 +516,7 @@ class AnalysisSession:
             hierarchy=self._hierarchy(sel),
             alerts=alerts,
             alerts_version=alerts_version,
+            calls_by_source=self._calls_by_source(sel),
         )
 
     def _alerts_in_scope(self, alerts: list[Alert], sel: Cube) -> list[Alert]:
@@ -585,6 +588,15 @@ class AnalysisSession:
                 "calls": g["calls"].astype("int64"),
             }
         )
+
+    def _calls_by_source(self, sel: Cube) -> dict[str, int]:
+        """Calls per ``source`` value in the selection, sources in the schema's order (SOURCES)."""
+        g = _sum_by(sel, ["source"], ["calls"])
+        counts = dict(
+            zip(self._labels("source", g["source"]), g["calls"].astype("int64").tolist(), strict=True)
+        )
+        order = {name: i for i, name in enumerate(SOURCES)}
+        return {k: int(counts[k]) for k in sorted(counts, key=lambda k: (order.get(k, len(order)), k))}
 
     def _hierarchy(self, sel: Cube) -> pd.DataFrame:
         keys = ["organization_id", "product_id", "model"]

@@ -66,6 +66,9 @@ _TS_RE = (
     r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])(?:\.([0-9]{1,9}))?(?:Z|\+00:00)$"
 )
 _TS_HEAD = "%Y-%m-%dT%H:%M:%S"
+#: the form JavaScript's toISOString() sends, which is already the store's text
+_TS_CANONICAL_RE = _TS_RE.replace(r"(?:\.([0-9]{1,9}))?(?:Z|\+00:00)$", r"\.[0-9]{3}Z$")
+_TS_PLACEHOLDER = pa.scalar("2000-01-01T00:00:00.000Z", pa.string())
 
 #: the wire fields ``map_revenium`` reads; a test checks this against mapping.py's tables
 WIRE_FIELDS = (
@@ -430,20 +433,30 @@ def _by_value(col: list[Any], fn: Callable[[Any], tuple[Any, bool]]) -> tuple[li
 def _timestamps(col: list[Any], *, optional: bool) -> tuple[pa.Array, np.ndarray]:
     """(the store's timestamp text, plain) for a timestamp field in one of the ``_TS_RE`` forms.
 
-    A date that does not exist (Feb 30) is caught by a round trip: strptime normalises it, so the
-    formatted text differs from the sent one.
+    The regex fixes the form; whether the date exists (no Feb 30) is left to pyarrow's ISO 8601 cast,
+    which refuses such dates. When the cast refuses some row, a strptime/strftime round trip tells which
+    (strptime normalises Feb 30 to Mar 2, so the text that comes back differs).
     """
     types = _types_ok(col, _STR_OR_NONE)
     arr = pa.array(_blank(col, types), pa.string())
-    matched = pc.fill_null(pc.match_substring_regex(arr, _TS_RE), False)
-    head = pc.utf8_slice_codeunits(arr, 0, 19)
-    parsed = pc.strptime(head, format=_TS_HEAD, unit="s", error_is_null=True)
-    same = pc.fill_null(pc.equal(pc.strftime(parsed, format=_TS_HEAD), head), False)
-    ok = types & pc.and_(matched, same).to_numpy(zero_copy_only=False)
-    if optional:
+    canonical = pc.fill_null(pc.match_substring_regex(arr, _TS_CANONICAL_RE), False)
+    if pc.all(canonical).as_py():
+        matched, text = canonical, arr  # already the store's text
+    else:
+        matched = pc.fill_null(pc.match_substring_regex(arr, _TS_RE), False)
+        padded = pc.replace_substring_regex(arr, _TS_RE, r"\1.\2000")  # fraction digits, then zeros
+        text = pc.binary_join_element_wise(pc.utf8_slice_codeunits(padded, 0, 23), "Z", "")
+    try:
+        pc.cast(pc.if_else(matched, arr, _TS_PLACEHOLDER), pa.timestamp("ns", "UTC"))
+        exists = matched
+    except pa.ArrowInvalid:  # a date that does not exist in some row: find which
+        head = pc.utf8_slice_codeunits(arr, 0, 19)
+        parsed = pc.strptime(head, format=_TS_HEAD, unit="s", error_is_null=True)
+        same = pc.fill_null(pc.equal(pc.strftime(parsed, format=_TS_HEAD), head), False)
+        exists = pc.and_(matched, same)
+    ok = types & exists.to_numpy(zero_copy_only=False)
+    if optional and arr.null_count:
         ok |= types & arr.is_null().to_numpy(zero_copy_only=False)
-    padded = pc.replace_substring_regex(arr, _TS_RE, r"\1.\2000")  # fraction digits, then zeros
-    text = pc.binary_join_element_wise(pc.utf8_slice_codeunits(padded, 0, 23), "Z", "")
     return text, ok
 
 

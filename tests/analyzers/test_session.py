@@ -14,6 +14,7 @@ from analyzers import common, registry
 from analyzers.base import AnalysisContext
 from analyzers.finops import realtime, understanding
 from analyzers.session import OVERVIEW_KEYS, AnalysisSession, Filters, _filter_frame
+from metering.schema import SOURCES
 from metering.store import CallStore, read_calls
 
 CTX = AnalysisContext()
@@ -136,6 +137,10 @@ def test_overview_equals_from_scratch(tmp_path, data, f):
     dbp = ov.daily_cost_by_provider
     assert dbp["calls"].sum() == len(sub) and dbp["cost_usd"].sum() == pytest.approx(exp["total_cost_usd"])
     assert set(ov.metrics) == set(OVERVIEW_KEYS) == set(ov.changes)
+    by_source = sub["source"].astype(str).value_counts().to_dict()
+    assert ov.calls_by_source == by_source and list(ov.calls_by_source) == [
+        k for k in SOURCES if k in by_source
+    ]
 
 
 def test_changes_against_previous_period_of_equal_length(tmp_path, data):

@@ -170,3 +170,15 @@ def test_daily_cost_orders_providers_by_total():
     fig = daily_cost.create_figure(df)
     assert fig.layout.barmode == "stack" and [t.name for t in fig.data] == ["b", "a"]
     assert daily_cost.create_figure(daily_cost.process_data(None)).layout.annotations
+
+
+def test_scope_line_names_the_sources_once_real_metering_is_in():
+    from dashboard.components.charts.overview_cards import scope_text
+
+    start, end = pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-11-30", tz="UTC")
+    assert scope_text(0, None, None) == "No calls in the current selection."
+    assert scope_text(1200, start, end, {"simulated": 1200}) == "1,200 calls in scope 2026-11-01 → 2026-11-30"
+    assert (
+        scope_text(1227, start, end, {"simulated": 1200, "metered": 20, "otlp": 7})
+        == "1,227 calls in scope 2026-11-01 → 2026-11-30 · by source: 1,200 simulated, 20 metered, 7 otlp"
+    )

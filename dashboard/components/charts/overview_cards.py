@@ -35,11 +35,16 @@ def process_data(metrics: dict[str, Metric]) -> list[str]:
     return keys
 
 
-def scope_text(rows: int, start, end) -> str:
+def scope_text(rows: int, start, end, by_source: dict[str, int] | None = None) -> str:
+    """The line above the cards; says where the calls came from once any did not come from simulation."""
     if not rows:
         return "No calls in the current selection."
     span = f"{str(start)[:10]} → {str(end)[:10]}" if start is not None else ""
-    return f"{rows:,} calls in scope {span}".strip()
+    text = f"{rows:,} calls in scope {span}".strip()
+    by_source = by_source or {}
+    if set(by_source) - {"simulated"}:
+        text += " · by source: " + ", ".join(f"{n:,} {name}" for name, n in by_source.items())
+    return text
 
 
 def register(app, hub: DataHub) -> None:
@@ -56,4 +61,6 @@ def register(app, hub: DataHub) -> None:
         if ov is None:
             return no_update, no_update
         keys = process_data(ov.metrics)
-        return kpi_row(ov.metrics, ov.changes, keys), scope_text(int(ov.rows), ov.period_start, ov.period_end)
+        return kpi_row(ov.metrics, ov.changes, keys), scope_text(
+            int(ov.rows), ov.period_start, ov.period_end, ov.calls_by_source
+        )
