@@ -170,7 +170,7 @@ def _is_int(v: Any) -> bool:
         return True
     if isinstance(v, float) and math.isfinite(v) and v.is_integer():
         return True
-    return isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v.strip() or "x") is not None
+    return isinstance(v, str) and re.fullmatch(r"[+-]?[0-9]+", v.strip() or "x") is not None
 
 
 def _int_value(v: Any) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from metering.schema import (
     BY_NAME,
     ENVIRONMENTS,
+    MAX_INT,
     Problem,
     format_timestamp,
     parse_timestamp,
@@ -206,6 +207,8 @@ def map_revenium(body: Any, *, user_agent: str | None = None, prefix: str = "") 
             problems.append(
                 Problem(prefix + name, f"expected an integer >= 0, got {_json_type(v)} {str(v)[:40]!r}")
             )
+        elif v is not None and v > MAX_INT:
+            problems.append(Problem(prefix + name, f"must be <= {MAX_INT}, got {str(v)[:40]}"))
     for name in NUMBER_WIRE:
         v = body.get(name)
         if v is not None and not _non_negative_number(v):
@@ -268,12 +271,12 @@ def map_revenium(body: Any, *, user_agent: str | None = None, prefix: str = "") 
         "stop_reason": stop.strip().upper()
         if isinstance(stop, str) and stop.strip()
         else _or_default(stop, "stop_reason"),
-        "cached_tokens": 0 if cached is None else cached,
+        "cached_tokens": 0 if cached is None or cached == "" else cached,
         "reasoning_tokens": _int_like(_first(body.get("reasoningTokenCount"), 0)),
         "scenario": "",
         "source": "metered",
     }
-    wire_names = {f"{prefix}{p.field}" for p in problems}
+    wire_names = {p.field for p in problems}  # already prefixed
     schema_problems = [
         p
         for p in validate_record(record)

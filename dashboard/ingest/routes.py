@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from flask import Flask, Response, request
 
 from dashboard.ingest.auth import HOW_TO_ENABLE, ApiKeys
+from dashboard.ingest.batch_mapping import map_batch
 from dashboard.ingest.idempotency import (
     CONFLICT,
     DEFAULT_TTL_SECONDS,
@@ -241,20 +243,30 @@ def _unprocessable(problems: list[Problem]) -> HttpError:
     return HttpError(422, f"{len(problems)} problem(s) in the record(s); nothing was stored", **extra)
 
 
-def _store(state: IngestState, records: list[dict[str, Any]], entries: list[Entry]) -> list[float | None]:
-    job = state.writer.submit(records, entries)
+def _store(
+    state: IngestState,
+    records: list[dict[str, Any]],
+    entries: list[Entry],
+    arrays: dict[str, pa.Array] | None = None,
+) -> list[float | None]:
+    job = state.writer.submit(records, entries, arrays=arrays)
     if job.error is not None:
         raise HttpError(503, f"the record(s) could not be stored: {job.error}; retry later")
     return job.costs
 
 
 def _store_idempotent(
-    state: IngestState, api_key: str, body: Any, records: list[dict[str, Any]], response: dict[str, Any]
+    state: IngestState,
+    api_key: str,
+    body: Any,
+    records: list[dict[str, Any]],
+    response: dict[str, Any],
+    arrays: dict[str, pa.Array] | None = None,
 ) -> tuple[int, dict[str, Any], dict[str, str] | None]:
-    """Store ``records`` once per Idempotency-Key: (status, payload, headers) of the answer."""
+    """Store ``records`` (or ``arrays``) once per Idempotency-Key: (status, payload, headers) of the answer."""
     idem = _idempotency_key()
     if idem is None:
-        return 201, response | {"costs": _store(state, records, [])}, None
+        return 201, response | {"costs": _store(state, records, [], arrays)}, None
     key = f"{scope_of(api_key)}:{idem}"
     digest = body_digest(body)
     try:
@@ -264,10 +276,10 @@ def _store_idempotent(
     if outcome == CONFLICT:
         raise HttpError(409, f"Idempotency-Key {idem!r} was already used with a different body")
     if outcome == DUPLICATE:
-        state.count(duplicates=len(records))
+        state.count(duplicates=int(response["rows"]))
         return 200, (original or {}) | {"status": "duplicate"}, {"Idempotent-Replayed": "true"}
     assert outcome == NEW
-    costs = _store(state, records, [Entry(key, digest, response)])
+    costs = _store(state, records, [Entry(key, digest, response)], arrays)
     return 201, response | {"costs": costs}, None
 
 
@@ -309,25 +321,18 @@ def _batch(state: IngestState) -> Response:
         raise HttpError(
             413, f"{len(body)} records exceed the limit of {state.limits.batch_records} per request"
         )
-    user_agent = request.headers.get("User-Agent")
-    records: list[dict[str, Any]] = []
-    problems: list[Problem] = []
-    for i, item in enumerate(body):
-        mapped = map_revenium(item, user_agent=user_agent, prefix=f"[{i}].")
-        if mapped.problems:
-            problems.extend(mapped.problems)
-        elif mapped.record is not None:
-            records.append(mapped.record)
-    if problems:
-        raise _unprocessable(problems)
-    response = {"status": "stored", "rows": len(records)}
-    status, payload, headers = _store_idempotent(state, api_key, body, records, response)
+    mapped = map_batch(body, user_agent=request.headers.get("User-Agent"))  # = map_revenium per item
+    if mapped.problems:
+        raise _unprocessable(mapped.problems)
+    assert mapped.arrays is not None
+    response = {"status": "stored", "rows": mapped.rows}
+    status, payload, headers = _store_idempotent(state, api_key, body, [], response, arrays=mapped.arrays)
     costs = payload.pop("costs", None)
     if costs is not None:
         payload["unpriced"] = sum(c is None for c in costs)
         payload["totalCostUsd"] = sum(c for c in costs if c is not None)
     if status == 201:
-        state.count(rows_stored=len(records), metered_rows=len(records))
+        state.count(rows_stored=mapped.rows, metered_rows=mapped.rows)
     return _json(payload, status, headers)
 
 

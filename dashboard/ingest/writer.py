@@ -42,9 +42,14 @@ class Job:
 
     records: list[dict[str, Any]]
     entries: list[Entry]
+    arrays: dict[str, pa.Array] | None = None  # the rows already as columns (bulk route) instead of records
     done: threading.Event = field(default_factory=threading.Event)
     costs: list[float | None] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.records) if self.arrays is None else len(self.arrays["call_id"])
 
 
 def records_to_arrays(records: list[dict[str, Any]]) -> dict[str, pa.Array]:
@@ -120,9 +125,17 @@ class GroupCommitWriter:
         self.rows_written = 0
         self._thread.start()
 
-    def submit(self, records: list[dict[str, Any]], entries: list[Entry], timeout: float = 60.0) -> Job:
-        """Queue rows and wait until they are durable (``job.error`` is set when they are not)."""
-        job = Job(records, entries)
+    def submit(
+        self,
+        records: list[dict[str, Any]],
+        entries: list[Entry],
+        timeout: float = 60.0,
+        *,
+        arrays: dict[str, pa.Array] | None = None,
+    ) -> Job:
+        """Queue rows (mapped records, or ``arrays`` as ``records_to_arrays`` gives them) and wait until
+        they are durable (``job.error`` is set when they are not)."""
+        job = Job(records, entries, arrays)
         if self._closed:
             job.error = "the ingest writer is shut down"
             return job
@@ -143,7 +156,7 @@ class GroupCommitWriter:
             if item is _STOP:
                 return
             jobs = [item]
-            rows = len(item.records)
+            rows = item.rows
             stop = False
             # under concurrent load, linger a moment for more requests: fewer, larger commits
             deadline = time.monotonic() + (self.commit_delay if self._concurrent else 0.0)
@@ -157,35 +170,46 @@ class GroupCommitWriter:
                     stop = True
                     break
                 jobs.append(more)
-                rows += len(more.records)
+                rows += more.rows
             self._concurrent = len(jobs) > 1
             self._write(jobs)
             if stop:
                 return
 
     def _write(self, jobs: list[Job]) -> None:
-        records = [r for j in jobs for r in j.records]
-        entries = [e for j in jobs for e in j.entries]
+        # record jobs become columns together, then the column jobs follow: costs come back in this order
+        ordered = [j for j in jobs if j.arrays is None] + [j for j in jobs if j.arrays is not None]
+        records = [r for j in ordered if j.arrays is None for r in j.records]
+        parts = ([records_to_arrays(records)] if records else []) + [
+            j.arrays for j in ordered if j.arrays is not None
+        ]
+        rows = sum(j.rows for j in ordered)
+        entries = [e for j in ordered for e in j.entries]
         try:
             costs: np.ndarray = np.zeros(0)
-            if records:
-                arrays = records_to_arrays(records)
+            if rows:
+                arrays = parts[0] if len(parts) == 1 else _concat(parts)
                 costs = price_missing(arrays, self.catalog)
                 arrays["cost_usd"] = pa.array(costs, pa.float64())
                 self.store.append(arrays)
             self.ledger.commit(entries)
         except Exception as exc:  # disk full, permissions, a replaced file with a foreign header, ...
-            log.exception("ingest: writing %d row(s) failed", len(records))
+            log.exception("ingest: writing %d row(s) failed", rows)
             self.ledger.release([e.key for e in entries])
             for j in jobs:
                 j.error = f"{type(exc).__name__}: {exc}"
                 j.done.set()
             return
         self.batches += 1
-        self.rows_written += len(records)
+        self.rows_written += rows
         start = 0
-        for j in jobs:
-            n = len(j.records)
-            j.costs = [None if np.isnan(c) else float(c) for c in costs[start : start + n]]
+        for j in ordered:
+            n = j.rows
+            part = costs[start : start + n]
+            j.costs = np.where(np.isnan(part), None, part).tolist()
             start += n
             j.done.set()
+
+
+def _concat(parts: list[dict[str, pa.Array]]) -> dict[str, pa.Array]:
+    return {name: pa.concat_arrays([p[name] for p in parts]) for name in parts[0]}

@@ -133,3 +133,18 @@ def test_batch_route_stores_all_or_none(served):
     assert any(p["field"].startswith("[1].outputTokenCount") for p in answer.json()["problems"])
     frame = read_calls(state.data_path)
     assert sorted(frame["call_id"]) == sorted(r["transactionId"] for r in records)
+
+
+def test_empty_optional_counts_are_defaults_and_batch_problems_are_named_once(served):
+    srv, state = served
+    record = wire_record(cacheReadTokenCount="", reasoningTokenCount="")
+    answer = post(srv, record)
+    assert answer.status_code == 201, answer.text  # "" means absent: stored as 0, never a 5xx
+    row = read_calls(state.data_path).iloc[0]
+    assert (row["cached_tokens"], row["reasoning_tokens"]) == (0, 0)
+    bad = wire_record(totalTokenCount=2**63)
+    del bad["model"]
+    answer = post(srv, [wire_record(), bad], route=BATCH)
+    assert answer.status_code == 422
+    fields = [p["field"] for p in answer.json()["problems"]]
+    assert sorted(fields) == ["[1].model", "[1].totalTokenCount"]  # each problem once
