@@ -70,8 +70,10 @@ class IdempotencyLedger:
         self._waiters = 0
         self._inflight: dict[str, str] = {}  # key -> digest of the request that owns it
         self._last_prune = 0.0
-        self._read = self._connect()
         self._write = self._connect()
+        # one read connection per request thread: look-ups run in parallel, outside the lock
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,23 +98,24 @@ class IdempotencyLedger:
         con.execute("CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created)")
         return con
 
+    def _reader(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
+            with self._lock:
+                self._readers.append(con)
+            self._local.con = con
+        return con
+
     def claim(self, key: str, digest: str) -> tuple[str, dict[str, Any] | None]:
-        """NEW (the caller now owns the key: commit or release it), DUPLICATE (+ original response) or CONFLICT."""
+        """NEW (the caller now owns the key: commit or release it), DUPLICATE (+ original response) or CONFLICT.
+
+        The key is taken in memory first (a second request with it waits here), then looked up in the
+        ledger without holding the lock; a key found there is given back at once.
+        """
         deadline = time.monotonic() + self.wait_seconds
         with self._lock:
-            while True:
-                holder = self._inflight.get(key)
-                if holder is None:
-                    row = self._read.execute(
-                        "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
-                        (key, time.time() - self.ttl_seconds),
-                    ).fetchone()
-                    if row is None:
-                        self._inflight[key] = digest
-                        return NEW, None
-                    if row[0] != digest:
-                        return CONFLICT, None
-                    return DUPLICATE, json.loads(row[1])
+            while (holder := self._inflight.get(key)) is not None:
                 if holder != digest:
                     return CONFLICT, None
                 remaining = deadline - time.monotonic()
@@ -123,6 +126,25 @@ class IdempotencyLedger:
                     self._released.wait(remaining)
                 finally:
                     self._waiters -= 1
+            self._inflight[key] = digest
+        try:
+            row = (
+                self._reader()
+                .execute(
+                    "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
+                    (key, time.time() - self.ttl_seconds),
+                )
+                .fetchone()
+            )
+        except BaseException:
+            self.release([key])
+            raise
+        if row is None:
+            return NEW, None
+        self.release([key])
+        if row[0] != digest:
+            return CONFLICT, None
+        return DUPLICATE, json.loads(row[1])
 
     def commit(self, entries: list[Entry]) -> None:
         """Record keys whose rows are durable (one transaction), then wake requests waiting on them."""
@@ -158,10 +180,10 @@ class IdempotencyLedger:
         self._write.execute("DELETE FROM idempotency WHERE created < ?", (now - self.ttl_seconds,))
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._read.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0])
+        return int(self._reader().execute("SELECT COUNT(*) FROM idempotency").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
-            for con in (self._read, self._write):
+            for con in (*self._readers, self._write):
                 con.close()
+            self._readers.clear()
