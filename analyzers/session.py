@@ -595,8 +595,8 @@ class AnalysisSession:
         counts = dict(
             zip(self._labels("source", g["source"]), g["calls"].astype("int64").tolist(), strict=True)
         )
-        order = {name: i for i, name in enumerate(SOURCES)}
-        return {k: int(counts[k]) for k in sorted(counts, key=lambda k: (order.get(k, len(order)), k))}
+        rank = {name: i for i, name in enumerate(SOURCES)}
+        return dict(sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
     def _hierarchy(self, sel: Cube) -> pd.DataFrame:
         keys = ["organization_id", "product_id", "model"]

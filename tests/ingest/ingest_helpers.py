@@ -50,11 +50,21 @@ def wire_record(**overrides: Any) -> dict[str, Any]:
 
 @contextmanager
 def ingest_server(
-    csv: Path, keys: list[str] | None = None, limits: Limits | None = None, middleware: Any = None
+    csv: Path,
+    keys: list[str] | None = None,
+    limits: Limits | None = None,
+    middleware: Any = None,
+    *,
+    from_environment: bool = False,
 ):
-    """Yield (server, state) for a Flask app with the ingest routes, served by waitress on loopback."""
+    """Yield (server, state) for a Flask app with the ingest routes, served by waitress on loopback.
+
+    Keys: ``keys``, else [KEY]; with ``from_environment`` none are given, so the routes read
+    REVENIUM_FLOW_API_KEYS / REVENIUM_FLOW_API_KEYS_FILE as the dashboard does.
+    """
     app = Flask("ingest-test")
-    state = register_ingest(app, csv, api_keys=[KEY] if keys is None else keys, limits=limits)
+    api_keys = None if from_environment else [KEY] if keys is None else keys
+    state = register_ingest(app, csv, api_keys=api_keys, limits=limits)
     wsgi = middleware(app.wsgi_app) if middleware else app
     srv = BackgroundServer(wsgi).start()
     try:

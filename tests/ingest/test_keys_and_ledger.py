@@ -30,17 +30,10 @@ from dashboard.ingest.serving import BackgroundServer
 from dashboard.ingest.writer import stamp_instants
 from metering.prices import load_catalog
 from metering.store import read_calls
-from tests.ingest.ingest_helpers import BATCH, SINGLE, wire_record
+from tests.ingest.ingest_helpers import BATCH, SINGLE, ingest_server, wire_record
 
 OTLP = "/v1/traces"
 HOUR = 3600.0
-
-
-def serve_from_environment(csv):
-    """An ingest server configured the way the dashboard is: keys from the environment only."""
-    app = Flask("keys-test")
-    state = register_ingest(app, csv)
-    return BackgroundServer(app).start(), state
 
 
 def post(url: str, headers: dict[str, str]) -> int:
@@ -50,16 +43,12 @@ def post(url: str, headers: dict[str, str]) -> int:
 def test_keys_come_from_the_comma_separated_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(KEYS_ENV, " alpha , ,beta,alpha ")
     monkeypatch.delenv(KEYS_FILE_ENV, raising=False)
-    srv, state = serve_from_environment(tmp_path / "calls.csv")
-    try:
+    with ingest_server(tmp_path / "calls.csv", from_environment=True) as (srv, state):
         assert state.keys.keys == ["alpha", "beta"]  # blanks dropped, duplicates once
         assert post(srv.url, {"x-api-key": "alpha"}) == 201
         assert post(srv.url, {"Authorization": "Bearer beta"}) == 201
         assert post(srv.url, {"x-api-key": "gamma"}) == 403
         assert post(srv.url, {}) == 401
-    finally:
-        srv.stop()
-        state.close()
     assert len(read_calls(tmp_path / "calls.csv")) == 2
 
 
@@ -67,8 +56,7 @@ def test_keys_file_turns_ingest_on_rotates_and_revokes_without_restart(tmp_path,
     keys_file = tmp_path / "keys.txt"
     monkeypatch.delenv(KEYS_ENV, raising=False)
     monkeypatch.setenv(KEYS_FILE_ENV, str(keys_file))
-    srv, state = serve_from_environment(tmp_path / "calls.csv")
-    try:
+    with ingest_server(tmp_path / "calls.csv", from_environment=True) as (srv, state):
         assert post(srv.url, {"x-api-key": "team-a"}) == 503  # no file yet: ingest is off
         status = requests.get(srv.url + "/meter/v2/status", timeout=10).json()
         assert status["enabled"] is False and KEYS_FILE_ENV in status["message"]
@@ -83,27 +71,20 @@ def test_keys_file_turns_ingest_on_rotates_and_revokes_without_restart(tmp_path,
         os.utime(keys_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a visible change
         assert post(srv.url, {"x-api-key": "team-a"}) == 403
         assert post(srv.url, {"x-api-key": "team-c"}) == 201
-    finally:
-        srv.stop()
-        state.close()
     assert len(read_calls(tmp_path / "calls.csv")) == 3
 
 
 def test_otlp_route_uses_the_same_authentication(tmp_path, monkeypatch):
     monkeypatch.setenv(KEYS_ENV, "otlp-key")
     monkeypatch.delenv(KEYS_FILE_ENV, raising=False)
-    srv, state = serve_from_environment(tmp_path / "calls.csv")
     body = json.dumps({"resourceSpans": []})
     headers = {"Content-Type": "application/json"}
-    try:
+    with ingest_server(tmp_path / "calls.csv", from_environment=True) as (srv, _):
         assert requests.post(srv.url + OTLP, data=body, headers=headers, timeout=10).status_code == 401
         wrong = headers | {"x-api-key": "nope"}
         assert requests.post(srv.url + OTLP, data=body, headers=wrong, timeout=10).status_code == 403
         right = headers | {"x-api-key": "otlp-key"}
         assert requests.post(srv.url + OTLP, data=body, headers=right, timeout=10).status_code == 200
-    finally:
-        srv.stop()
-        state.close()
 
 
 def test_parse_keys_file_layout():
