@@ -100,7 +100,34 @@ MAX_COST_USD = 1e12
 MIN_TIMESTAMP = datetime(1678, 1, 1, tzinfo=UTC)
 MAX_TIMESTAMP = datetime(2262, 1, 1, tzinfo=UTC)
 
-_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
+#: every ISO 8601 spelling the project reads, in every reader: date, ``T`` or a space, hours:minutes,
+#: optional seconds with 0..9 fraction digits, then ``Z``, an offset (``+02:00`` / ``+0200``) or nothing
+#: (naive = UTC, as the seed's ``datetime.isoformat()`` writes it)
+ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$"
+_ISO_RE = re.compile(ISO_TIMESTAMP_PATTERN)
+_ZONE_PATTERN = r"(Z|[+-]\d{2}:?\d{2})$"
+_NO_SECONDS_PATTERN = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2})(Z|[+-]\d{2}:?\d{2})?$"
+
+#: columns holding identifiers: they follow ``id_problem`` (every other text column ``text_problem``)
+ID_COLUMNS: tuple[str, ...] = (
+    "call_id",
+    "customer_id",
+    "organization_id",
+    "product_id",
+    "feature_id",
+    "request_id",
+    "trace_id",
+    "session_id",
+)
+#: longest id accepted (characters)
+MAX_ID_LENGTH = 128
+#: characters an id may not hold although printable: markup delimiters
+ID_FORBIDDEN = "<>"
+#: ids every check may accept without a closer look: printable ASCII without ``<``/``>`` and without
+#: leading or trailing space (``id_problem`` accepts more, e.g. non-ASCII letters)
+PLAIN_ID_PATTERN = r"^[!-;=?-~](?:[ -;=?-~]*[!-;=?-~])?$"
+#: control characters (C0 but tab, DEL, C1) and lone UTF-16 surrogates: never in any stored text
+BAD_TEXT_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def pandas_dtypes() -> dict[str, str]:
@@ -155,6 +182,102 @@ def parse_timestamp(value: Any) -> datetime | None:
         return dt.astimezone(UTC)
     except OverflowError:  # an offset that moves year 1 or 9999 out of range
         return None
+
+
+def timestamps_to_utc(values: Any) -> Any:
+    """Vectorized ``parse_timestamp``: text in any accepted ISO 8601 spelling -> ``timestamp[ms, UTC]``
+    (pyarrow array), null where a value is empty, not ISO 8601, not a real date, or outside
+    ``MIN_TIMESTAMP..MAX_TIMESTAMP``. Sub-millisecond digits are cut, as ``format_timestamp`` cuts them.
+
+    One pyarrow cast in the usual case; values the cast refuses (Feb 30, ...) are decided one by one
+    by ``parse_timestamp``, so both always agree.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    ok = pc.fill_null(pc.match_substring_regex(arr, ISO_TIMESTAMP_PATTERN), False)
+    text = pc.replace_substring_regex(arr, _NO_SECONDS_PATTERN, r"\1:00\2")  # 10:15 -> 10:15:00
+    zoned = pc.fill_null(pc.match_substring_regex(text, _ZONE_PATTERN), False)
+    text = pc.if_else(zoned, text, pc.binary_join_element_wise(text, "Z", ""))  # naive = UTC
+    text = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    target = pa.timestamp("ms", tz="UTC")
+    try:
+        stamps = pc.cast(text, pa.timestamp("ns", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # some value is no real date: decide each
+        parsed = [None if v is None else parse_timestamp(v) for v in text.to_pylist()]
+        return pa.array(
+            [dt if dt is not None and MIN_TIMESTAMP <= dt < MAX_TIMESTAMP else None for dt in parsed], target
+        )
+    out = pc.cast(stamps, target, safe=False)
+    low, high = pa.scalar(MIN_TIMESTAMP, target), pa.scalar(MAX_TIMESTAMP, target)
+    first, last = (v.as_py() for v in pc.min_max(out).values())
+    if first is not None and (first < MIN_TIMESTAMP or last >= MAX_TIMESTAMP):  # rare: cut them out
+        inside = pc.and_(pc.greater_equal(out, low), pc.less(out, high))
+        out = pc.if_else(inside, out, pa.scalar(None, target))
+    return out
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (None when it can): lone UTF-16 surrogates (not valid
+    Unicode, cannot be written as UTF-8) and control characters (all but tab) are refused."""
+    bad = BAD_TEXT_RE.search(value)
+    if bad is None:
+        return None
+    ch = bad.group()
+    kind = "a lone UTF-16 surrogate" if "\ud800" <= ch <= "\udfff" else "a control character"
+    return f"contains {kind} (U+{ord(ch):04X}) at position {bad.start()}"
+
+
+def id_problem(value: Any) -> str | None:
+    """The id rule (call, customer, organization, product, feature, request, trace and session ids):
+    a string of 1..``MAX_ID_LENGTH`` printable characters (no control, format, bidi-override or
+    zero-width characters, no lone surrogates), without leading or trailing whitespace and without
+    ``<`` or ``>``. None when ``value`` follows it, else the reason."""
+    if not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    if not value:
+        return "empty id"
+    if len(value) > MAX_ID_LENGTH:
+        return f"longer than {MAX_ID_LENGTH} characters ({len(value)})"
+    if value != value.strip():
+        return "leading or trailing whitespace"
+    if not value.isprintable():
+        ch = next(c for c in value if not c.isprintable())
+        return f"contains a non-printable character (U+{ord(ch):04X})"
+    if any(c in value for c in ID_FORBIDDEN):
+        return "contains '<' or '>'"
+    return None
+
+
+def ids_valid(values: Any) -> Any:
+    """Vectorized id rule: a numpy bool per value (text array, list, or pandas Series), True where
+    ``id_problem`` finds nothing. Plain ASCII ids are decided by one regex; the rest one by one."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if hasattr(values, "astype") and not isinstance(values, pa.Array | pa.ChunkedArray):
+        values = pa.array(values.astype("object"), pa.string(), from_pandas=True)
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(pa.string())
+    ok = pc.fill_null(pc.match_substring_regex(arr, PLAIN_ID_PATTERN), False)
+    ok = pc.and_(ok, pc.less_equal(pc.fill_null(pc.utf8_length(arr), 0), MAX_ID_LENGTH))
+    out = ok.to_numpy(zero_copy_only=False).copy()
+    rest = np.flatnonzero(~out)
+    if len(rest):
+        others = arr.take(pa.array(rest)).to_pylist()
+        verdict = {v: id_problem(v) is None for v in set(others)}
+        out[rest] = [verdict[v] for v in others]
+    return out
 
 
 def format_timestamp(dt: datetime) -> str:
@@ -260,6 +383,8 @@ def validate_record(
                 problems.append(Problem(col.name, f"longer than {col.max_len} characters ({len(v)})"))
             elif any(ch in v for ch in "\r\n\x00"):
                 problems.append(Problem(col.name, "contains a line break or NUL character"))
+            elif (reason := id_problem(v) if col.name in ID_COLUMNS else text_problem(v)) is not None:
+                problems.append(Problem(col.name, reason))
     bad = {p.field for p in problems}
 
     def num(name: str) -> int | None:

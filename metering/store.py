@@ -39,6 +39,7 @@ from metering.schema import (
     COLUMNS,
     EXTENSION_COLUMNS,
     SEED_COLUMN_NAMES,
+    timestamps_to_utc,
 )
 
 #: cost is stored rounded to this many decimals (1e-9 USD): exact enough, and short lines
@@ -110,19 +111,18 @@ _CANONICAL_TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 
 def _iso_to_timestamps(arr: pa.Array, name: str) -> pa.Array:
-    """ISO 8601 text in any accepted spelling (space, offset, no or µs fraction) -> UTC timestamps.
+    """ISO 8601 text in any accepted spelling (space, offset, naive, 0..9 fraction digits) -> UTC
+    timestamps, with ``metering.schema.timestamps_to_utc`` (the one rule every reader uses).
 
-    Written verbatim, such text would not parse as the store's canonical form and the rows would
-    come back as malformed lines; so it is normalized here (vectorized) or refused with the value.
+    Written verbatim, such text would not be the store's canonical form; so it is normalized here
+    (vectorized) or refused with the value.
     """
-    import pandas as pd
-
-    text = arr.to_pandas()
-    ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    bad = ts.isna() & text.notna() & (text != "")
-    if bad.any():
-        raise StoreError(f"column {name!r}: not an ISO 8601 timestamp: {str(text[bad].iloc[0])[:40]!r}")
-    return pa.array(ts.dt.as_unit("ms"), pa.timestamp("ms", tz="UTC"))
+    ts = timestamps_to_utc(arr)
+    bad = pc.and_(ts.is_null(), pc.invert(pc.fill_null(pc.equal(arr, ""), True)))
+    if pc.any(bad).as_py():
+        first = arr.filter(bad)[0].as_py()
+        raise StoreError(f"column {name!r}: not an ISO 8601 timestamp: {str(first)[:40]!r}")
+    return ts
 
 
 def format_csv(data: Any, columns: Iterable[str] = COLUMN_NAMES) -> bytes:
@@ -216,8 +216,14 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def parse_header(line: bytes, where: str = "header") -> list[str]:
-    """Column names of a header line; errors name what is wrong."""
-    text = line.decode("utf-8-sig").strip()
+    """Column names of a header line; errors name what is wrong (binary or non-UTF-8 text included)."""
+    nul = line.find(b"\x00")
+    if nul >= 0:
+        raise StoreError(f"{where}: binary data (NUL byte at byte {nul + 1}), not a CSV file")
+    try:
+        text = line.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"{where}: not UTF-8 text (byte {exc.start + 1}), not a CSV file") from exc
     names = next(csv.reader([text])) if text else []
     names = [n.strip() for n in names]
     if not names:
@@ -476,32 +482,55 @@ def _row_problems(table: pa.Table) -> np.ndarray:
 
 
 def _parse_fast(chunk: bytes, columns: list[str]) -> tuple[pa.Table, list[str]] | None:
-    """Typed multithreaded parse; returns None when the chunk needs the slow path."""
+    """Typed multithreaded parse; returns None when the chunk needs the slow path.
+
+    The store's own timestamps (``...T..:..:..mmmZ``) are typed by the CSV reader itself; when a chunk
+    holds another ISO 8601 spelling (the seed's naive ``isoformat()`` text with microseconds, offsets,
+    a space, ...), it is read again with the timestamp as text and converted by
+    ``metering.schema.timestamps_to_utc``, the rule every reader shares.
+    """
+    table = _read_typed(chunk, columns, text_timestamps=False)
+    if table is None and "timestamp" in columns:
+        table = _read_typed(chunk, columns, text_timestamps=True)
+        if table is not None:
+            text = table.column("timestamp")
+            stamps = timestamps_to_utc(text)
+            if pc.any(pc.and_(stamps.is_null(), pc.greater(pc.utf8_length(text), 0))).as_py():
+                return None  # a value that is no timestamp: the slow path names its line
+            table = table.set_column(table.schema.get_field_index("timestamp"), "timestamp", stamps)
+    if table is None:
+        return None
+    table = _finish(table, columns)
+    if _row_problems(table).any():
+        return None
+    return table, []
+
+
+def _read_typed(chunk: bytes, columns: list[str], *, text_timestamps: bool) -> pa.Table | None:
+    """pyarrow's typed CSV read of complete lines, or None when some line is not clean."""
     invalid: list[str] = []
 
     def handler(row: Any) -> str:
         invalid.append(row.text)
         return "skip"
 
+    types = _convert_types(columns)
+    if text_timestamps:
+        types["timestamp"] = pa.string()
     try:
         table = pacsv.read_csv(
             io.BytesIO(chunk),
             read_options=pacsv.ReadOptions(column_names=columns, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(invalid_row_handler=handler, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                column_types=_convert_types(columns),
+                column_types=types,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if invalid:
-        return None
-    table = _finish(table, columns)
-    if _row_problems(table).any():
-        return None
-    return table, invalid
+    return None if invalid else table
 
 
 def _parse_slow(
@@ -561,8 +590,10 @@ def _parse_slow(
                     v = float(s)
                     if not np.isfinite(v):
                         raise ValueError
-                else:
-                    v = pa.array([s]).cast(target)[0].as_py()
+                else:  # timestamp: any ISO 8601 spelling the schema accepts
+                    v = timestamps_to_utc([s])[0].as_py()
+                    if v is None:
+                        raise ValueError
                 values.append(v)
             except (ValueError, pa.ArrowInvalid, OverflowError):
                 values.append(None)

@@ -2,7 +2,7 @@
 
 Writes ``summary.json`` and one ``<analyzer>.json`` per analyzer (layout: ``analyzers.export``; every
 key is documented in ``specs/analyzers.md``). Exit 0 = written, 2 = the data or a catalog cannot be
-read. ``load_inputs`` and ``run_analyzers`` are shared with the ``report`` command.
+read, or the data holds no valid row. ``load_inputs`` and ``run_analyzers`` are shared with the ``report`` command.
 """
 
 from __future__ import annotations
@@ -60,6 +60,16 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         report = read_calls_report(path)
     except (StoreError, OSError, ValueError) as exc:
         raise InputError(f"{path}: {exc}") from exc
+    if len(report.frame) == 0:
+        first = (
+            f" (first: line {report.malformed[0][0]}: {report.malformed[0][1]})" if report.malformed else ""
+        )
+        why = (
+            f"all {len(report.malformed):,} data lines are malformed{first}"
+            if report.malformed
+            else "the file holds no call rows"
+        )
+        raise InputError(f"{path}: no valid rows to analyze: {why}; check it with `revenium-flow validate`")
     try:
         catalog = load_catalog(getattr(args, "prices", None))
         tiers = load_tiers(getattr(args, "tiers", None))

@@ -69,16 +69,60 @@ def _vocabulary_problems(frame: Any) -> list[str]:
         over = int((frame[part] > frame[whole]).sum())
         if over:
             out.append(f"{part}: exceeds {whole} in {over:,} rows")
-    empty_ids = int((frame["call_id"] == "").sum())
-    if empty_ids:
-        out.append(f"call_id: empty in {empty_ids:,} rows")
+    out.extend(_id_problems(frame))
     return out
+
+
+def _id_problems(frame: Any) -> list[str]:
+    """Id columns whose values break the schema's id rule (``metering.schema.id_problem``)."""
+    from metering.schema import ID_COLUMNS, id_problem, ids_valid
+
+    out: list[str] = []
+    for column in ID_COLUMNS:
+        bad = ~ids_valid(frame[column])
+        count = int(bad.sum())
+        if count:
+            example = frame[column][bad].iloc[0]
+            out.append(
+                f"{column}: {count:,} rows break the id rule, e.g. {str(example)[:40]!r} "
+                f"({id_problem(example)})"
+            )
+    return out
+
+
+#: bytes sniffed at the start of the file for binary / non-UTF-8 content
+SNIFF_BYTES = 1 << 16
+
+
+def text_problem(head: bytes) -> str | None:
+    """Why the file's first bytes are not CSV text (NUL bytes, invalid UTF-8), or None."""
+    import codecs
+
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        return f"binary data (NUL byte at byte {nul + 1}): not a CSV text file"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut last character is fine
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (invalid byte at byte {exc.start + 1}): not a CSV text file"
+    return None
+
+
+def torn_tail(path: Path, offset: int, line_no: int) -> str | None:
+    """The unterminated last line after the reader's ``offset`` (a file cut mid-row), or None."""
+    size = path.stat().st_size
+    if size <= offset:
+        return None
+    return (
+        f"line {line_no + 1}: torn or unterminated last line ({size - offset:,} bytes without a final "
+        "newline; a writer stopped mid-row): not counted as data"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from metering.prices import CatalogError, load_catalog
     from metering.schema import COLUMN_NAMES, format_timestamp
-    from metering.store import StoreError, read_calls_report
+    from metering.store import IncrementalReader, StoreError
 
     path = Path(args.path)
     if not path.is_file():
@@ -90,9 +134,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        report = read_calls_report(path)
+        with open(path, "rb") as f:
+            not_text = text_problem(f.read(SNIFF_BYTES))
+        if not_text is not None:
+            print(f"error: {path}: {not_text}", file=sys.stderr)
+            print("result: ERRORS found")
+            return 1
+        reader = IncrementalReader(path)
+        report = reader.poll()
+        torn = torn_tail(path, report.offset, reader.line_no)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        print("result: ERRORS found")
         return 1
     except OSError as exc:
         print(f"error: {path}: cannot read ({exc.strerror})", file=sys.stderr)
@@ -121,6 +174,9 @@ def run(args: argparse.Namespace) -> int:
     if report.malformed_count > SHOW_MALFORMED:
         print(f"  ... and {report.malformed_count - SHOW_MALFORMED:,} more")
     errors += report.malformed_count > 0
+    if torn is not None:
+        print(f"error: {torn}")
+        errors += 1
 
     unknown, wrong, unknown_rows = _model_problems(frame, catalog)
     print(

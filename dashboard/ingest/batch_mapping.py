@@ -39,11 +39,15 @@ from metering.schema import (
     BY_NAME,
     COLUMNS,
     ENVIRONMENTS,
+    ID_COLUMNS,
     MAX_COST_USD,
     MAX_INT,
+    PLAIN_ID_PATTERN,
     STOP_REASONS,
     TIERS,
     Problem,
+    id_problem,
+    text_problem,
 )
 
 _NONE_TYPE = type(None)
@@ -212,7 +216,7 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
     trace_id = pc.coalesce(trace, txn)
     session_id = pc.coalesce(session, trace, txn)
     ok &= txn_types & trace_types & session_types
-    ok &= _text_ok(txn, _TEXT_LIMIT) & _text_ok(trace_id, _TEXT_LIMIT) & _text_ok(session_id, _TEXT_LIMIT)
+    ok &= _id_ok(txn) & _id_ok(trace_id) & _id_ok(session_id)
 
     # customer: subscriber.id, else subscriber.email, else the default
     subscribers = w["subscriber"]
@@ -229,13 +233,13 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
     customer_id, id_types = _text(sub_id)
     customer_email, email_types = _text(sub_email)
     customer = pc.coalesce(customer_id, customer_email, pa.scalar(DEFAULTS["customer_id"], pa.string()))
-    ok &= id_types & email_types & _text_ok(customer, _TEXT_LIMIT)
+    ok &= id_types & email_types & _id_ok(customer)
 
     # low-cardinality text: one decision per distinct value
     def defaulted(column: str) -> Callable[[Any], tuple[Any, bool]]:
         def fn(v: Any) -> tuple[Any, bool]:
             stored = _or_default(v, column)
-            return stored, _plain_text(stored, _TEXT_LIMIT)
+            return stored, _plain_text(stored, _TEXT_LIMIT, column in ID_COLUMNS)
 
         return fn
 
@@ -410,8 +414,20 @@ def _text_ok(arr: pa.Array, limit: int) -> np.ndarray:
     return ok
 
 
-def _plain_text(v: Any, limit: int) -> bool:
-    return type(v) is str and v != "" and len(v) <= limit and not any(ch in v for ch in "\r\n\x00")
+def _id_ok(arr: pa.Array) -> np.ndarray:
+    """Per row: present and a plain id (``PLAIN_ID_PATTERN``; others go through ``map_revenium``)."""
+    ok = _text_ok(arr, _TEXT_LIMIT)
+    plain = pc.fill_null(pc.match_substring_regex(arr, PLAIN_ID_PATTERN), False).to_numpy(
+        zero_copy_only=False
+    )
+    return ok & plain
+
+
+def _plain_text(v: Any, limit: int, is_id: bool = False) -> bool:
+    """One distinct value: the text ``validate_record`` accepts (the id rule for id columns)."""
+    if type(v) is not str or v == "" or len(v) > limit or any(ch in v for ch in "\r\n\x00"):
+        return False
+    return (id_problem(v) if is_id else text_problem(v)) is None
 
 
 def _by_value(col: list[Any], fn: Callable[[Any], tuple[Any, bool]]) -> tuple[list[Any], np.ndarray]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metering.schema import (
+    BAD_TEXT_RE,
     BY_NAME,
     ENVIRONMENTS,
     MAX_INT,
@@ -155,7 +156,8 @@ def _milliseconds(value: Any) -> Any:
 
 
 def _clean_text(value: Any, limit: int) -> str:
-    text = "".join(ch for ch in str(value) if ch not in "\r\n\x00").strip()
+    """A header value made storable: control characters and lone surrogates removed, trimmed, cut."""
+    text = BAD_TEXT_RE.sub("", str(value)).strip()
     return text[:limit] or DEFAULTS["user_agent"]
 
 

@@ -133,15 +133,14 @@ def test_analyze_writes_every_file(tmp_path):
     assert isinstance(json.loads((out / "realtime.json").read_text())["alerts"], list)
 
 
-def test_analyze_header_only_and_missing(tmp_path):
+def test_analyze_header_only_and_missing(tmp_path, capsys):
     data = tmp_path / "calls.csv"
     data.write_bytes(header_line())
     out = tmp_path / "out"
-    assert main(["analyze", "--data", str(data), "--out", str(out)]) == 0
-    s = json.loads((out / "summary.json").read_text())
-    assert s["calls"] == 0 and s["period_start"] is None and s["total_cost_usd"] == 0
-    for name in REQUIRED:
-        assert (out / name).exists()
+    # zero valid rows: nothing to analyze, said so, non-zero exit (issue 11)
+    assert main(["analyze", "--data", str(data), "--out", str(out)]) == 2
+    assert "no valid rows to analyze: the file holds no call rows" in capsys.readouterr().err
+    assert not (out / "summary.json").exists()
     assert main(["analyze", "--data", str(tmp_path / "nope.csv"), "--out", str(out)]) == 2
     assert main(["analyze", "--data", str(data), "--out", str(out), "--only", "bogus"]) == 2
 

@@ -236,3 +236,14 @@ def test_a_new_run_keeps_rows_from_real_metering(tmp_path):
     assert set(df.loc[df["source"] == "metered", "call_id"]) == {f"real_{i}" for i in range(4)}
     assert (df["source"] == "simulated").sum() == res.totals.rows
     assert read_manifest(path).rows == len(df)
+
+
+def test_generated_ids_follow_the_schema_id_rule(default_run):
+    """The generator writes only ids the schema's one id rule accepts (the rule ingest and validate use)."""
+    from metering.schema import ID_COLUMNS, ids_valid
+    from metering.store import read_calls
+
+    path, _ = default_run
+    frame = read_calls(path)
+    for column in ID_COLUMNS:
+        assert ids_valid(frame[column]).all(), column

@@ -372,7 +372,7 @@ PLAIN: dict[str, list[Any]] = {
     "stopReason": [None, "", " end ", "timeout", "\nERROR\n"],
     "subscriber": [None, {}, {"id": "c"}, {"email": "a@b"}, {"id": "", "email": "a@b"}, {"id": None}],
     "subscriptionTier": [None, "", "pro", "enterprise"],
-    "organizationName": [None, "", " ", "o" * 128, "é" * 128],
+    "organizationName": [None, "", "o" * 128, "é" * 128],
     "environment": [None, "", "PROD", " stg ", "dev", "Development", "production\n"],
     "region": [None, "", "eu-west-1"],
     "traceId": [None, "", "t" * 128],
