@@ -245,6 +245,8 @@ def id_problem(value: Any) -> str | None:
         return "empty id"
     if len(value) > MAX_ID_LENGTH:
         return f"longer than {MAX_ID_LENGTH} characters ({len(value)})"
+    if (reason := text_problem(value)) is not None:  # surrogates, control characters: said precisely
+        return reason
     if value != value.strip():
         return "leading or trailing whitespace"
     if not value.isprintable():

@@ -262,8 +262,13 @@ class CallStore:
                     )
                 payload = build(columns)
             os.lseek(fd, 0, os.SEEK_END)
-            _write_all(fd, payload)
-            os.fsync(fd)
+            try:
+                _write_all(fd, payload)
+                os.fsync(fd)
+            except BaseException:  # disk full, I/O error: take back what this append wrote
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
         return rows
 
     def append(self, data: Any) -> int:

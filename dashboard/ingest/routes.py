@@ -5,10 +5,12 @@
 * ``POST /meter/v2/ai/completions``        one Revenium metering record (JSON, camelCase)
 * ``POST /meter/v2/ai/completions/batch``  a JSON array of such records (all stored or none)
 * ``POST /v1/traces``                      OTLP/HTTP traces, protobuf or JSON (GenAI spans -> rows)
-* ``GET  /meter/v2/status``                whether ingest is on, how to turn it on, counters
+* ``GET  /meter/v2/status``                whether ingest is on, how to turn it on; with a key: counters
+                                           and the writer's health (never file-system paths)
 
 Every answer is JSON (OTLP answers in the request's encoding). Bad input gets a 4xx naming the field
-and reason; a 2xx is sent only after the rows are durable in the CSV (see writer.py).
+and reason; a 2xx is sent only after the rows are durable in the CSV (see writer.py). A failure while
+writing gets a 500 naming a ``requestId`` that the server log names too; the writer keeps serving.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +107,7 @@ class IngestState:
         return self.keys.enabled
 
     def status(self) -> dict[str, Any]:
+        """Everything the status route shows a caller with a key (the dashboard shows it too)."""
         enabled = self.enabled
         with self._lock:
             counters = dict(self.counters.__dict__)
@@ -116,8 +120,8 @@ class IngestState:
                 else HOW_TO_ENABLE
             ),
             "endpoints": {"single": SINGLE_ROUTE, "batch": BATCH_ROUTE, "otlp": OTLP_ROUTE},
-            "data_path": str(self.data_path),
             "counters": counters,
+            "writer": self.writer.health(),
         }
 
     def count(self, **deltas: int) -> None:
@@ -161,8 +165,10 @@ def register_ingest(
                 state.count(rejected_requests=1)
                 return _json({"error": err.message, **err.extra}, err.status, _retry_after(err.status))
             except Exception:  # a bug, not bad input: say so without leaking internals
-                log.exception("ingest: unexpected error on %s", request.path)
-                return _json({"error": "internal error while ingesting; nothing was stored"}, 500)
+                rid = _request_id()
+                log.exception("ingest: unexpected error on %s (request id %s)", request.path, rid)
+                message = f"internal error while ingesting; nothing was stored (request id {rid})"
+                return _json({"error": message, "requestId": rid}, 500)
 
         view.__name__ = f"revenium_ingest_{handler.__name__}"
         return view
@@ -170,7 +176,7 @@ def register_ingest(
     server.add_url_rule(SINGLE_ROUTE, view_func=guarded(_single), methods=["POST"])
     server.add_url_rule(BATCH_ROUTE, view_func=guarded(_batch), methods=["POST"])
     server.add_url_rule(OTLP_ROUTE, view_func=guarded(_otlp), methods=["POST"])
-    server.add_url_rule(STATUS_ROUTE, view_func=guarded(lambda s: _json(s.status(), 200)), methods=["GET"])
+    server.add_url_rule(STATUS_ROUTE, view_func=guarded(_status), methods=["GET"])
     return state
 
 
@@ -249,10 +255,27 @@ def _store(
     entries: list[Entry],
     arrays: dict[str, pa.Array] | None = None,
 ) -> list[float | None]:
-    job = state.writer.submit(records, entries, arrays=arrays)
-    if job.error is not None:
-        raise HttpError(503, f"the record(s) could not be stored: {job.error}; retry later")
-    return job.costs
+    job = state.writer.submit(records, entries, arrays=arrays, request_id=_request_id())
+    if job.error is None:
+        return job.costs
+    if job.failed:  # the writer failed on these rows: logged under the same request id
+        raise HttpError(
+            500,
+            f"the record(s) could not be stored: {job.error}; nothing was stored "
+            f"(request id {job.request_id}, logged by the server)",
+            requestId=job.request_id,
+        )
+    raise HttpError(
+        503, f"the record(s) could not be stored: {job.error}; retry later", requestId=job.request_id
+    )
+
+
+def _request_id() -> str:
+    """The caller's X-Request-Id when it is a short printable token, else a fresh one."""
+    given = (request.headers.get("X-Request-Id") or "").strip()
+    if 0 < len(given) <= 64 and given.isascii() and given.isprintable() and " " not in given:
+        return given
+    return uuid.uuid4().hex[:16]
 
 
 def _store_idempotent(
@@ -284,6 +307,14 @@ def _store_idempotent(
 
 
 # --- handlers -----------------------------------------------------------------------------------
+def _status(state: IngestState) -> Response:
+    """Off: how to turn ingest on (no key exists to ask for). On: needs a key, then the full status."""
+    if not state.enabled:
+        return _json({"enabled": False, "message": HOW_TO_ENABLE}, 200)
+    _authenticate(state)
+    return _json(state.status(), 200)
+
+
 def _single(state: IngestState) -> Response:
     api_key = _authenticate(state)
     body = _parse_json(_read_body(state.limits.single_bytes))

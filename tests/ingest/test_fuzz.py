@@ -547,7 +547,9 @@ def test_otlp_answers_structured_exports_in_both_encodings(target, export, twice
 # --- afterwards ----------------------------------------------------------------------------------
 def test_csv_is_whole_and_holds_exactly_the_acknowledged_rows(target):
     """Runs last in this module: the file after all the fuzzing above."""
-    counters = target.http.get(target.srv.url + STATUS, timeout=10).json()["counters"]
+    counters = target.http.get(target.srv.url + STATUS, headers={"x-api-key": KEY}, timeout=10).json()[
+        "counters"
+    ]
     path = target.state.data_path
     if not path.exists():
         assert target.acked_rows == 0 and counters["rows_stored"] == 0

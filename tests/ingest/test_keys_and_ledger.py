@@ -64,7 +64,8 @@ def test_keys_file_turns_ingest_on_rotates_and_revokes_without_restart(tmp_path,
         keys_file.write_text("# ingest keys\nteam-a\n\nteam-b  # the billing service\n")
         assert post(srv.url, {"x-api-key": "team-a"}) == 201
         assert post(srv.url, {"x-api-key": "team-b"}) == 201
-        assert requests.get(srv.url + "/meter/v2/status", timeout=10).json()["enabled"] is True
+        status = requests.get(srv.url + "/meter/v2/status", headers={"x-api-key": "team-a"}, timeout=10)
+        assert status.json()["enabled"] is True
 
         keys_file.write_text("team-b\nteam-c\n")  # team-a revoked, team-c added
         st = keys_file.stat()

@@ -239,7 +239,7 @@ HOSTILE_IDS = {
     " ": "leading or trailing whitespace",
     "call\u202e1": "non-printable character (U+202E)",
     "<script>alert(1)</script>": "contains '<' or '>'",
-    "call\x1b[31m": "non-printable character (U+001B)",
+    "call\x1b[31m": "a control character (U+001B)",
     "zero\u200bwidth": "non-printable character (U+200B)",
     "x" * 129: "longer than 128 characters",
 }

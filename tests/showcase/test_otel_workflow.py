@@ -56,7 +56,7 @@ def meta(customer: str = "cust_0042"):
 
 
 def counters(srv) -> dict:
-    answer = requests.get(srv.url + STATUS, timeout=10)
+    answer = requests.get(srv.url + STATUS, headers={"x-api-key": KEY}, timeout=10)
     assert answer.status_code == 200
     return answer.json()["counters"]
 
