@@ -15,6 +15,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 
+from dashboard.auth import DashboardLogin, User
 from dashboard.callbacks import shell as shell_callbacks
 from dashboard.callbacks.hub import hub_for
 from dashboard.components import shell
@@ -61,8 +62,13 @@ def create_app(
     interval_ms: int = DEFAULT_INTERVAL_MS,
     control: GenerationControl | None = None,
     default_target_mb: float = 50.0,
+    users: dict[str, User] | None = None,
 ) -> Dash:
-    """A dashboard bound to ``data_path`` (the file may not exist yet: the page then invites Generate)."""
+    """A dashboard bound to ``data_path`` (the file may not exist yet: the page then invites Generate).
+
+    With ``users`` (``dashboard.auth.load_users``) every page and callback needs a login (the ingest
+    routes keep their API keys); without, the app is open (the command allows that on loopback only).
+    """
     data_path = Path(data_path).expanduser().resolve()
     app = Dash(
         __name__,
@@ -86,5 +92,7 @@ def create_app(
         if register is not None:
             register(app, hub)
     register_ingest(app.server, data_path)
+    if users:
+        DashboardLogin(app, users)
     atexit.register(control.shutdown)
     return app

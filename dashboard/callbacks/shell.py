@@ -15,6 +15,7 @@ from dash import ALL, Input, Output, Patch, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from analyzers.base import Alert
+from dashboard.auth import write_refusal
 from dashboard.callbacks.hub import FILTER_FIELDS, DataHub, Tick
 from dashboard.components import shell as ids
 from dashboard.components.blocks import SEVERITY_COLOURS
@@ -182,6 +183,8 @@ def register(app, hub: DataHub, control: GenerationControl, data_path: Path) -> 
         prevent_initial_call=True,
     )
     def generate_or_stop(_g, _s, target_mb, pace, seed, manifest):
+        if (refused := write_refusal()) is not None:  # a read-only login
+            return refused, "small mt-1 text-danger"
         if ctx.triggered_id == ids.STOP_BUTTON:
             outcome = control.stop(data_path)
         else:

@@ -26,6 +26,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="shared folder of saved charts (default: $REVENIUM_FLOW_WORKSPACE or workspace/charts)",
     )
+    p.add_argument(
+        "--users-file",
+        default=None,
+        help="dashboard logins, one name:role:password-hash per line (default: "
+        "$REVENIUM_FLOW_DASHBOARD_USERS_FILE; or $REVENIUM_FLOW_DASHBOARD_USERS, comma-separated). "
+        "Required when --host is not a loopback address",
+    )
     p.set_defaults(func=run)
 
 
@@ -40,13 +47,35 @@ def run(args: argparse.Namespace) -> int:
     if args.interval_ms < 250:
         print("--interval-ms: must be at least 250")
         return 2
+    from dashboard.auth import USERS_ENV, UsersError, is_loopback, load_users
+
+    try:
+        users = load_users(users_file=args.users_file)
+    except UsersError as exc:
+        print(f"error: {exc}")
+        return 2
+    if not users and not is_loopback(args.host):
+        print(
+            f"refusing to start: --host {args.host} is reachable from other machines and no dashboard login "
+            f"is configured. Set {USERS_ENV}=name:role:hash (or --users-file; hashes from "
+            "`python -m dashboard.auth hash-password`), or bind to 127.0.0.1."
+        )
+        return 2
     path = data_path(args)
-    app = create_app(path, interval_ms=args.interval_ms)
+    app = create_app(path, interval_ms=args.interval_ms, users=users)
     if args.workspace:
         from dashboard.components.chart_workspace import WORKSPACE_CONFIG
 
         app.server.config[WORKSPACE_CONFIG] = args.workspace
     state = "exists" if path.exists() else "missing — press Generate in the page"
-    print(f"revenium-flow dashboard on http://{args.host}:{args.port}/  (data: {path}, {state})", flush=True)
+    access = (
+        f"login required: {len(users)} user(s), {sum(u.can_write for u in users.values())} admin(s)"
+        if users
+        else f"open without login: loopback address {args.host}, reachable from this machine only"
+    )
+    print(
+        f"revenium-flow dashboard on http://{args.host}:{args.port}/  (data: {path}, {state}; {access})",
+        flush=True,
+    )
     serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="revenium-flow")
     return 0

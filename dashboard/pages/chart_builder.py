@@ -16,6 +16,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import current_app
 
+from dashboard.auth import write_refusal
 from dashboard.callbacks.hub import DataHub, filters_from_store
 from dashboard.components import chart_workspace as logic
 from dashboard.components.charts.common import DATA_INPUTS, empty_figure, has_rows
@@ -382,6 +383,8 @@ def register_callbacks(app, hub: DataHub) -> None:
         )
         if action is None or not ctx.triggered[0].get("value"):
             raise PreventUpdate
+        if (refused := write_refusal()) is not None:  # a read-only login
+            return html.Span(refused, className="text-danger"), no_update, no_update
         config, problems = logic.config_from_controls(*controls)
         result = logic.run_action(_workspace(), action, name, opened, config, problems)
         colour = "text-success" if result.ok else "text-danger"
