@@ -19,7 +19,7 @@ from dash.exceptions import PreventUpdate
 
 from analyzers.base import AnalysisResult
 from dashboard.callbacks.hub import DataHub, filters_from_store
-from dashboard.components.blocks import grid, grid_payload, kpi_row, recommendation_list
+from dashboard.components.blocks import csv_export_params, grid, grid_payload, kpi_row, recommendation_list
 from dashboard.components.charts.common import DATA_INPUTS, has_rows
 
 
@@ -188,7 +188,7 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         if result is None or not selected or selected not in result.tables:
             return [], [], no_update, ""
         rows, cols = grid_payload(result.tables[selected])
-        return rows, cols, {"fileName": f"{spec.name}-{selected}.csv"}, selected.replace("_", " ")
+        return rows, cols, csv_export_params(f"{spec.name}-{selected}.csv"), selected.replace("_", " ")
 
     for g in spec.extra_grids:
         _register_extra(app, hub, spec.name, g)

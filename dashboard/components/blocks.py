@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ from dash import html
 
 from analyzers.base import PRIORITY_ORDER, Metric, Recommendation
 from dashboard.components.format import change_text, format_value, money
+from metering.csv_safety import FORMULA_PREFIXES, QUOTE
 
 PRIORITY_COLOURS = {"high": "danger", "medium": "warning", "low": "secondary"}
 SEVERITY_COLOURS = {"critical": "danger", "warning": "warning", "info": "info"}
@@ -150,6 +152,14 @@ def _has_named_index(df: pd.DataFrame) -> bool:
     return any(n is not None for n in df.index.names)
 
 
+def csv_export_params(file_name: str) -> dict[str, Any]:
+    """AG Grid ``csvExportParams``: the file name, and ``metering.csv_safety``'s rule applied to every
+    exported cell in the browser (``assets/csv_export.js``; the prefixes and the quote are passed from
+    Python, so the rule keeps one home). What the grid shows is unchanged; numbers are never quoted."""
+    rule = f"{json.dumps(list(FORMULA_PREFIXES))}, {json.dumps(QUOTE)}"
+    return {"fileName": file_name, "processCellCallback": {"function": f"neutralizeCsvCell(params, {rule})"}}
+
+
 def grid(grid_id: str, export_id: str, title: str = "", height: str = "420px") -> dbc.Card:
     """An AG Grid card with a CSV export button (sort and filter on every column)."""
     return dbc.Card(
@@ -179,7 +189,7 @@ def grid(grid_id: str, export_id: str, title: str = "", height: str = "420px") -
                         "floatingFilter": True,
                     },
                     dashGridOptions={"pagination": True, "paginationPageSize": 20, "animateRows": False},
-                    csvExportParams={"fileName": f"{grid_id}.csv"},
+                    csvExportParams=csv_export_params(f"{grid_id}.csv"),
                     style={"height": height},
                 ),
                 className="p-1",
