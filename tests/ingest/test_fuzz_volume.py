@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from dashboard.ingest.mapping import WIRE_TO_COLUMN
+from metering.schema import BY_NAME
 from metering.store import read_calls_report
 from tests.ingest.ingest_helpers import BATCH, KEY, SINGLE, ingest_server, wire_record
 from tests.ingest.test_fuzz import (
@@ -29,21 +31,10 @@ from tests.ingest.test_fuzz import (
 )
 
 BODIES = 10_000
-TEXT_WIRE = [
-    "transactionId",
-    "provider",
-    "model",
-    "organizationName",
-    "productName",
-    "agent",
-    "taskType",
-    "environment",
-    "region",
-    "traceId",
-    "sessionId",
-    "stopReason",
-    "subscriptionTier",
-]
+#: every wire field stored as text (ids and vocabularies), from the mapping's own table
+TEXT_WIRE = sorted(
+    w for w, c in WIRE_TO_COLUMN.items() if "." not in w and BY_NAME[c].kind in ("str", "category")
+)
 hostile_chars = st.one_of(
     st.characters(),
     st.integers(0xD800, 0xDFFF).map(chr),  # lone surrogates (JSON \ud800 escapes)
