@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from metering.prices import load_catalog  # noqa: E402
-from metering.schema import BY_NAME, COLUMN_NAMES  # noqa: E402
+from metering.schema import BY_NAME, COLUMN_NAMES, SEED_COLUMN_NAMES  # noqa: E402
 from metering.store import IncrementalReader, format_csv, header_line, read_calls  # noqa: E402
 
 
@@ -162,6 +162,20 @@ def main() -> int:
 
         full = median_time(lambda: read_calls(path), args.runs)
         base = median_time(lambda: pandas_baseline(path), max(3, args.runs // 2))
+        # the same rows as the original program writes them: 19 columns, csv module, naive
+        # microsecond isoformat() timestamps (read through metering.schema.timestamps_to_utc)
+        # baseline: the same 19-column file with the store's own timestamp text
+        seed, seed_canon = Path(tmp) / "seed.csv", Path(tmp) / "seed-canonical.csv"
+        frame = read_calls(path)[list(SEED_COLUMN_NAMES)]
+        stamps = frame["timestamp"]
+        frame["timestamp"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        frame.to_csv(seed, index=False, lineterminator="\r\n")
+        frame["timestamp"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:23] + "Z"
+        frame.to_csv(seed_canon, index=False, lineterminator="\r\n")
+        del frame, stamps
+        assert read_calls(seed)["timestamp"].equals(read_calls(seed_canon)["timestamp"])
+        seed_read = median_time(lambda: read_calls(seed), max(3, args.runs // 2))
+        seed_canon_read = median_time(lambda: read_calls(seed_canon), max(3, args.runs // 2))
         rss_store = peak_rss_mb(path, "store")
         rss_base = peak_rss_mb(path, "pandas")
 
@@ -197,6 +211,8 @@ def main() -> int:
         "incremental_1mb_pandas_ms": round(inc_base * 1000, 1),
         "full_read_s": round(full, 3),
         "full_read_pandas_c_s": round(base, 3),
+        "full_read_seed_format_s": round(seed_read, 3),
+        "full_read_seed_columns_canonical_stamps_s": round(seed_canon_read, 3),
         "peak_rss_store_mb": round(rss_store, 1),
         "peak_rss_pandas_mb": round(rss_base, 1),
     }
@@ -207,6 +223,10 @@ def main() -> int:
     print(
         f"full read of {size_mb:.0f} MB, typed:     {full:7.3f} s   (goal <= 0.6 s)   "
         f"pandas C engine: {base:.3f} s  ratio {full / base:.2f}x"
+    )
+    print(
+        f"full read, seed-written file:   {seed_read:7.3f} s   (19 columns, CRLF, naive µs isoformat)  "
+        f"same file with .mmmZ stamps: {seed_canon_read:.3f} s  ratio {seed_read / seed_canon_read:.2f}x"
     )
     print(
         f"peak RSS, fresh process:        {rss_store:7.1f} MB  (goal <= 400 MB)  "

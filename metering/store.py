@@ -23,6 +23,7 @@ import csv
 import fcntl
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,7 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
 
 #: the store's own timestamp text; other ISO 8601 spellings are normalized by ``_iso_to_timestamps``
 _CANONICAL_TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+_CANONICAL_TS_RE = re.compile(_CANONICAL_TS)
 
 
 def _iso_to_timestamps(arr: pa.Array, name: str) -> pa.Array:
@@ -494,7 +496,8 @@ def _parse_fast(chunk: bytes, columns: list[str]) -> tuple[pa.Table, list[str]] 
     a space, ...), it is read again with the timestamp as text and converted by
     ``metering.schema.timestamps_to_utc``, the rule every reader shares.
     """
-    table = _read_typed(chunk, columns, text_timestamps=False)
+    canonical = _first_stamp_canonical(chunk, columns)
+    table = _read_typed(chunk, columns, text_timestamps=False) if canonical else None
     if table is None and "timestamp" in columns:
         table = _read_typed(chunk, columns, text_timestamps=True)
         if table is not None:
@@ -509,6 +512,18 @@ def _parse_fast(chunk: bytes, columns: list[str]) -> tuple[pa.Table, list[str]] 
     if _row_problems(table).any():
         return None
     return table, []
+
+
+def _first_stamp_canonical(chunk: bytes, columns: list[str]) -> bool:
+    """Whether the chunk's first timestamp is the store's own text (else the typed read would fail
+    anyway: such a chunk, e.g. a whole seed-written file, goes straight to the text-timestamp read)."""
+    if "timestamp" not in columns:
+        return True
+    nl = chunk.find(b"\n")
+    line = (chunk if nl < 0 else chunk[:nl]).rstrip(b"\r").decode("utf-8", "replace")
+    fields = next(csv.reader([line]), [])
+    at = columns.index("timestamp")
+    return at >= len(fields) or _CANONICAL_TS_RE.match(fields[at]) is not None
 
 
 def _read_typed(chunk: bytes, columns: list[str], *, text_timestamps: bool) -> pa.Table | None:
