@@ -236,7 +236,7 @@ class GroupCommitWriter:
             try:
                 if not self._write(jobs) and len(jobs) > 1:
                     for job in jobs:  # find the request that failed the group: each alone
-                        job.error = None
+                        job.error, job.failed = None, False
                         self._write([job])
             except Exception as exc:  # a bug in the code above: fail what is held, keep serving
                 log.exception("ingest: writer loop error")
