@@ -845,7 +845,6 @@ def _run(
         and sum(other.rows_by_scenario.values()) == other.rows
     ):
         simulated_only = other.bytes
-    cleaned = clean_leftovers(data)
     start, skip_until, clock = opts.start, None, None
     prev_rows, prev_mix = 0, {}
     appending = opts.append and data.exists() and data.stat().st_size > 0
@@ -884,6 +883,7 @@ def _run(
         message=f"seed {opts.seed}, {len(world.scenarios)} scenarios, from {start.isoformat()}",
     )
     workers = opts.worker_count()
+    cleaned: list[str] = []
     keep_freed_memory()
     empty = Totals(world.pop.n_customers, len(world.models.models), len(world.scenarios))
 
@@ -893,8 +893,10 @@ def _run(
         return RunResult(state, world, totals, size, time.perf_counter() - t0, days, message, stop.signum,
                          mix, workers, cleaned)  # fmt: skip
 
+    stop.hold()  # from here on a signal stops the run on whole lines
     if stop:  # a signal before anything was written: the file and its manifest stay as they were
         return result("stopped", "stopped by " + signal.Signals(stop.signum).name, 0, 0, None)  # type: ignore[arg-type]
+    cleaned[:] = clean_leftovers(data)
 
     def to_progress(msg: dict) -> None:
         if progress is None or "bytes" not in msg:

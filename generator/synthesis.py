@@ -16,7 +16,7 @@ import numpy as np
 from generator import text
 from generator.calendar import MS_PER_DAY, MS_PER_HOUR
 from generator.scenario import Calls, DayContext, task_seed
-from generator.shards import Shard, line_ends
+from generator.shards import Shard, line_ends, merge
 from generator.world import World
 from metering.store import format_csv
 
@@ -289,6 +289,12 @@ def synthesize_block(world: World, si: int, first_day: int, stop_day: int) -> Sh
         calls.scenario,
         line_ends(csv),
     )
+
+
+def synthesize_days(world: World, first_day: int, stop_day: int) -> Shard:
+    """Every scenario's calls over run days ``[first_day, stop_day)`` merged in time order: the rows a
+    run appends for those days (``generate`` cuts them at its target)."""
+    return merge([synthesize_block(world, si, first_day, stop_day) for si in range(len(world.scenarios))])
 
 
 def format_calls(world: World, c: TaskCalls, cost: np.ndarray) -> bytes:

@@ -26,7 +26,7 @@ STATE_LABELS = {
     "stopped": "stopped on request",
     "done": "finished",
     "error": "failed",
-    "interrupted": "interrupted: the generator process ended without closing the run (killed?)",
+    "interrupted": "interrupted (the generator process was killed before it could close the run)",
 }
 
 

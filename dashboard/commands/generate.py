@@ -118,7 +118,7 @@ class _Bar:
 def run(args: argparse.Namespace) -> int:
     from generator.stopflag import StopFlag
 
-    stop = StopFlag().install()  # first: a signal during start-up stops the run before it writes
+    stop = StopFlag(exit_early=True).install()  # first: a signal during start-up exits before any write
     try:
         return _run(args, stop)
     finally:
