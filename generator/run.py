@@ -56,9 +56,9 @@ FLUSH_BYTES = 8 * MB
 #: below this target (MiB) one process does everything: starting processes would cost more than it saves
 POOL_MIN_MB = 4.0
 #: days per task (fewer near the target); the bytes never depend on it
-BLOCK_DAYS = 3
+BLOCK_DAYS = 4
 #: the parent never schedules a day more than this many days ahead of the merger
-LOOKAHEAD_DAYS = 8
+LOOKAHEAD_DAYS = 2 * BLOCK_DAYS
 #: seconds the parent gives the merger to finish its append and write ``stopped`` after a signal
 STOP_GRACE_S = 1.5
 #: manifest rewrites at most this often while running (always at the end)
@@ -340,6 +340,7 @@ class Sink:
             {
                 "rows": self.prev_rows + self.totals.rows,
                 "bytes": self.size,
+                "merged_bytes": self.size + self.pending_bytes,  # appended or buffered for the next write
                 "target_bytes": self.target_bytes,
                 "base_bytes": self.base_bytes,
                 "last_ms": self.totals.last_ms,
@@ -619,7 +620,7 @@ class _Scheduler:
             del self.block_bytes[d0]
 
     def merger_at(self, msg: dict) -> None:
-        self.size, self.target, self.base = msg["bytes"], msg["target_bytes"], msg["base_bytes"]
+        self.size, self.target, self.base = msg["merged_bytes"], msg["target_bytes"], msg["base_bytes"]
         if msg["next_day"] is not None:
             self.merger_next = max(self.merger_next, msg["next_day"])
 

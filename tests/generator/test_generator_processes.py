@@ -199,7 +199,11 @@ def test_sigterm_at_random_moments_stops_within_two_seconds_and_append_continues
         if rc == -signal.SIGTERM:  # before the flag was installed (start-up) or after the run ended
             assert (untouched and m == state_before) or m.state == "done"
         elif rc == 128 + signal.SIGTERM:  # stopped: or stopped before it wrote anything
-            assert (m is not None and m.state == "stopped") or (untouched and m == state_before), (m, state_before, untouched)
+            assert (m is not None and m.state == "stopped") or (untouched and m == state_before), (
+                m,
+                state_before,
+                untouched,
+            )
         else:
             assert rc == 0 and m.state == "done", proc.stderr.read().decode()
         if m is not None and m.state in ("stopped", "done"):
