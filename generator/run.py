@@ -719,7 +719,7 @@ def _run_pool(
                 else:
                     msg = r.recv()
                     if msg[0] == "error":
-                        raise RunError(f"worker {msg[1]} failed:\n{msg[2]}")
+                        raise RunError(f"worker {msg[1]} failed: {msg[2].strip().splitlines()[-1]}")
                     _, i, si, d0, d1, path, rows, nbytes = msg
                     outstanding[i] -= 1
                     sched.finished(si, d0, d1, nbytes)

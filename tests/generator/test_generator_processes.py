@@ -218,3 +218,26 @@ def test_sigterm_at_random_moments_stops_within_two_seconds_and_append_continues
     rows = _check_file(path)
     assert read_manifest(path).rows == rows
     assert (128 + signal.SIGTERM) in outcomes  # the loop did interrupt running runs
+
+
+def test_a_failing_worker_ends_the_run_as_error_without_leftovers(tmp_path, monkeypatch):
+    import generator.run as run_module
+
+    real = run_module.synthesize_block
+
+    def failing(world, si, first_day, stop_day):
+        if si == 3 and first_day > 0:
+            raise RuntimeError("synthetic failure in a worker")
+        return real(world, si, first_day, stop_day)
+
+    monkeypatch.setattr(run_module, "synthesize_block", failing)  # forked workers inherit it
+    path = tmp_path / "calls.csv"
+    others = {c.pid for c in psutil.Process().children()}
+    t0 = time.monotonic()
+    with pytest.raises(Exception, match="synthetic failure in a worker"):
+        run_generation(RunOptions(data=path, target_mb=20, seed=2, workers=2, start=START))
+    assert time.monotonic() - t0 < 30
+    m = read_manifest(path)
+    assert m.state == "error" and "synthetic failure" in m.message
+    assert path.read_bytes().endswith(b"\n") and not leftovers(path)
+    assert not [c for c in psutil.Process().children() if c.pid not in others]
