@@ -290,7 +290,7 @@ def progress_view(manifest: dict | None, running: bool, rows_fallback: int) -> d
         f"{name}: {number(int(p.get('rows') or 0))} rows synthesised"
         + (f" through {p['through']}" if p.get("through") else "")
         for name, p in (m.get("scenario_progress") or {}).items()
-        if isinstance(p, dict)
+        if isinstance(p, dict) and state == "generating"
     ]
     return {
         "scenarios": scenarios,

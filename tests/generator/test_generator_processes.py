@@ -157,6 +157,7 @@ def test_progress_names_each_scenario_and_the_merger_day(tmp_path):
     assert m.merger_day == last.merger_day and set(m.scenario_progress) == set(last.scenario_rows)
     view = progress_view({**m.to_json(), "state": "generating"}, True, 0)
     assert f"merger at {m.merger_day}" in view["text"] and len(view["scenarios"]) == 12
+    assert progress_view(m.to_json(), False, 0)["scenarios"] == []  # shown while generating only
 
 
 def _check_file(path: Path) -> int:
