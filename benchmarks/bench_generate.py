@@ -2,12 +2,16 @@
 
 Measures, in the same run:
 
-* the whole ``revenium-flow generate --target-mb 50`` process (interpreter start included): median
-  wall time over ``--repeat`` runs and the peak resident memory of any process of the run;
-* a 1 GB run (``--big-mb``): wall time and resident memory sampled along the run (flat = does not
-  grow with the file);
+* the whole ``revenium-flow generate --target-mb 50`` process (interpreter start included), default
+  workers (scenario workers + merger) and ``--workers 1`` (one process), alternated: median wall
+  time, CPU time of all processes (their ratio: what the pool costs), peak memory of the process tree;
+* a 1 GB run (``--big-mb``): wall time and the process tree's memory (sum of RSS, and of PSS, which
+  counts pages shared after fork once) sampled along the run (flat = does not grow with the file);
 * the baseline: one Python loop iteration per call (random draws, catalog price, csv.writer), the
   same 25 columns, to ``--baseline-mb``; its throughput gives the speed-up ratio.
+
+The machine's load average is printed with each figure: on a shared machine wall times are only
+comparable within one run.
 
 Usage: ``.venv/bin/python benchmarks/bench_generate.py [--repeat 5] [--big-mb 1024] [--baseline-mb 50]``
 """
@@ -39,39 +43,43 @@ def _cli() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "dashboard.cli"]
 
 
-def run_generate(
-    path: Path, target_mb: float, sample: bool = False
-) -> tuple[float, float, list[float], float]:
-    """Wall seconds, peak RSS (MB) of any process, RSS samples (MB, all processes), CPU seconds (all)."""
+def run_generate(path: Path, target_mb: float, *extra: str) -> dict[str, float | list[float]]:
+    """Wall s, CPU s of all processes, peak RSS/PSS sums of the process tree (MB), tree RSS/PSS samples."""
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before = usage0.ru_maxrss
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [*_cli(), "generate", "--data", str(path), "--target-mb", str(target_mb), "--quiet"],
-        cwd=REPO,
+        [*_cli(), "generate", "--data", str(path), "--target-mb", str(target_mb), "--quiet", *extra], cwd=REPO
     )
-    samples: list[float] = []
-    peak = 0.0
-    if sample:
-        ps = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                procs = [ps, *ps.children(recursive=True)]
-                rss = [p.memory_info().rss / MB for p in procs]
-                samples.append(sum(rss))
-                peak = max(peak, *rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.25)
+    rss_samples: list[float] = []
+    pss_samples: list[float] = []
+    ps = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            procs = [ps, *ps.children(recursive=True)]
+            mem = [p.memory_full_info() for p in procs]
+            rss_samples.append(sum(m.rss for m in mem) / MB)
+            pss_samples.append(sum(m.pss for m in mem) / MB)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
     rc = proc.wait()
     wall = time.perf_counter() - t0
     if rc != 0:
         raise SystemExit(f"generate exited with {rc}")
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    after = usage1.ru_maxrss
-    peak = max(peak, after / 1024 if after > before else 0.0)
     cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-    return wall, peak, samples, cpu
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rss": max(rss_samples, default=float("nan")),
+        "pss": max(pss_samples, default=float("nan")),
+        "rss_samples": rss_samples,
+        "pss_samples": pss_samples,
+    }
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def baseline_writer(path: Path, target_mb: float) -> tuple[float, int]:
@@ -164,25 +172,30 @@ def main() -> int:
     ap.add_argument("--baseline-repeat", type=int, default=3)
     args = ap.parse_args()
 
-    print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {load()}")
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
         path = Path(tmp) / "calls.csv"
-        walls, peaks, cpus = [], [], []
-        for _ in range(args.repeat):
-            wall, peak, _, cpu = run_generate(path, args.target_mb)
-            walls.append(wall)
-            peaks.append(peak)
-            cpus.append(cpu)
+        runs: dict[str, list[dict]] = {"pool": [], "one": []}
+        for _ in range(args.repeat):  # alternated, so both see the same load
+            runs["pool"].append(run_generate(path, args.target_mb))
+            runs["one"].append(run_generate(path, args.target_mb, "--workers", "1"))
         size = path.stat().st_size
-        ours = statistics.median(walls)
+        med = {
+            k: {f: statistics.median(r[f] for r in v) for f in ("wall", "cpu", "rss", "pss")}
+            for k, v in runs.items()
+        }
+        for name, label in (("pool", "default workers (scenario workers + merger)"), ("one", "--workers 1")):
+            m = med[name]
+            walls = [r["wall"] for r in runs[name]]
+            print(
+                f"revenium-flow generate --target-mb {args.target_mb:g}, {label}: median {m['wall']:.3f} s wall "
+                f"(min {min(walls):.3f}, max {max(walls):.3f}) over {args.repeat} runs, CPU {m['cpu']:.3f} s, "
+                f"process tree peak {m['rss']:.0f} MB RSS / {m['pss']:.0f} MB PSS; {size / MB:.1f} MB   "
+                f"[goal <= 1.0 s on a quiet machine]"
+            )
         print(
-            f"revenium-flow generate --target-mb {args.target_mb:g}: median {ours:.3f} s wall over {args.repeat} runs "
-            f"(min {min(walls):.3f}, max {max(walls):.3f}); {size / MB:.1f} MB; "
-            f"peak RSS of any process {max(peaks):.0f} MB   [goal <= 1.5 s, <= 500 MB]"
-        )
-        print(
-            f"  CPU time of all its processes: median {statistics.median(cpus):.3f} s "
-            f"(load average now {os.getloadavg()[0]:.1f}: wall times are only meaningful on an idle machine)"
+            f"CPU with the pool / one process: {med['pool']['cpu'] / med['one']['cpu']:.2f}   [goal <= 1.05]; "
+            f"wall one / pool: {med['one']['wall'] / med['pool']['wall']:.2f}   ({load()})"
         )
 
         base_walls, base_rows = [], 0
@@ -192,26 +205,31 @@ def main() -> int:
             base_walls.append(w)
         base = statistics.median(base_walls)
         base_rate = bpath.stat().st_size / MB / base
-        our_rate = size / MB / ours
+        our_rate = size / MB / med["pool"]["wall"]
         print(
             f"row-at-a-time pure-Python writer, {args.baseline_mb:g} MB ({base_rows:,} rows): median {base:.3f} s "
             f"({base_rate:.1f} MB/s, loop only, no interpreter start)"
         )
-        print(f"speed-up: {our_rate / base_rate:.1f}x the baseline's MB/s (whole process vs loop only)")
+        print(
+            f"speed-up: {our_rate / base_rate:.1f}x the baseline's MB/s (whole process vs loop only)   "
+            f"[goal >= 5x]   ({load()})"
+        )
         bpath.unlink()
 
         if args.big_mb > 0:
             big = Path(tmp) / "big.csv"
-            wall, peak, samples, cpu = run_generate(big, args.big_mb, sample=True)
-            q = max(1, len(samples) // 4)
-            early = statistics.median(samples[q : 2 * q]) if len(samples) >= 4 else float("nan")
-            late = statistics.median(samples[-q:]) if samples else float("nan")
+            r = run_generate(big, args.big_mb)
+            q = max(1, len(r["rss_samples"]) // 4)
+            early = lambda xs: statistics.median(xs[q : 2 * q]) if len(xs) >= 4 else float("nan")  # noqa: E731
+            late = lambda xs: statistics.median(xs[-q:]) if xs else float("nan")  # noqa: E731
             print(
-                f"revenium-flow generate --target-mb {args.big_mb:g}: {wall:.2f} s wall, "
-                f"{big.stat().st_size / MB:.0f} MB, {cpu:.1f} s CPU; peak RSS of any process {peak:.0f} MB; "
-                f"total RSS of the run: {early:.0f} MB early vs {late:.0f} MB late   [goal <= 30 s, flat memory]"
+                f"revenium-flow generate --target-mb {args.big_mb:g}: {r['wall']:.2f} s wall, "
+                f"{big.stat().st_size / MB:.0f} MB, {r['cpu']:.1f} s CPU; process tree RSS "
+                f"{early(r['rss_samples']):.0f} MB early vs {late(r['rss_samples']):.0f} MB late (peak {r['rss']:.0f}), "
+                f"PSS {early(r['pss_samples']):.0f} vs {late(r['pss_samples']):.0f} MB (peak {r['pss']:.0f})   "
+                f"[goal <= 15 s, <= 500 MB, flat]   ({load()})"
             )
-            big_rate = big.stat().st_size / MB / wall
+            big_rate = big.stat().st_size / MB / r["wall"]
             print(
                 f"speed-up at steady state: {big_rate / base_rate:.1f}x ({big_rate:.1f} vs {base_rate:.1f} MB/s)"
             )

@@ -1,39 +1,50 @@
-"""A generation run: a pool of workers synthesises days into shard files; one merger appends them.
+"""A generation run: scenario workers, one merger process, and a parent that schedules and reports.
 
-Protocol (see specs/simulators.md):
+Shape (specs/simulators.md, "Workers and merger"):
 
-* A task is one simulated day; inside it every scenario's calls come from a generator seeded by
-  (seed, scenario, day), so a shard's bytes do not depend on the worker that made it.
-* Workers write ``<shard dir>/day-<n>.shard`` (atomic rename) and return its path. At most
-  ``2 x workers`` days are in flight, so memory stays flat however large the target.
-* The merger (this process) takes days strictly in order, appends their time-sorted lines through
-  ``CallStore.append_lines`` (consecutive ready days in one write of up to 8 MB), deletes the shards,
-  and rewrites the manifest. The day that crosses the target is cut to a time prefix of whole lines.
-* SIGINT/SIGTERM only set a flag; the merger finishes the append in progress, terminates the pool,
-  removes the shard directory and writes state ``stopped``.
+* A task is (scenario, block of days). A worker process synthesises that scenario's calls for those
+  days (generators seeded by (seed, scenario, day)), prices and formats them once, and writes one
+  shard file ``<shard dir>/s<scenario>-d<first day>.shard`` (``.part`` + rename).
+* The merger process waits until every scenario's shard covering the next day exists, merges the
+  day's rows in timestamp order (ties keep the scenario order), appends it through
+  ``CallStore.append_lines``, deletes the shards it has consumed and rewrites the manifest.
+* The parent builds the world, schedules tasks (never far ahead of the merger, and not past what the
+  target needs), relays each finished shard to the merger and reports progress. It writes nothing to
+  the CSV.
+* Small targets and live pace run all of it in one process: the same functions, the same bytes.
+* SIGINT/SIGTERM set a flag. The parent kills the workers and asks the merger to stop; the merger
+  finishes the append in progress (whole lines), writes state ``stopped`` and exits; the parent
+  removes the shard directory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import math
 import multiprocessing as mp
 import os
 import shutil
 import signal
 import time
+import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from generator.calendar import MS_PER_DAY, day_of, day_start_ms, default_start, iso_ms
-from generator.shards import Shard, read_shard, write_shard
+from generator.shards import Shard, merge, read_shard, write_shard
+from generator.stopflag import StopFlag
 from generator.summary import Totals
-from generator.synthesis import format_day, synthesize_day
+from generator.synthesis import synthesize_block
 from generator.world import World, WorldSpec, get_world
-from metering.manifest import Manifest, now_iso, read_manifest, write_manifest
+from metering.manifest import Manifest, manifest_path, now_iso, pid_alive, read_manifest, write_manifest
 from metering.schema import COLUMN_NAMES
 from metering.store import CallStore, StoreError, header_line, parse_header
 
@@ -42,6 +53,16 @@ MB = 2**20  # a "MB" of target size is a mebibyte (what ls -lh shows)
 MAX_EMPTY_DAYS = 60
 #: append buffered days once they reach this many bytes (fewer flock + fsync rounds)
 FLUSH_BYTES = 8 * MB
+#: below this target (MiB) one process does everything: starting processes would cost more than it saves
+POOL_MIN_MB = 4.0
+#: days per task (fewer near the target); the bytes never depend on it
+BLOCK_DAYS = 4
+#: the parent never schedules a day more than this many days ahead of the merger
+LOOKAHEAD_DAYS = 2 * BLOCK_DAYS
+#: seconds the parent gives the merger to finish its append and write ``stopped`` after a signal
+STOP_GRACE_S = 1.5
+#: manifest rewrites at most this often while running (always at the end)
+MANIFEST_EVERY_S = 0.2
 
 
 class RunError(ValueError):
@@ -53,10 +74,10 @@ class RunOptions:
     data: Path
     target_mb: float = 50.0
     seed: int = 42
-    workers: int | None = None  # None = os.cpu_count()
+    workers: int | None = None  # None = one process for small targets / live pace, else every CPU
     customers: int = 500
     organizations: int | None = None
-    start: date | None = None  # None = 30 days before today (or the file's first day with append)
+    start: date | None = None  # None = 30 days before today (with --append: the simulation's own)
     scenarios: tuple[str, ...] | None = None
     pace: str = "max"  # "max" or "live"
     speed: float = 43_200.0  # live pace: simulated seconds per wall second (43200 = a day every 2 s)
@@ -80,17 +101,35 @@ class RunOptions:
         if self.days is not None and self.days < 1:
             raise RunError(f"--days must be >= 1, got {self.days}")
 
+    def worker_count(self) -> int:
+        """Worker processes: as asked, else 1 for small targets and live pace, else the CPUs we may use."""
+        if self.workers is not None:
+            return self.workers
+        if self.pace == "live" or self.target_mb < POOL_MIN_MB:
+            return 1
+        return available_cpus()
+
+
+def available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
 
 @dataclass
 class Progress:
-    """What the merger reports after each append."""
+    """What the parent reports: the merger's position and each scenario's synthesis."""
 
-    rows: int
+    rows: int  # rows of the whole file (previous runs included)
     bytes: int
     target_bytes: int
-    simulated_until: int | None  # epoch ms
+    simulated_until: int | None  # epoch ms of the newest simulated call appended
     elapsed: float
-    rows_run: int
+    rows_run: int  # rows appended by this run
+    merger_day: str | None = None  # YYYY-MM-DD of the last day appended
+    scenario_rows: dict[str, int] = field(default_factory=dict)  # synthesised by this run
+    scenario_through: dict[str, str] = field(default_factory=dict)  # YYYY-MM-DD synthesised through
 
 
 @dataclass
@@ -104,71 +143,71 @@ class RunResult:
     message: str = ""
     signal: int | None = None
     rows_by_scenario: dict[str, int] = field(default_factory=dict)
+    workers: int = 1
+    cleaned: list[str] = field(default_factory=list)  # leftovers of an earlier killed run, removed
 
 
-# --- worker side ---------------------------------------------------------------------------------
-_WORKER: dict = {}
+@dataclass
+class Plan:
+    """Everything the merger needs to know about the run (picklable)."""
+
+    data: Path
+    start: date
+    first_day: int
+    last_day: int | None  # exclusive
+    skip_until: int | None  # epoch ms: rows at or before it are already in the file (--append)
+    append: bool
+    target_mb: float
+    pace: str
+    speed: float
+    prev_rows: int
+    prev_mix: dict[str, int]
+    prev_until: str | None  # the clock carried over while this run has appended nothing
+    simulated_only_size: int | None  # the file held only simulated rows at this size (no reset read)
+    pid: int
+    started_at: str
+    message: str
 
 
-def make_shard(world: World, day: int) -> Shard:
-    """Synthesise, price and format one day."""
-    batch = synthesize_day(world, day)
-    c = batch.calls
-    return Shard(
-        day, format_day(world, batch), c.t_ms, batch.cost, c.input + c.output, c.cust, c.model, c.scenario
-    )
+# --- the simulation's clock in an existing file ----------------------------------------------------
+def _ts_ms(text: bytes) -> int:
+    return int(np.datetime64(text.decode().rstrip("Z"), "ms").astype(np.int64))
 
 
-def _init_worker(spec: WorldSpec, shard_dir: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the merger's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _WORKER["spec"], _WORKER["dir"] = spec, Path(shard_dir)
+def _simulated_span(data: Path, block: int = 1 << 20) -> tuple[int | None, int | None]:
+    """Epoch ms of the first and last *simulated* rows (``source`` is the last column in canonical order).
 
-
-def _work(day: int) -> str:
-    world = get_world(_WORKER["spec"])
-    path = _WORKER["dir"] / f"day-{day:06d}.shard"
-    write_shard(path, make_shard(world, day))
-    return str(path)
-
-
-# --- merger side ---------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _clean_stale_shards(data: Path) -> None:
-    """Remove shard directories left by a run that was killed outright (SIGKILL)."""
-    for d in data.parent.glob(f".{data.name}.shards-*"):
-        with contextlib.suppress(ValueError):
-            if not _pid_alive(int(d.name.rsplit("-", 1)[1])):
-                shutil.rmtree(d, ignore_errors=True)
-
-
-def _first_and_last(data: Path) -> tuple[int | None, int | None]:
-    """Epoch ms of the first and last rows of an existing file (reads its head and tail only)."""
-    from metering.store import last_timestamp
-
+    Reads forward until the first simulated row and backward from the end until the last one, so rows
+    from real metering (dated anywhere) never count.
+    """
+    mark = b",simulated\n"
+    first = last = None
     with open(data, "rb") as f:
-        head = f.read(1 << 16)
-    lines = head.split(b"\n")
-    if len(lines) < 3:  # header only (or less)
-        return None, None
-    columns = parse_header(lines[0] + b"\n", f"{data}: header")
-    if tuple(columns) != COLUMN_NAMES:
-        raise RunError(
-            f"{data}: --append needs the canonical column order ({header_line().decode().strip()!r})"
-        )
-    first_text = lines[1].split(b",", 1)[0].decode()
-    first = np.datetime64(first_text.rstrip("Z"), "ms").astype(np.int64)
-    last = last_timestamp(data)
-    return int(first), None if last is None else int(last.value // 1_000_000)
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+        f.readline()  # header
+        carry = b""
+        while (chunk := f.read(block)) and first is None:
+            buf = carry + chunk
+            hit = buf.find(mark)
+            if hit >= 0:
+                line_start = buf.rfind(b"\n", 0, hit) + 1
+                first = _ts_ms(buf[line_start : buf.find(b",", line_start)])
+            carry = buf[-(1 << 12) :]
+        if first is None:
+            return None, None
+        pos, tail = size, b""
+        while pos > 0 and last is None:
+            start = max(0, pos - block)
+            f.seek(start)
+            buf = f.read(pos - start) + tail
+            hit = buf.rfind(mark)
+            if hit >= 0:
+                line_start = buf.rfind(b"\n", 0, hit) + 1
+                last = _ts_ms(buf[line_start : buf.find(b",", line_start)])
+            tail = buf[: 1 << 12]
+            pos = start
+    return first, last
 
 
 def _count_rows(data: Path) -> int:
@@ -180,59 +219,638 @@ def _count_rows(data: Path) -> int:
     return max(0, lines - 1)
 
 
-class _Stop:
-    """SIGINT/SIGTERM set a flag; the merger checks it between appends."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, object] = {}
-
-    def __enter__(self) -> _Stop:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.signum = signum
-
-    def __exit__(self, *exc: object) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)  # type: ignore[arg-type]
-
-    def __bool__(self) -> bool:
-        return self.signum is not None
+def _check_canonical(data: Path) -> None:
+    with open(data, "rb") as f:
+        head = f.readline()
+    columns = parse_header(head, f"{data}: header")
+    if tuple(columns) != COLUMN_NAMES:
+        raise RunError(
+            f"{data}: --append needs the canonical column order ({header_line().decode().strip()!r})"
+        )
 
 
+# --- leftovers of runs that were killed outright ---------------------------------------------------
+def clean_leftovers(data: Path) -> list[str]:
+    """Remove shard directories and temporary files whose writer process is gone; returns their names."""
+    removed = []
+    patterns = (f".{data.name}.shards-*", f".{data.name}.*.tmp", f".{manifest_path(data).name}.*.tmp")
+    for pattern in patterns:
+        for p in data.parent.glob(pattern):
+            tag = p.name.rsplit("-", 1)[1] if ".shards-" in p.name else p.name.rsplit(".", 2)[-2]
+            with contextlib.suppress(ValueError):
+                if not pid_alive(int(tag)):
+                    if p.is_dir():
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        p.unlink(missing_ok=True)
+                    removed.append(p.name)
+    return removed
+
+
+# --- appending days (the merger's half; in-process for small runs) ---------------------------------
+class Sink:
+    """Appends merged days to the CSV (buffered, cut at the target, paced when live) and keeps the manifest."""
+
+    def __init__(self, plan: Plan, world: World, stop: StopFlag, report: Callable[[dict], None]) -> None:
+        self.plan, self.world, self.stop, self.report = plan, world, stop, report
+        self.store = CallStore(plan.data)
+        self.totals = Totals(world.pop.n_customers, len(world.models.models), len(world.scenarios))
+        self.buffered: list[Shard] = []
+        self.pending_bytes = 0
+        self.last_publish = 0.0
+        self.merged_day: int | None = None
+        self.synth_rows = np.zeros(len(world.scenarios), dtype=np.int64)
+        self.synth_through = np.full(len(world.scenarios), -1, dtype=np.int64)
+        self.t0 = time.perf_counter()
+        self.prev_rows, self.prev_mix = plan.prev_rows, dict(plan.prev_mix)
+        self.size = self.base_bytes = self.target_bytes = 0
+        self.manifest = Manifest(
+            target_mb=plan.target_mb,
+            state="generating",
+            started_at=plan.started_at,
+            message=plan.message,
+            pid=plan.pid,
+            sim_start=plan.start.isoformat(),
+            simulated_until=plan.prev_until,
+        )
+
+    def begin(self) -> None:
+        """A new run starts the file over (rows from real metering stay); --append adds to it."""
+        if not self.plan.append or not self.plan.data.exists():
+            self.prev_rows = self.store.reset(simulated_only_size=self.plan.simulated_only_size)
+            self.prev_mix = {}
+        self.size = self.base_bytes = self.plan.data.stat().st_size
+        target = int(self.plan.target_mb * MB)
+        self.target_bytes = self.base_bytes + target if self.plan.append else target
+        self.manifest.target_mb = round(self.target_bytes / MB, 3)
+        self.live_wall0 = time.monotonic()
+        p = self.plan
+        self.live_sim0 = day_start_ms(p.start, p.first_day) if p.skip_until is None else p.skip_until
+        self._report()
+        self.publish(force=True)
+
+    def synthesised(self, si: int, stop_day: int, rows: int) -> None:
+        self.synth_rows[si] += rows
+        self.synth_through[si] = max(self.synth_through[si], stop_day - 1)
+
+    def _date(self, day: int) -> str:
+        return (self.plan.start + timedelta(days=int(day))).isoformat()
+
+    def scenario_progress(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"rows": int(r), "through": self._date(d) if d >= 0 else None}
+            for name, r, d in zip(self.world.scenario_names, self.synth_rows, self.synth_through, strict=True)
+        }
+
+    def publish(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_publish < MANIFEST_EVERY_S:
+            return
+        self.last_publish = now
+        m, t = self.manifest, self.totals
+        m.rows = self.prev_rows + t.rows
+        m.bytes = self.size
+        m.mb = round(self.size / MB, 3)
+        span = max(1, self.target_bytes - self.base_bytes)
+        m.progress = round(min(1.0, (self.size - self.base_bytes) / span), 4)
+        if t.last_ms is not None:
+            m.simulated_until = iso_ms(t.last_ms)
+        m.merger_day = None if self.merged_day is None else self._date(self.merged_day)
+        mix = dict(self.prev_mix)
+        for name, n in zip(self.world.scenario_names, t.by_scenario, strict=True):
+            mix[name] = mix.get(name, 0) + int(n)
+        m.rows_by_scenario = mix
+        m.scenario_progress = self.scenario_progress()
+        write_manifest(self.plan.data, m)
+
+    def flush(self) -> None:
+        if self.buffered:
+            rows = sum(p.rows for p in self.buffered)
+            self.store.append_lines([p.csv for p in self.buffered], rows)
+            self.size += self.pending_bytes
+            for p in self.buffered:
+                self.totals.add(p)
+            self.buffered.clear()
+            self.pending_bytes = 0
+        self._report()
+        self.publish()
+
+    def _report(self) -> None:
+        self.report(
+            {
+                "rows": self.prev_rows + self.totals.rows,
+                "bytes": self.size,
+                "merged_bytes": self.size + self.pending_bytes,  # appended or buffered for the next write
+                "target_bytes": self.target_bytes,
+                "base_bytes": self.base_bytes,
+                "last_ms": self.totals.last_ms,
+                "rows_run": self.totals.rows,
+                "merger_day": None if self.merged_day is None else self._date(self.merged_day),
+                "next_day": None if self.merged_day is None else self.merged_day + 1,
+            }
+        )
+
+    def _append(self, part: Shard, now: bool) -> None:
+        if part.rows:
+            self.buffered.append(part)
+            self.pending_bytes += len(part.csv)
+        if now or self.pending_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def _sleep_until(self, wall: float) -> bool:
+        while not self.stop:
+            left = wall - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.05))
+        return False
+
+    def add_day(self, day: int, shard: Shard, next_ready: bool) -> bool:
+        """Append one merged day (cut at the target); True when the target is reached."""
+        p = self.plan
+        if p.skip_until is not None and shard.rows and shard.t_ms[0] <= p.skip_until:
+            shard = shard.slice(int(np.searchsorted(shard.t_ms, p.skip_until, side="right")), shard.rows)
+        room = self.target_bytes - self.size - self.pending_bytes
+        reached = len(shard.csv) >= room
+        if reached:
+            shard = shard.slice(0, int(np.searchsorted(shard.ends, room, side="right")))
+        self.merged_day = day
+        if p.pace != "live":
+            self._append(shard, now=reached or not next_ready)
+            return reached
+        # live: append in slices of ~0.2 s of wall time as the simulated clock reaches them
+        step = max(1, int(0.2 * p.speed * 1000))
+        lo_ms = day_start_ms(p.start, day)
+        cuts = [*range(lo_ms + step, lo_ms + MS_PER_DAY, step), lo_ms + MS_PER_DAY]
+        first = 0
+        for cut in cuts:
+            if reached and first >= shard.rows:
+                break  # the target is in: no need to wait for the rest of the day
+            if not self._sleep_until(self.live_wall0 + (cut - self.live_sim0) / 1000 / p.speed):
+                break
+            stop_row = int(np.searchsorted(shard.t_ms, cut, side="left")) if cut < cuts[-1] else shard.rows
+            self._append(shard.slice(first, stop_row), now=True)
+            first = stop_row
+        return reached
+
+    def finish(self, state: str, message: str) -> None:
+        if state != "error":
+            self.flush()  # whole days already merged: complete lines
+        self.manifest.state = state
+        self.manifest.message = message or self.manifest.message
+        self.publish(force=True)
+
+
+def _merge_days(plan: Plan, sink: Sink, source: Any, stop: StopFlag) -> tuple[str, str, int]:
+    """The merger's loop: days strictly in order until the target, --days, no more calls, or a stop."""
+    day, empty, message = plan.first_day, 0, ""
+    while not stop:
+        if plan.last_day is not None and day >= plan.last_day:
+            break
+        parts = source.day(day)
+        if parts is None:  # stopped while waiting
+            break
+        shard = merge(parts)
+        reached = sink.add_day(day, shard, source.ready(day + 1))
+        source.consumed(day)
+        day += 1
+        empty = 0 if shard.rows else empty + 1
+        if reached:
+            break
+        if empty >= MAX_EMPTY_DAYS:
+            message = f"no calls for {MAX_EMPTY_DAYS} simulated days: the selected scenarios have stopped"
+            break
+    if stop:
+        return "stopped", "stopped by " + signal.Signals(stop.signum).name, day - plan.first_day  # type: ignore[arg-type]
+    return "done", message, day - plan.first_day
+
+
+def _block_end(d0: int, last_day: int | None, days_left: float | None) -> int:
+    """End (exclusive) of the block starting at ``d0``: BLOCK_DAYS, fewer when the target is near."""
+    n = BLOCK_DAYS if days_left is None else max(1, min(BLOCK_DAYS, math.ceil(days_left)))
+    return d0 + n if last_day is None else min(d0 + n, last_day)
+
+
+class InlineSource:
+    """One process: synthesise each scenario's block when the merger first needs it."""
+
+    def __init__(self, plan: Plan, world: World, sink: Sink) -> None:
+        self.plan, self.world, self.sink = plan, world, sink
+        self.blocks: list[Shard] = []
+        self.span = (0, 0)
+
+    def day(self, day: int) -> list[Shard]:
+        if not self.span[0] <= day < self.span[1]:
+            s = self.sink
+            done_days = day - self.plan.first_day
+            left = None
+            if done_days > 0 and s.size + s.pending_bytes > s.base_bytes:
+                per_day = (s.size + s.pending_bytes - s.base_bytes) / done_days
+                left = (s.target_bytes - s.size - s.pending_bytes) / per_day
+            end = _block_end(day, self.plan.last_day, left)
+            self.blocks = [
+                synthesize_block(self.world, si, day, end) for si in range(len(self.world.scenarios))
+            ]
+            for si, b in enumerate(self.blocks):
+                s.synthesised(si, end, b.rows)
+            self.span = (day, end)
+        lo = day_start_ms(self.plan.start, day)
+        return [b.between(lo, lo + MS_PER_DAY) for b in self.blocks]
+
+    def ready(self, day: int) -> bool:
+        return True  # can be made at once: buffer up to FLUSH_BYTES
+
+    def consumed(self, day: int) -> None:
+        pass
+
+
+class PoolSource:
+    """The merger process: shards announced by the parent, read when needed, deleted when consumed."""
+
+    def __init__(self, plan: Plan, world: World, sink: Sink, conn: Connection, stop: StopFlag) -> None:
+        self.plan, self.sink, self.conn, self.stop = plan, sink, conn, stop
+        self.n = len(world.scenarios)
+        self.notices: list[list[tuple[int, int, str]]] = [[] for _ in range(self.n)]
+        self.loaded: dict[int, tuple[int, int, str, Shard]] = {}
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            while self.conn.poll(timeout):
+                msg = self.conn.recv()
+                if msg[0] == "shard":
+                    _, si, d0, d1, path, rows = msg
+                    self.notices[si].append((d0, d1, path))
+                    self.sink.synthesised(si, d1, rows)
+                timeout = 0
+        except (EOFError, OSError):  # the parent is gone: stop
+            self.stop.signum = self.stop.signum or signal.SIGTERM
+
+    def _covering(self, si: int, day: int) -> tuple[int, int, str] | None:
+        return next((n for n in self.notices[si] if n[0] <= day < n[1]), None)
+
+    def ready(self, day: int) -> bool:
+        self._drain(0)
+        return all(self._covering(si, day) for si in range(self.n))
+
+    def day(self, day: int) -> list[Shard] | None:
+        while not self.ready(day):
+            if self.stop:
+                return None
+            self._drain(0.05)
+        lo = day_start_ms(self.plan.start, day)
+        parts = []
+        for si in range(self.n):
+            d0, d1, path = self._covering(si, day)  # type: ignore[misc]
+            if si not in self.loaded or self.loaded[si][2] != path:
+                self.loaded[si] = (d0, d1, path, read_shard(Path(path)))
+            parts.append(self.loaded[si][3].between(lo, lo + MS_PER_DAY))
+        return parts
+
+    def consumed(self, day: int) -> None:
+        for si in range(self.n):
+            keep = []
+            for d0, d1, path in self.notices[si]:
+                if d1 <= day + 1:
+                    Path(path).unlink(missing_ok=True)
+                    if si in self.loaded and self.loaded[si][2] == path:
+                        del self.loaded[si]
+                else:
+                    keep.append((d0, d1, path))
+            self.notices[si] = keep
+
+
+# --- processes -------------------------------------------------------------------------------------
+def keep_freed_memory() -> None:
+    """Let glibc keep freed blocks for reuse (per-task arrays of a few MB), instead of unmapping them
+    and taking a page fault on every page of the next one: less system time, same peak memory."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-1, 256 * MB)  # M_TRIM_THRESHOLD
+        libc.mallopt(-3, 32 * MB)  # M_MMAP_THRESHOLD
+
+
+def _become(title: str, parent_pid: int, death_signal: int) -> None:
+    """Name this process (``multiprocessing`` name and the kernel's process name) and tie it to its parent."""
+    mp.current_process().name = title
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, title.encode()[:15], 0, 0, 0)  # PR_SET_NAME: what ps / psutil show
+        libc.prctl(1, death_signal, 0, 0, 0)  # PR_SET_PDEATHSIG: do not outlive a killed parent
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os.kill(os.getpid(), death_signal)
+    keep_freed_memory()
+
+
+def _worker_main(spec: WorldSpec, shard_dir: str, conn: Connection, index: int, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _become(f"rf-worker-{index}", parent_pid, signal.SIGKILL)
+    gc.disable()  # numpy work, no reference cycles: no collector passes over inherited pages
+    try:
+        world = get_world(spec)
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):
+                return
+            if task is None:
+                return
+            si, d0, d1 = task
+            shard = synthesize_block(world, si, d0, d1)
+            path = Path(shard_dir) / f"s{si:02d}-d{d0:06d}.shard"
+            write_shard(path, shard)
+            conn.send(("done", index, si, d0, d1, str(path), shard.rows, len(shard.csv)))
+    except Exception:
+        with contextlib.suppress(OSError):
+            conn.send(("error", index, traceback.format_exc()))
+
+
+def _merger_main(plan: Plan, spec: WorldSpec, conn: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop._handle)
+    _become("rf-merger", plan.pid, signal.SIGTERM)
+    gc.disable()
+
+    def report(msg: dict) -> None:
+        with contextlib.suppress(OSError):
+            conn.send(("progress", msg))
+
+    world = get_world(spec)
+    sink = Sink(plan, world, stop, report)
+    try:
+        sink.begin()
+        state, message, days = _merge_days(plan, sink, PoolSource(plan, world, sink, conn, stop), stop)
+        sink.finish(state, message)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            sink.finish("error", f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(Exception):
+            conn.send(("failed", exc, traceback.format_exc()))
+        return
+    with contextlib.suppress(OSError):
+        conn.send(("end", state, message, days, sink.size, sink.totals))
+
+
+class _Scheduler:
+    """The parent's task order: blocks of days, every scenario per block, bounded by the merger's position."""
+
+    def __init__(self, plan: Plan, n_scenarios: int) -> None:
+        self.plan, self.n = plan, n_scenarios
+        self.queue: deque[tuple[int, int, int]] = deque()
+        self.next_day = plan.first_day
+        self.merger_next = plan.first_day  # the day the merger needs next
+        self.size = self.target = self.base = 0
+        self.block_bytes: dict[int, list[int]] = {}  # d0 -> [tasks done, bytes, days]
+        self.day_bytes: float | None = None  # average bytes of a complete simulated day
+        self._done_bytes = self._done_days = 0
+
+    def finished(self, si: int, d0: int, d1: int, nbytes: int) -> None:
+        acc = self.block_bytes.setdefault(d0, [0, 0, d1 - d0])
+        acc[0] += 1
+        acc[1] += nbytes
+        if acc[0] == self.n:
+            self._done_bytes += acc[1]
+            self._done_days += acc[2]
+            self.day_bytes = self._done_bytes / max(1, self._done_days)
+            del self.block_bytes[d0]
+
+    def merger_at(self, msg: dict) -> None:
+        self.size, self.target, self.base = msg["merged_bytes"], msg["target_bytes"], msg["base_bytes"]
+        if msg["next_day"] is not None:
+            self.merger_next = max(self.merger_next, msg["next_day"])
+
+    def next_task(self) -> tuple[int, int, int] | None:
+        if not self.queue:
+            d0, last = self.next_day, self.plan.last_day
+            if last is not None and d0 >= last:
+                return None
+            if d0 > self.merger_next and d0 - self.merger_next >= LOOKAHEAD_DAYS:
+                return None
+            left = None
+            if self.day_bytes and self.target:
+                ahead = (d0 - self.merger_next) * self.day_bytes
+                left = (self.target - self.size - ahead) / self.day_bytes
+                if d0 > self.merger_next and left <= 0:
+                    return None  # the days already scheduled will most likely reach the target
+            d1 = _block_end(d0, last, left)
+            self.queue.extend((si, d0, d1) for si in range(self.n))
+            self.next_day = d1
+        return self.queue.popleft()
+
+
+def _run_pool(
+    plan: Plan,
+    spec: WorldSpec,
+    world: World,
+    workers: int,
+    stop: StopFlag,
+    on_progress: Callable[[dict], None],
+) -> tuple[str, str, int, int, Totals | None]:
+    """Start the merger and the workers, feed them, relay shards; returns (state, message, days, bytes, totals)."""
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    shard_dir = plan.data.parent / f".{plan.data.name}.shards-{os.getpid()}"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    names = world.scenario_names
+    synth_rows = dict.fromkeys(names, 0)
+    synth_through: dict[str, str] = {}
+    merger_conn, child_conn = ctx.Pipe()
+    merger = ctx.Process(target=_merger_main, args=(plan, spec, child_conn), name="rf-merger")
+    procs: list[Any] = []
+    conns: list[Connection] = []
+    outcome: tuple | None = None
+    last: dict = {}
+    error: BaseException | None = None
+    gc.freeze()  # the children never run the collector over the parent's objects (no copy-on-write)
+    try:
+        merger.start()
+        child_conn.close()
+        for i in range(workers):
+            a, b = ctx.Pipe()
+            p = ctx.Process(
+                target=_worker_main, args=(spec, str(shard_dir), b, i, os.getpid()), name=f"rf-worker-{i}"
+            )
+            p.start()
+            b.close()
+            procs.append(p)
+            conns.append(a)
+        sched = _Scheduler(plan, len(names))
+        outstanding = [0] * workers
+
+        def feed() -> None:
+            for i in range(workers):
+                while outstanding[i] < 2 and (task := sched.next_task()) is not None:
+                    conns[i].send(task)
+                    outstanding[i] += 1
+
+        def report() -> None:
+            on_progress({**last, "scenario_rows": dict(synth_rows), "scenario_through": dict(synth_through)})
+
+        feed()
+        sentinels = {p.sentinel: f"worker {i}" for i, p in enumerate(procs)} | {merger.sentinel: "merger"}
+        while outcome is None:
+            if stop:
+                break
+            for r in wait([merger_conn, *conns, *sentinels], timeout=0.05):
+                if r is merger_conn:
+                    try:
+                        msg = merger_conn.recv()
+                    except EOFError:
+                        continue
+                    if msg[0] == "progress":
+                        last = msg[1]
+                        sched.merger_at(last)
+                        report()
+                    elif msg[0] == "end":
+                        outcome = msg[1:]
+                    else:  # failed
+                        raise msg[1]
+                elif r in sentinels:
+                    if r == merger.sentinel and outcome is None and not merger_conn.poll():
+                        raise RunError(f"the merger process died (exit code {merger.exitcode})")
+                    if r != merger.sentinel:
+                        raise RunError(
+                            f"{sentinels[r]} died (exit code {procs[list(sentinels).index(r)].exitcode})"
+                        )
+                else:
+                    msg = r.recv()
+                    if msg[0] == "error":
+                        raise RunError(f"worker {msg[1]} failed: {msg[2].strip().splitlines()[-1]}")
+                    _, i, si, d0, d1, path, rows, nbytes = msg
+                    outstanding[i] -= 1
+                    sched.finished(si, d0, d1, nbytes)
+                    synth_rows[names[si]] += rows
+                    synth_through[names[si]] = max(
+                        synth_through.get(names[si], ""), (plan.start + timedelta(days=d1 - 1)).isoformat()
+                    )
+                    with contextlib.suppress(OSError):  # the merger has just ended: its "end" follows
+                        merger_conn.send(("shard", si, d0, d1, path, rows))
+                    report()
+            if outcome is None:
+                feed()
+        if outcome is None:  # stopped: the workers' work is void, the merger finishes its append
+            for p in procs:
+                p.kill()
+            if merger.is_alive():
+                os.kill(merger.pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_S
+            while outcome is None and time.monotonic() < deadline:
+                if merger_conn.poll(0.05):
+                    try:
+                        msg = merger_conn.recv()
+                    except EOFError:
+                        break
+                    if msg[0] == "end":
+                        outcome = msg[1:]
+                    elif msg[0] == "failed":
+                        raise msg[1]
+                elif not merger.is_alive():
+                    break
+    except BaseException as exc:
+        error = exc
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for c in conns:
+            c.close()
+        if outcome is None and merger.is_alive():  # an error: the merger ends on whole lines
+            os.kill(merger.pid, signal.SIGTERM)
+        merger.join(STOP_GRACE_S)
+        if merger.is_alive():
+            merger.kill()
+            merger.join()
+        for p in procs:
+            p.join()
+        merger_conn.close()
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        gc.unfreeze()
+    if error is not None:
+        m = read_manifest(plan.data) or Manifest()
+        if m.state in ("generating", "stopped", "interrupted"):
+            m.state, m.pid = "error", plan.pid
+            m.message = f"{type(error).__name__}: {error}"
+            write_manifest(plan.data, m)
+        raise error
+    if outcome is None:  # the merger did not answer in time: it was killed; say so in the manifest
+        m = read_manifest(plan.data) or Manifest()
+        m.state = "stopped"
+        m.pid = plan.pid
+        m.message = "stopped by " + signal.Signals(stop.signum or signal.SIGTERM).name
+        write_manifest(plan.data, m)
+        return "stopped", m.message, 0, int(last.get("bytes") or 0), None
+    state, message, days, size, totals = outcome
+    return state, message, days, size, totals
+
+
+# --- the run ---------------------------------------------------------------------------------------
 def run_generation(
-    opts: RunOptions, progress: Callable[[Progress], None] | None = None, *, world: World | None = None
+    opts: RunOptions,
+    progress: Callable[[Progress], None] | None = None,
+    *,
+    world: World | None = None,
+    stop: StopFlag | None = None,
 ) -> RunResult:
-    """Run to the target size (or --days, or a stop signal); returns the final state and totals."""
+    """Run to the target size (or --days, or a stop signal); returns the final state and totals.
+
+    ``stop``: a flag the caller installed earlier (the CLI does, before its imports); else one is
+    installed for the duration of the run.
+    """
     opts.validate()
-    with _Stop() as stop:  # from the start, so a signal never leaves a stale "generating" manifest
+    if stop is not None:
         return _run(opts, progress, world, stop)
+    with StopFlag() as own:  # from the start, so a signal never leaves a stale "generating" manifest
+        return _run(opts, progress, world, own)
+
+
+def _clock(opts: RunOptions, data: Path) -> tuple[date | None, int | None, str | None, int, dict[str, int]]:
+    """(start, skip_until, clock text, previous rows, previous mix) for --append on an existing file."""
+    _check_canonical(data)
+    size = data.stat().st_size
+    old = read_manifest(data)
+    start, until, clock = opts.start, None, None
+    if old is not None and old.state in ("done", "stopped") and old.sim_start and old.bytes <= size:
+        # the manifest's clock is exact (written after the last append); metered rows never move it
+        start = start or date.fromisoformat(old.sim_start)
+        if old.simulated_until:
+            until, clock = _ts_ms(old.simulated_until.encode()), old.simulated_until
+    else:  # no trustworthy clock: the file's first and newest simulated rows
+        first, last = _simulated_span(data)
+        if first is not None:
+            start = start or datetime.fromtimestamp(first // 1000, UTC).date()
+            until, clock = last, iso_ms(last)
+    if old is not None and old.bytes == size:
+        return start, until, clock, old.rows, dict(old.rows_by_scenario)
+    return start, until, clock, _count_rows(data), {}  # per-scenario mix unknown
 
 
 def _run(
-    opts: RunOptions, progress: Callable[[Progress], None] | None, world: World | None, stop: _Stop
+    opts: RunOptions, progress: Callable[[Progress], None] | None, world: World | None, stop: StopFlag
 ) -> RunResult:
     t0 = time.perf_counter()
     data = Path(opts.data)
     data.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_shards(data)
-    store = CallStore(data)
-    start = opts.start
-    skip_until: int | None = None  # append: rows at or before this time are already in the file
+    other = read_manifest(data)
+    if other is not None and other.state == "generating" and other.pid not in (None, os.getpid()):
+        raise RunError(f"{data}: another run (pid {other.pid}) is generating into this file; stop it first")
+    simulated_only = None  # the previous run's manifest says the file holds nothing but its rows
+    if (
+        other is not None
+        and other.state in ("done", "stopped")
+        and data.exists()
+        and data.stat().st_size == other.bytes
+        and sum(other.rows_by_scenario.values()) == other.rows
+    ):
+        simulated_only = other.bytes
+    start, skip_until, clock = opts.start, None, None
     prev_rows, prev_mix = 0, {}
-    if opts.append and data.exists() and data.stat().st_size > 0:
-        first, last = _first_and_last(data)
-        if first is not None:
-            start = start or datetime.fromtimestamp(first // 1000, UTC).date()
-            skip_until = last
-            old = read_manifest(data)
-            if old is not None and old.bytes == data.stat().st_size:
-                prev_rows, prev_mix = old.rows, dict(old.rows_by_scenario)
-            else:  # no manifest for this file as it is: count its lines (per-scenario mix unknown)
-                prev_rows = _count_rows(data)
+    appending = opts.append and data.exists() and data.stat().st_size > 0
+    if appending:
+        start, skip_until, clock, prev_rows, prev_mix = _clock(opts, data)
     start = start or default_start()
     spec = WorldSpec(
         seed=opts.seed,
@@ -246,191 +864,100 @@ def _run(
         world = world if world is not None and world.spec == spec else get_world(spec)
     except ValueError as exc:  # unknown scenario, bad catalog
         raise RunError(str(exc)) from exc
-
-    other = read_manifest(data)
-    busy = other is not None and other.state == "generating" and other.pid not in (None, os.getpid())
-    if busy and _pid_alive(int(other.pid)):
-        raise RunError(f"{data}: another run (pid {other.pid}) is generating into this file; stop it first")
-    if opts.append and data.exists() and data.stat().st_size > 0:
-        base_bytes = data.stat().st_size
-    else:  # a new run; rows from real metering stay (reset keeps them)
-        prev_rows, prev_mix = store.reset(), {}
-        base_bytes = data.stat().st_size
-    target_bytes = base_bytes + int(opts.target_mb * MB) if opts.append else int(opts.target_mb * MB)
     first_day = 0 if skip_until is None else max(0, day_of(start, skip_until))
-    last_day = None if opts.days is None else first_day + opts.days  # exclusive
-    totals = Totals(world.pop.n_customers, len(world.models.models), len(world.scenarios))
-    manifest = Manifest(
-        rows=prev_rows,
-        bytes=base_bytes,
-        mb=round(base_bytes / MB, 3),
-        target_mb=round(target_bytes / MB, 3),
-        progress=0.0,
-        state="generating",
-        started_at=now_iso(),
-        rows_by_scenario=dict(prev_mix),
-        message=f"seed {opts.seed}, {len(world.scenarios)} scenarios, from {start.isoformat()}",
+    plan = Plan(
+        data=data,
+        start=start,
+        first_day=first_day,
+        last_day=None if opts.days is None else first_day + opts.days,
+        skip_until=skip_until,
+        append=appending,
+        target_mb=opts.target_mb,
+        pace=opts.pace,
+        speed=opts.speed,
+        prev_rows=prev_rows,
+        prev_mix=prev_mix,
+        prev_until=clock,
+        simulated_only_size=simulated_only,
         pid=os.getpid(),
+        started_at=now_iso(),
+        message=f"seed {opts.seed}, {len(world.scenarios)} scenarios, from {start.isoformat()}",
     )
-    write_manifest(data, manifest)
+    workers = opts.worker_count()
+    cleaned: list[str] = []
+    keep_freed_memory()
+    empty = Totals(world.pop.n_customers, len(world.models.models), len(world.scenarios))
 
-    workers = opts.workers or os.cpu_count() or 1
-    shard_dir = data.parent / f".{data.name}.shards-{os.getpid()}"
-    size = base_bytes
-    day = first_day
-    empty_days = 0
-    state, message = "done", ""
-    pool = None
-    last_manifest = 0.0
-    live_wall0 = time.monotonic()
-    live_sim0 = day_start_ms(start, first_day) if skip_until is None else skip_until
+    def result(state: str, message: str, days: int, size: int, totals: Totals | None) -> RunResult:
+        totals = totals or empty
+        mix = {n: int(c) for n, c in zip(world.scenario_names, totals.by_scenario, strict=True)}
+        return RunResult(state, world, totals, size, time.perf_counter() - t0, days, message, stop.signum,
+                         mix, workers, cleaned)  # fmt: skip
 
-    def publish(force: bool = False) -> None:
-        nonlocal last_manifest
-        now = time.monotonic()
-        if not force and now - last_manifest < 0.2:
+    stop.hold()  # from here on a signal stops the run on whole lines
+    if stop:  # a signal before anything was written: the file and its manifest stay as they were
+        return result("stopped", "stopped by " + signal.Signals(stop.signum).name, 0, 0, None)  # type: ignore[arg-type]
+    cleaned[:] = clean_leftovers(data)
+
+    def to_progress(msg: dict) -> None:
+        if progress is None or "bytes" not in msg:
             return
-        last_manifest = now
-        manifest.rows = prev_rows + totals.rows
-        manifest.bytes = size
-        manifest.mb = round(size / MB, 3)
-        manifest.progress = round(min(1.0, (size - base_bytes) / max(1, target_bytes - base_bytes)), 4)
-        manifest.simulated_until = None if totals.last_ms is None else iso_ms(totals.last_ms)
-        mix = dict(prev_mix)
-        for name, n in zip(world.scenario_names, totals.by_scenario, strict=True):
-            mix[name] = mix.get(name, 0) + int(n)
-        manifest.rows_by_scenario = mix
-        write_manifest(data, manifest)
+        progress(
+            Progress(
+                rows=msg["rows"],
+                bytes=msg["bytes"],
+                target_bytes=msg["target_bytes"],
+                simulated_until=msg["last_ms"],
+                elapsed=time.perf_counter() - t0,
+                rows_run=msg["rows_run"],
+                merger_day=msg["merger_day"],
+                scenario_rows=msg.get("scenario_rows", {}),
+                scenario_through=msg.get("scenario_through", {}),
+            )
+        )
 
-    buffered: list[Shard] = []  # whole days waiting to be appended together (one flock + fsync)
-    pending_bytes = 0
+    # the first manifest ("generating", with our pid) before any row, so readers see the run at once
+    write_manifest(
+        data,
+        Manifest(
+            rows=prev_rows,
+            state="generating",
+            started_at=plan.started_at,
+            pid=plan.pid,
+            message=plan.message,
+            target_mb=opts.target_mb,
+            sim_start=start.isoformat(),
+            simulated_until=clock,
+            rows_by_scenario=dict(prev_mix),
+            bytes=data.stat().st_size if data.exists() else 0,
+        ),
+    )
+    if workers > 1:
+        state, message, days, size, totals = _run_pool(plan, spec, world, workers, stop, to_progress)
+        return result(state, message, days, size, totals)
 
-    def flush() -> None:
-        nonlocal size, pending_bytes
-        if buffered:
-            store.append_lines(b"".join(p.csv for p in buffered), sum(p.rows for p in buffered))
-            size += pending_bytes
-            for p in buffered:
-                totals.add(p)
-            buffered.clear()
-            pending_bytes = 0
-        if progress:
-            progress(Progress(prev_rows + totals.rows, size, target_bytes, totals.last_ms,
-                              time.perf_counter() - t0, totals.rows))  # fmt: skip
-        publish()
+    def report(msg: dict) -> None:
+        to_progress({**msg, **_inline_progress(sink)})
 
-    def append(part: Shard, now: bool) -> None:
-        nonlocal pending_bytes
-        if part.rows:
-            buffered.append(part)
-            pending_bytes += len(part.csv)
-        if now or pending_bytes >= FLUSH_BYTES:
-            flush()
-
-    def sleep_until(wall: float) -> bool:
-        while not stop:
-            left = wall - time.monotonic()
-            if left <= 0:
-                return True
-            time.sleep(min(left, 0.05))
-        return False
-
+    sink = Sink(plan, world, stop, report)
+    state, message, days = "error", "", 0
     try:
-        if workers > 1:
-            shard_dir.mkdir(parents=True, exist_ok=True)
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(spec, str(shard_dir)))
-        pending: dict[int, object] = {}
-        next_submit = first_day
-        while not stop:
-            if last_day is not None and day >= last_day:
-                break
-            if pool is not None:
-                while len(pending) < 2 * workers and (last_day is None or next_submit < last_day):
-                    # near the target, do not start days that will most likely be thrown away
-                    days_in, have = day - first_day, size + pending_bytes
-                    if (
-                        pending
-                        and days_in
-                        and have + (len(pending) + 1) * (have - base_bytes) / days_in > target_bytes
-                    ):
-                        break
-                    pending[next_submit] = pool.apply_async(_work, (next_submit,))
-                    next_submit += 1
-                res = pending.pop(day)
-                while not res.ready() and not stop:  # type: ignore[attr-defined]
-                    res.wait(0.05)  # type: ignore[attr-defined]
-                if stop:
-                    break
-                path = Path(res.get())  # type: ignore[attr-defined]
-                shard = read_shard(path, day)
-                path.unlink()
-            else:
-                shard = make_shard(world, day)
-            if skip_until is not None and shard.rows and shard.t_ms[0] <= skip_until:
-                shard = shard.slice(int(np.searchsorted(shard.t_ms, skip_until, side="right")), shard.rows)
-            room = target_bytes - size - pending_bytes
-            reached = len(shard.csv) >= room
-            if reached:
-                shard = shard.slice(0, int(np.searchsorted(shard.line_ends(), room, side="right")))
-            if opts.pace == "live":
-                # append in slices of ~0.2 s of wall time as the simulated clock reaches them
-                step = max(1, int(0.2 * opts.speed * 1000))
-                lo_ms = day_start_ms(start, day)
-                cuts = list(range(lo_ms + step, lo_ms + MS_PER_DAY, step)) + [lo_ms + MS_PER_DAY]
-                first_row = 0
-                for cut in cuts:
-                    if reached and first_row >= shard.rows:
-                        break  # the target is in: no need to wait for the rest of the day
-                    if not sleep_until(live_wall0 + (cut - live_sim0) / 1000 / opts.speed):
-                        break
-                    stop_row = (
-                        int(np.searchsorted(shard.t_ms, cut, side="left")) if cut < cuts[-1] else shard.rows
-                    )
-                    append(shard.slice(first_row, stop_row), now=True)
-                    first_row = stop_row
-                if stop:
-                    break
-            else:
-                # append now unless the next day is already waiting (then both go in one write)
-                ready = pool is not None and day + 1 in pending and pending[day + 1].ready()  # type: ignore[attr-defined]
-                append(shard, now=reached or (pool is not None and not ready))
-            day += 1
-            empty_days = 0 if shard.rows else empty_days + 1
-            if reached:
-                break
-            if empty_days >= MAX_EMPTY_DAYS:
-                message = f"no calls for {MAX_EMPTY_DAYS} simulated days: the selected scenarios have stopped"
-                break
-        if stop:
-            state = "stopped"
-            message = "stopped by " + signal.Signals(stop.signum).name  # type: ignore[arg-type]
+        sink.begin()
+        state, message, days = _merge_days(plan, sink, InlineSource(plan, world, sink), stop)
     except BaseException as exc:
         state, message = "error", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        if state != "error":
-            flush()  # whole days already synthesised: complete lines
-        shutil.rmtree(shard_dir, ignore_errors=True)
-        manifest.state = state
-        manifest.message = message or manifest.message
-        publish(force=True)
+        sink.finish(state, message)
+    return result(state, message, days, sink.size, sink.totals)
 
-    mix = {n: int(c) for n, c in zip(world.scenario_names, totals.by_scenario, strict=True)}
-    return RunResult(
-        state=state,
-        world=world,
-        totals=totals,
-        bytes=size,
-        elapsed=time.perf_counter() - t0,
-        days=day - first_day,
-        message=message,
-        signal=stop.signum,
-        rows_by_scenario=mix,
-    )
+
+def _inline_progress(sink: Sink) -> dict:
+    prog = sink.scenario_progress()
+    return {
+        "scenario_rows": {k: v["rows"] for k, v in prog.items()},
+        "scenario_through": {k: v["through"] for k, v in prog.items() if v["through"]},
+    }
 
 
 __all__ = [
@@ -439,7 +966,9 @@ __all__ = [
     "RunError",
     "RunOptions",
     "RunResult",
+    "StopFlag",
     "StoreError",
-    "make_shard",
+    "available_cpus",
+    "clean_leftovers",
     "run_generation",
 ]

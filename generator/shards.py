@@ -1,52 +1,126 @@
-"""A shard: one simulated day, formatted, plus the per-row facts the merger needs.
+"""A shard: formatted CSV lines plus the per-row facts the merger needs; the k-way merge of shards.
 
-Layout (little endian): ``RFS1`` magic, u64 rows, u64 CSV length, the CSV bytes, then the arrays
-t_ms (i8), cost (f8), tokens (i8), cust (i4), model (i2), scenario (i2). The merger uses the arrays
-to cut a day at the target size, to skip rows already in the file (``--append``) and for the summary.
+A worker writes one shard per task (one scenario, a block of days), rows in time order. The merger
+takes each day's rows from every scenario's shard and merges them in timestamp order (ties keep the
+scenario order), moving whole lines: the CSV bytes are formatted once, by the worker.
+
+File layout (little endian): ``RFS2`` magic, u64 rows, u64 CSV length, the CSV bytes, then the arrays
+t_ms (i8), cost (f8), tokens (i8), cust (i4), model (i2), scenario (i2), ends (i8: the byte offset just
+past each line). Files are written to ``<name>.part`` and renamed, so a shard that exists is whole.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-_MAGIC = b"RFS1"
+from metering.store import numpy_to_arrow
+
+_MAGIC = b"RFS2"
 _HEAD = struct.Struct("<4sQQ")
 _ARRAYS = (("t_ms", np.int64), ("cost", np.float64), ("tokens", np.int64), ("cust", np.int32),
-           ("model", np.int16), ("scenario", np.int16))  # fmt: skip
+           ("model", np.int16), ("scenario", np.int16), ("ends", np.int64))  # fmt: skip
 
 
 @dataclass
 class Shard:
-    day: int
-    csv: bytes
+    csv: bytes | memoryview  # complete lines, rows in time order
     t_ms: np.ndarray
     cost: np.ndarray
     tokens: np.ndarray
     cust: np.ndarray
     model: np.ndarray
     scenario: np.ndarray
+    ends: np.ndarray  # byte offset just past each line's newline
 
     @property
     def rows(self) -> int:
         return len(self.t_ms)
 
-    def line_ends(self) -> np.ndarray:
-        """Byte offset just past each line's newline."""
-        return np.flatnonzero(np.frombuffer(self.csv, dtype=np.uint8) == 10) + 1
-
     def slice(self, first: int, stop: int) -> Shard:
-        """Rows ``[first, stop)`` (whole lines; rows are in time order)."""
+        """Rows ``[first, stop)`` (whole lines)."""
         if first == 0 and stop == self.rows:
             return self
-        ends = self.line_ends()
-        lo = 0 if first == 0 else int(ends[first - 1])
-        hi = 0 if stop == 0 else int(ends[stop - 1])
-        return Shard(self.day, self.csv[lo:hi], *(getattr(self, name)[first:stop] for name, _ in _ARRAYS))
+        lo = 0 if first == 0 else int(self.ends[first - 1])
+        hi = 0 if stop == 0 else int(self.ends[stop - 1])
+        return Shard(
+            memoryview(self.csv)[lo:hi],
+            *(getattr(self, name)[first:stop] for name, _ in _ARRAYS[:-1]),
+            self.ends[first:stop] - lo,
+        )
+
+    def lines(self) -> pa.LargeStringArray:
+        """The lines as an Arrow string array over the same bytes."""
+        offsets = np.zeros(self.rows + 1, dtype=np.int64)
+        offsets[1:] = self.ends
+        return pa.LargeStringArray.from_buffers(self.rows, pa.py_buffer(offsets), pa.py_buffer(self.csv))
+
+    def between(self, lo_ms: int, hi_ms: int) -> Shard:
+        """The rows with ``lo_ms <= t_ms < hi_ms`` (e.g. one day of a block)."""
+        a, b = np.searchsorted(self.t_ms, (lo_ms, hi_ms), side="left")
+        return self.slice(int(a), int(b))
+
+
+def empty_shard() -> Shard:
+    return Shard(b"", *(np.zeros(0, dtype=dtype) for _, dtype in _ARRAYS))
+
+
+def line_ends(csv: bytes | memoryview) -> np.ndarray:
+    """Byte offset just past each newline of ``csv``."""
+    return np.flatnonzero(np.frombuffer(csv, dtype=np.uint8) == 10) + 1
+
+
+def merge(parts: list[Shard]) -> Shard:
+    """One shard of all ``parts``' rows in timestamp order; equal timestamps keep the parts' order.
+
+    Each part must be in time order (a stable sort of the concatenation is then a k-way merge of runs).
+    Lines move as whole byte strings (an Arrow ``take`` over the concatenated lines), never re-formatted.
+    """
+    parts = [p for p in parts if p.rows]
+    if not parts:
+        return empty_shard()
+    if len(parts) == 1:
+        return parts[0]
+    t = np.concatenate([p.t_ms for p in parts])
+    order = np.argsort(t, kind="stable")
+    n = len(t)
+    lines = pa.concat_arrays([p.lines() for p in parts])  # Arrow's pool: no fresh pages per day
+    taken = lines.take(numpy_to_arrow(order))
+    new_offsets = np.frombuffer(taken.buffers()[1], dtype=np.int64, count=n + 1)
+    csv = memoryview(taken.buffers()[2])[int(new_offsets[0]) : int(new_offsets[-1])]
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])[order]  # noqa: E731
+    return Shard(
+        csv,
+        t[order],
+        cat("cost"),
+        cat("tokens"),
+        cat("cust"),
+        cat("model"),
+        cat("scenario"),
+        new_offsets[1:] - new_offsets[0],
+    )
+
+
+def concat(parts: list[Shard]) -> Shard:
+    """Shards that follow each other in time, as one (their lines joined)."""
+    parts = [p for p in parts if p.rows]
+    if not parts:
+        return empty_shard()
+    if len(parts) == 1:
+        return parts[0]
+    bases = np.cumsum([0] + [len(p.csv) for p in parts[:-1]])
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return Shard(
+        b"".join(p.csv for p in parts),
+        *(cat(name) for name, _ in _ARRAYS[:-1]),
+        np.concatenate([p.ends + b for p, b in zip(parts, bases, strict=True)]),
+    )
 
 
 def write_shard(path: Path, shard: Shard) -> None:
@@ -59,17 +133,18 @@ def write_shard(path: Path, shard: Shard) -> None:
     os.replace(tmp, path)
 
 
-def read_shard(path: Path, day: int) -> Shard:
-    buf = path.read_bytes()
+def read_shard(path: Path) -> Shard:
+    """The shard in ``path``, mapped (not copied): the file may be deleted while it is in use."""
+    with open(path, "rb") as f:
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     magic, rows, csv_len = _HEAD.unpack_from(buf, 0)
     if magic != _MAGIC:
         raise ValueError(f"{path}: not a shard file")
     pos = _HEAD.size
-    csv = buf[pos : pos + csv_len]
+    csv = memoryview(buf)[pos : pos + csv_len]
     pos += csv_len
     arrays = []
     for _, dtype in _ARRAYS:
-        size = rows * np.dtype(dtype).itemsize
         arrays.append(np.frombuffer(buf, dtype=dtype, count=rows, offset=pos))
-        pos += size
-    return Shard(day, csv, *arrays)
+        pos += rows * np.dtype(dtype).itemsize
+    return Shard(csv, *arrays)

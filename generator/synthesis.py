@@ -1,8 +1,10 @@
-"""Vectorized call synthesis: one (scenario, day) task -> arrays for every column; a day -> CSV bytes.
+"""Vectorized call synthesis: one (scenario, day) -> arrays for every column; a block of days -> a shard.
 
 No per-call Python loop: counts are Poisson draws over (customer, hour) cells, every column is an
 index gather or a vectorized draw, and the CSV text is produced by Arrow through
-``metering.store.format_csv``. Each task draws from its own generator seeded by (seed, scenario, day).
+``metering.store.format_csv``. Everything one scenario draws for one day comes from generators seeded
+by (seed, scenario, day), so a scenario's rows never depend on another scenario, on the block a day
+was synthesised in, or on the process that did it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import numpy as np
 from generator import text
 from generator.calendar import MS_PER_DAY, MS_PER_HOUR
 from generator.scenario import Calls, DayContext, task_seed
+from generator.shards import Shard, line_ends, merge
 from generator.world import World
 from metering.store import format_csv
+
+#: stream number of the per-call attributes of a (scenario, day) (the draft uses the bare task seed)
+CALLS_STREAM = 1
 
 
 @dataclass
@@ -182,8 +188,8 @@ def draft_task(world: World, si: int, day: int) -> Draft:
     )
 
 
-def finish_calls(world: World, drafts: list[Draft], rng: np.random.Generator) -> TaskCalls:
-    """Per-call attributes for drafted calls, drawn in one vectorized pass for the whole day.
+def finish_calls(world: World, draft: Draft, rng: np.random.Generator) -> TaskCalls:
+    """Per-call attributes for one task's drafted calls, drawn in one vectorized pass.
 
     Tokens by task type (lognormal), cached and reasoning tokens, outcome, latency, environment,
     client and ids.
@@ -191,12 +197,9 @@ def finish_calls(world: World, drafts: list[Draft], rng: np.random.Generator) ->
     tm = world.traffic
     mt = world.models
     pop = world.pop
-    cat = lambda name: np.concatenate([getattr(d, name) for d in drafts])  # noqa: E731
-    t, cust, model, task = cat("t_ms"), cat("cust"), cat("model"), cat("task")
-    trace_off = np.cumsum([0] + [d.traces for d in drafts])
-    session_off = np.cumsum([0] + [d.sessions for d in drafts])
-    trace_no = np.concatenate([d.trace_no + o for d, o in zip(drafts, trace_off, strict=False)])
-    session_no = np.concatenate([d.session_no + o for d, o in zip(drafts, session_off, strict=False)])
+    d = draft
+    t, cust, model, task = d.t_ms, d.cust, d.model, d.task
+    trace_no, session_no = d.trace_no, d.session_no
     n = len(t)
 
     z = rng.standard_normal((2, n))
@@ -205,7 +208,7 @@ def finish_calls(world: World, drafts: list[Draft], rng: np.random.Generator) ->
     inp = np.minimum(inp, mt.max_input[model])
     out = np.maximum(1, np.rint(size * world.task_out[task] * np.exp(tm.token_sigma * z[1]))).astype(np.int64)
     v = rng.random((11, n))
-    hit = mt.cacheable[model] & (v[0] < tm.cached_share + cat("cache_boost"))
+    hit = mt.cacheable[model] & (v[0] < tm.cached_share + d.cache_boost)
     cached = np.where(hit, np.floor(inp * (0.3 + 0.65 * v[1])), 0).astype(np.int64)
     thinks = mt.reasoning[model] & (v[2] < tm.reasoning_share)
     reasoning = np.where(thinks, np.floor(out * (0.1 + 0.5 * v[3])), 0).astype(np.int64)
@@ -224,14 +227,14 @@ def finish_calls(world: World, drafts: list[Draft], rng: np.random.Generator) ->
     ua = np.where(v[9] < 0.85, pop.user_agent[cust], np.searchsorted(world.ua_cum, v[10], side="right"))
 
     ids = text.random_u64(rng, 2 * n)
-    trace_ids = text.random_u64(rng, 2 * int(trace_off[-1])).reshape(-1, 2)
-    session_ids = text.random_u64(rng, int(session_off[-1]))
+    trace_ids = text.random_u64(rng, 2 * d.traces).reshape(-1, 2)
+    session_ids = text.random_u64(rng, d.sessions)
     return TaskCalls(
         t_ms=t,
         cust=cust,
         provider=mt.model_provider[model],
         model=model,
-        feature=cat("feature"),
+        feature=d.feature,
         task=task,
         input=inp,
         output=out,
@@ -246,54 +249,56 @@ def finish_calls(world: World, drafts: list[Draft], rng: np.random.Generator) ->
         trace_hi=trace_ids[trace_no, 0],
         trace_lo=trace_ids[trace_no, 1],
         session_id=session_ids[session_no],
-        scenario=cat("scenario"),
+        scenario=d.scenario,
     )
 
 
-def day_rng(world: World, day: int) -> np.random.Generator:
-    """The generator for a day's per-call attributes (seeded by (seed, day) only)."""
-    return np.random.default_rng(task_seed(world.seed, "__calls__", day))
-
-
 def synthesize_task(world: World, si: int, day: int) -> TaskCalls:
-    """Every call of scenario ``si`` on ``day`` with all attributes (analysis of one scenario)."""
-    return finish_calls(world, [draft_task(world, si, day)], day_rng(world, day))
+    """Every call of scenario ``si`` on run day ``day`` with all attributes, in time order."""
+    sc = world.scenarios[si]
+    rng = np.random.default_rng(task_seed(world.seed, sc.name, day, CALLS_STREAM))
+    calls = finish_calls(world, draft_task(world, si, day), rng)
+    return calls.take(np.argsort(calls.t_ms, kind="stable"))
 
 
-@dataclass
-class DayBatch:
-    """One simulated day of every scenario: rows sorted by time, priced, ready to format."""
-
-    day: int
-    calls: TaskCalls
-    cost: np.ndarray
-
-
-def synthesize_day(world: World, day: int) -> DayBatch:
-    """All scenarios' calls of ``day`` in time order (ties keep scenario order), priced by the catalog.
-
-    The scenario-specific part (who calls when, model, feature) is drawn per (scenario, day) task;
-    the per-call attributes in one pass for the day, from a generator seeded by (seed, day).
-    """
-    drafts = [draft_task(world, si, day) for si in range(len(world.scenarios))]
-    calls = finish_calls(world, drafts, day_rng(world, day))
-    calls = calls.take(np.argsort(calls.t_ms, kind="stable"))
-    mt = world.models
-    cost = world.catalog.price_calls(
-        np.asarray(mt.providers, dtype=object)[calls.provider],
-        np.asarray(mt.models, dtype=object)[calls.model],
+def price(world: World, calls: TaskCalls) -> np.ndarray:
+    """Cost per call from the catalog, at each call's time (``Catalog.price_keys``: no pandas)."""
+    return world.catalog.price_keys(
+        world.model_keys,
+        calls.model,
         calls.input,
         calls.output,
         calls.cached,
         calls.reasoning,
         timestamp=calls.t_ms.astype("datetime64[ms]"),
     )
-    return DayBatch(day=day, calls=calls, cost=cost)
 
 
-def format_day(world: World, batch: DayBatch) -> bytes:
-    """The day's canonical CSV lines (no header), via the store's formatter."""
-    c = batch.calls
+def synthesize_block(world: World, si: int, first_day: int, stop_day: int) -> Shard:
+    """Scenario ``si`` over run days ``[first_day, stop_day)``: priced, formatted once, in time order."""
+    calls = TaskCalls.concat([synthesize_task(world, si, d) for d in range(first_day, stop_day)])
+    cost = price(world, calls)
+    csv = format_calls(world, calls, cost)
+    return Shard(
+        csv,
+        calls.t_ms,
+        cost,
+        calls.input + calls.output,
+        calls.cust,
+        calls.model,
+        calls.scenario,
+        line_ends(csv),
+    )
+
+
+def synthesize_days(world: World, first_day: int, stop_day: int) -> Shard:
+    """Every scenario's calls over run days ``[first_day, stop_day)`` merged in time order: the rows a
+    run appends for those days (``generate`` cuts them at its target)."""
+    return merge([synthesize_block(world, si, first_day, stop_day) for si in range(len(world.scenarios))])
+
+
+def format_calls(world: World, c: TaskCalls, cost: np.ndarray) -> bytes:
+    """The calls' canonical CSV lines (no header), via the store's formatter."""
     if not len(c):
         return b""
     pop = world.pop
@@ -305,7 +310,7 @@ def format_day(world: World, batch: DayBatch) -> bytes:
         "model": cat("model", c.model),
         "input_tokens": c.input,
         "output_tokens": c.output,
-        "cost_usd": batch.cost,
+        "cost_usd": cost,
         "latency_ms": c.latency,
         "customer_id": cat("customer_id", c.cust),
         "subscription_tier": cat("subscription_tier", pop.tier[c.cust]),

@@ -52,6 +52,14 @@ def to_arrow(matrix: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
+def strings(values: list[str]) -> pa.Array:
+    """An Arrow string array of a (short) list of str, built from buffers (``pa.array`` imports pandas)."""
+    encoded = [v.encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(e) for e in encoded])
+    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+
+
 def hex_ids(prefix: bytes, values: np.ndarray, digits: int = 16) -> pa.Array:
     return to_arrow(join(prefix, hex_matrix(values, digits)))
 

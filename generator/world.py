@@ -17,9 +17,11 @@ from generator.calendar import day_start_ms
 from generator.population import Population, build_population
 from generator.scenario import ModelTable, Scenario
 from generator.scenarios import resolve
+from generator.text import strings
 from generator.traffic import TrafficModel
 from metering.prices import Catalog, load_catalog
 from metering.schema import ERROR_STOP_REASONS, TIERS
+from metering.store import numpy_to_arrow
 
 _BIG = 10_000_000
 
@@ -79,6 +81,11 @@ class World:
         self.traffic = tm = spec.traffic
         self.catalog = load_catalog(spec.prices)
         self.models = _model_table(self.catalog, tm)
+        #: (provider, model) per model index: the keys ``Catalog.price_keys`` prices by
+        self.model_keys = [
+            (self.models.providers[p], m)
+            for p, m in zip(self.models.model_provider, self.models.models, strict=True)
+        ]
         self.scenarios: list[Scenario] = resolve(list(spec.scenarios) if spec.scenarios else None)
         self.scenario_names = [s.name for s in self.scenarios]
         self.pop: Population = build_population(
@@ -164,24 +171,26 @@ class World:
         """Arrow dictionaries of every categorical column (index arrays point into these)."""
         p = self.pop
         return {
-            "provider": pa.array(self.models.providers, pa.string()),
-            "model": pa.array(self.models.models, pa.string()),
-            "customer_id": pa.array(p.customer_ids.tolist(), pa.string()),
-            "subscription_tier": pa.array(list(TIERS), pa.string()),
-            "organization_id": pa.array(p.org_ids.tolist(), pa.string()),
-            "product_id": pa.array(p.product_ids.tolist(), pa.string()),
-            "feature_id": pa.array(list(self.feature_names), pa.string()),
-            "task_type": pa.array(list(self.task_names), pa.string()),
-            "environment": pa.array(list(self.env_names), pa.string()),
-            "user_agent": pa.array(list(self.ua_names), pa.string()),
-            "region": pa.array(list(p.region_names), pa.string()),
-            "stop_reason": pa.array(list(self.stop_names), pa.string()),
-            "scenario": pa.array(self.scenario_names, pa.string()),
-            "source": pa.array(["simulated"], pa.string()),
+            "provider": strings(self.models.providers),
+            "model": strings(self.models.models),
+            "customer_id": strings(p.customer_ids.tolist()),
+            "subscription_tier": strings(list(TIERS)),
+            "organization_id": strings(p.org_ids.tolist()),
+            "product_id": strings(p.product_ids.tolist()),
+            "feature_id": strings(list(self.feature_names)),
+            "task_type": strings(list(self.task_names)),
+            "environment": strings(list(self.env_names)),
+            "user_agent": strings(list(self.ua_names)),
+            "region": strings(list(p.region_names)),
+            "stop_reason": strings(list(self.stop_names)),
+            "scenario": strings(self.scenario_names),
+            "source": strings(["simulated"]),
         }
 
     def categorical(self, column: str, indices: np.ndarray) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), self.dictionaries[column])
+        return pa.DictionaryArray.from_arrays(
+            numpy_to_arrow(indices.astype(np.int32)), self.dictionaries[column]
+        )
 
 
 _CURRENT: list[World] = []

@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported only by the functions that need it (the generator never does)
+    import pandas as pd
 
 ENV_VAR = "REVENIUM_FLOW_PRICES"
 _PER_TOKEN_KEYS = (
@@ -44,7 +47,7 @@ class Price:
 
     provider: str
     model: str
-    effective_from: pd.Timestamp
+    effective_from: datetime  # UTC
     input: float
     output: float
     cache_read: float | None = None
@@ -86,7 +89,7 @@ class Catalog:
         """model -> provider (models are unique across providers in a sane catalog)."""
         return {m: p for (p, m) in self.prices}
 
-    def current(self, provider: str, model: str, at: pd.Timestamp | None = None) -> Price | None:
+    def current(self, provider: str, model: str, at: datetime | None = None) -> Price | None:
         """The price in force at ``at`` (default: the newest)."""
         hist = self.prices.get((provider, model))
         if not hist:
@@ -99,6 +102,8 @@ class Catalog:
 
     def table(self) -> pd.DataFrame:
         """Every price entry as a table, USD per 1K tokens (for display)."""
+        import pandas as pd
+
         rows = []
         for (prov, model), hist in sorted(self.prices.items()):
             for p in hist:
@@ -135,9 +140,39 @@ class Catalog:
         is billed twice. With ``timestamp`` (anything ``pd.to_datetime`` reads, or a numpy datetime64
         array of UTC instants, the fast form) each call gets the price in force at its time.
         """
+        import pandas as pd
+
         prov = np.asarray(provider, dtype=object)
         mod = np.asarray(model, dtype=object)
-        n = len(mod)
+        if len(mod) == 0:
+            return np.zeros(0)
+        # factorize each column on its objects, then the pairs of codes: no string-dtype inference
+        p_codes, p_uniq = pd.factorize(prov, use_na_sentinel=True)
+        m_codes, m_uniq = pd.factorize(mod, use_na_sentinel=True)
+        pair = np.where((p_codes < 0) | (m_codes < 0), -1, p_codes.astype(np.int64) * len(m_uniq) + m_codes)
+        codes, pair_uniq = pd.factorize(pair, use_na_sentinel=False)
+        uniques = [
+            (p_uniq[c // len(m_uniq)], m_uniq[c % len(m_uniq)]) if c >= 0 else (None, None) for c in pair_uniq
+        ]
+        return self.price_keys(
+            uniques, codes, input_tokens, output_tokens, cached_tokens, reasoning_tokens, timestamp
+        )
+
+    def price_keys(
+        self,
+        keys: list[tuple[Any, Any]],
+        codes: Any,
+        input_tokens: Any,
+        output_tokens: Any,
+        cached_tokens: Any = None,
+        reasoning_tokens: Any = None,
+        timestamp: Any = None,
+    ) -> np.ndarray:
+        """``price_calls`` for callers that already hold each call's (provider, model) as a code into
+        ``keys`` (the generator: model indices). Same formula, no pandas with a datetime64 ``timestamp``.
+        """
+        codes = np.asarray(codes)
+        n = len(codes)
         inp = np.asarray(input_tokens, dtype=np.float64)
         out = np.asarray(output_tokens, dtype=np.float64)
         cached = np.zeros(n) if cached_tokens is None else np.asarray(cached_tokens, dtype=np.float64)
@@ -150,26 +185,20 @@ class Catalog:
         rate_reas = np.full(n, np.nan)
         if n == 0:
             return np.zeros(0)
-        # factorize each column on its objects, then the pairs of codes: no string-dtype inference
-        p_codes, p_uniq = pd.factorize(prov, use_na_sentinel=True)
-        m_codes, m_uniq = pd.factorize(mod, use_na_sentinel=True)
-        pair = np.where((p_codes < 0) | (m_codes < 0), -1, p_codes.astype(np.int64) * len(m_uniq) + m_codes)
-        codes, pair_uniq = pd.factorize(pair, use_na_sentinel=False)
-        uniques = [
-            (p_uniq[c // len(m_uniq)], m_uniq[c % len(m_uniq)]) if c >= 0 else (None, None) for c in pair_uniq
-        ]
         ts_ns = None
         if timestamp is not None:
             ts_ns = _to_utc_ns(timestamp)
-        for k, key in enumerate(uniques):
+        for k, key in enumerate(keys):
             hist = self.prices.get((key[0], key[1]))
             if not hist:
                 continue
             idx = np.flatnonzero(codes == k)
-            if ts_ns is None or len(hist) == 1 and hist[0].effective_from.value <= ts_ns[idx].min():
+            if not len(idx):
+                continue
+            if ts_ns is None or len(hist) == 1 and _ns(hist[0].effective_from) <= ts_ns[idx].min():
                 which = np.full(len(idx), len(hist) - 1)
             else:
-                starts = np.array([p.effective_from.value for p in hist], dtype=np.int64)
+                starts = np.array([_ns(p.effective_from) for p in hist], dtype=np.int64)
                 which = np.searchsorted(starts, ts_ns[idx], side="right") - 1
             for j, p in enumerate(hist):
                 sel = idx[which == j]
@@ -193,14 +222,35 @@ class Catalog:
         )
 
 
-def _utc(ts: Any) -> pd.Timestamp:
-    t = pd.Timestamp(ts)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc(ts: Any) -> datetime:
+    """A UTC datetime from a datetime or ISO text (other spellings through pandas, imported then)."""
+    if isinstance(ts, str):
+        try:
+            ts = datetime.fromisoformat(ts)
+        except ValueError:
+            import pandas as pd
+
+            ts = pd.Timestamp(ts).to_pydatetime()
+    elif not isinstance(ts, datetime):
+        import pandas as pd
+
+        ts = pd.Timestamp(ts).to_pydatetime()
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _ns(dt: datetime) -> int:
+    """Epoch nanoseconds of a UTC datetime."""
+    return (dt - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _to_utc_ns(ts: Any) -> np.ndarray:
     if isinstance(ts, np.ndarray) and np.issubdtype(ts.dtype, np.datetime64):  # already UTC instants
         return ts.astype("datetime64[ns]").astype(np.int64)
+    import pandas as pd
+
     s = pd.to_datetime(pd.Series(ts) if not isinstance(ts, pd.Series) else ts, utc=True, format="ISO8601")
     # tz-naive UTC first: to_numpy() on a tz-aware series would box every value as a Timestamp
     return s.dt.as_unit("ns").dt.tz_localize(None).to_numpy().astype(np.int64)

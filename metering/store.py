@@ -70,6 +70,16 @@ def _arrow_type(kind: str) -> pa.DataType:
     }[kind]
 
 
+def numpy_to_arrow(values: np.ndarray) -> pa.Array:
+    """A 1-D numeric numpy array as an Arrow array over the same memory.
+
+    ``pa.array(ndarray)`` would import pandas to check for pandas objects (0.5 s on first use); the
+    generator never needs pandas.
+    """
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+
+
 def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
     """One column as an Arrow array ready for CSV text: timestamps as ISO strings, cost rounded."""
     col = BY_NAME[name]
@@ -82,12 +92,14 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
     if hasattr(values, "to_numpy") and not isinstance(values, pa.Array | pa.ChunkedArray):
         # pandas Series: categoricals and str go through Arrow directly
         values = pa.array(values, from_pandas=True)
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iuf":
+        values = numpy_to_arrow(values)
     arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if col.kind == "timestamp":
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            if arr.null_count == 0 and pc.all(pc.match_substring_regex(arr, _CANONICAL_TS)).as_py():
+            if _canonical_timestamps(arr):
                 return arr  # already the canonical text (e.g. the generator's): written verbatim
             arr = _iso_to_timestamps(arr, name)
         if not pa.types.is_timestamp(arr.type):
@@ -98,18 +110,39 @@ def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
         return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%SZ")
     if col.kind == "float":
         arr = arr.cast(pa.float64())
-        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, pa.float64()), arr)
+        arr = pc.if_else(pc.is_nan(arr), pa.nulls(1, pa.float64())[0], arr)  # (pa.scalar imports pandas)
         return pc.round(arr, COST_DECIMALS)
     if col.kind == "int":
         return arr.cast(pa.int64())
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(pa.string())
+    if pa.types.is_dictionary(arr.type):  # the CSV writer decodes string dictionaries itself
+        return arr if pa.types.is_string(arr.type.value_type) else arr.cast(pa.string())
     return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
 
 
 #: the store's own timestamp text; other ISO 8601 spellings are normalized by ``_iso_to_timestamps``
 _CANONICAL_TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 _CANONICAL_TS_RE = re.compile(_CANONICAL_TS)
+
+#: the same text as fixed-width bytes, for a vectorized check of whole columns
+_TS_WIDTH = 24
+_TS_SEPARATORS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 23: b"Z"}
+_TS_DIGITS = [i for i in range(_TS_WIDTH) if i not in _TS_SEPARATORS]
+
+
+def _canonical_timestamps(arr: pa.Array) -> bool:
+    """True when every value is the canonical timestamp text (one vectorized look at the bytes)."""
+    if arr.null_count or not pa.types.is_string(arr.type):
+        return False
+    n = len(arr)
+    if n == 0:
+        return True
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
+    if offsets[-1] - offsets[0] != n * _TS_WIDTH or not (np.diff(offsets) == _TS_WIDTH).all():
+        return False
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=n * _TS_WIDTH, offset=int(offsets[0]))
+    data = data.reshape(n, _TS_WIDTH)
+    seps = np.frombuffer(b"".join(_TS_SEPARATORS.values()), dtype=np.uint8)
+    return bool((data[:, list(_TS_SEPARATORS)] == seps).all() and ((data[:, _TS_DIGITS] - 48) < 10).all())
 
 
 def _iso_to_timestamps(arr: pa.Array, name: str) -> pa.Array:
@@ -149,17 +182,17 @@ def format_csv(data: Any, columns: Iterable[str] = COLUMN_NAMES) -> bytes:
         raise StoreError(f"unknown column(s) {unknown}")
     table = pa.table({c: _column_for_csv(c, get(c), n) for c in columns})
     buf = io.BytesIO()
-    try:
+    try:  # no value can hold a line break in this style: the bytes are final as written
         pacsv.write_csv(
             table, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none")
         )
-    except pa.ArrowInvalid:  # a value holds a comma or quote: quote what needs it
+        return buf.getvalue()
+    except pa.ArrowInvalid:  # a value holds a comma, quote or line break: quote what needs it
         buf = io.BytesIO()
         pacsv.write_csv(
             table, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed")
         )
-    out = buf.getvalue()
-    return out.replace(b"\r\n", b"\n")
+    return buf.getvalue().replace(b"\r\n", b"\n")
 
 
 @contextlib.contextmanager
@@ -253,7 +286,12 @@ class CallStore:
             size = _repair_tail(fd, os.fstat(fd).st_size)
             if size == 0:
                 columns = list(COLUMN_NAMES)
-                payload = header_line(columns) + build(columns)
+                payload = build(columns)
+                payload = (
+                    [header_line(columns), *payload]
+                    if isinstance(payload, list)
+                    else header_line(columns) + payload
+                )
             else:
                 columns = parse_header(_read_first_line(fd), f"{self.path}: header")
                 known = [c for c in columns if c in BY_NAME]
@@ -265,7 +303,8 @@ class CallStore:
                 payload = build(columns)
             os.lseek(fd, 0, os.SEEK_END)
             try:
-                _write_all(fd, payload)
+                for part in payload if isinstance(payload, list) else [payload]:
+                    _write_all(fd, part)
                 os.fsync(fd)
             except BaseException:  # disk full, I/O error: take back what this append wrote
                 with contextlib.suppress(OSError):
@@ -312,28 +351,35 @@ class CallStore:
                 arrays[c.name] = pa.array(["" if v is None else str(v) for v in vals], pa.string())
         return self.append(arrays)
 
-    def append_lines(self, data: bytes, rows: int) -> int:
-        """Append pre-formatted canonical lines (``format_csv`` output, canonical column order)."""
-        if rows == 0 or not data:
+    def append_lines(self, data: bytes | list[Any], rows: int) -> int:
+        """Append pre-formatted canonical lines (``format_csv`` output, canonical column order).
+
+        ``data`` may be a list of byte buffers (written in order with no joining copy).
+        """
+        parts = [memoryview(b) for b in (data if isinstance(data, list) else [data]) if len(b)]
+        if rows == 0 or not parts:
             return 0
-        if not data.endswith(b"\n"):
+        if parts[-1][-1:] != b"\n":
             raise StoreError("append_lines: data must end with a newline")
 
-        def build(columns: list[str]) -> bytes:
+        def build(columns: list[str]) -> list[memoryview]:
             if tuple(columns) != COLUMN_NAMES:
                 raise StoreError(
                     f"{self.path}: file columns differ from the canonical order; use append() instead"
                 )
-            return data
+            return parts
 
         return self._append(build, rows)
 
-    def reset(self, keep_metered: bool = True) -> int:
+    def reset(self, keep_metered: bool = True, simulated_only_size: int | None = None) -> int:
         """Atomically start a new run: a header-only file plus, by default, the rows that came from real
         metering (``source`` other than ``simulated``), so a new simulation never deletes real data.
 
         Done under the append lock, so a metered row appended concurrently is either kept or lands in
         the new file, never lost. Returns the number of rows kept; readers see a reset.
+        ``simulated_only_size``: the caller knows (from the generator's manifest) that the file held
+        only simulated rows when it had this many bytes; if it still has exactly that size under the
+        lock, it is not read.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -343,7 +389,8 @@ class CallStore:
             _fsync_dir(self.path.parent)
             return 0
         with _locked(self.path) as fd:
-            kept = _metered_rows(fd, str(self.path)) if keep_metered else None
+            unchanged = simulated_only_size is not None and os.fstat(fd).st_size == simulated_only_size
+            kept = _metered_rows(fd, str(self.path)) if keep_metered and not unchanged else None
             payload = header_line() + (b"" if kept is None else format_csv(kept))
             _write_new(tmp, payload)
             os.replace(tmp, self.path)
@@ -821,6 +868,7 @@ __all__ = [
     "empty_frame",
     "format_csv",
     "header_line",
+    "numpy_to_arrow",
     "last_timestamp",
     "parse_chunk",
     "parse_header",

@@ -23,7 +23,7 @@ from dashboard.components.charts.common import ticked
 from dashboard.generation import GenerationControl
 from metering.manifest import read_manifest
 
-TERMINAL_STATES = ("done", "stopped", "error")
+TERMINAL_STATES = ("done", "stopped", "error", "interrupted")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
@@ -55,10 +55,13 @@ def finished_toast(prev: dict | None, new: dict | None) -> dict | None:
         return None
     if same_run and prev.get("state") in TERMINAL_STATES:
         return None
-    colour = {"done": "success", "stopped": "warning", "error": "danger"}[state]
-    header = {"done": "Generation finished", "stopped": "Generation stopped", "error": "Generation failed"}[
-        state
-    ]
+    colour = {"done": "success", "stopped": "warning", "error": "danger", "interrupted": "danger"}[state]
+    header = {
+        "done": "Generation finished",
+        "stopped": "Generation stopped",
+        "error": "Generation failed",
+        "interrupted": "Generation interrupted",
+    }[state]
     body = f"{int(new.get('rows') or 0):,} rows, {float(new.get('mb') or 0):.1f} MB written."
     if new.get("message") and state != "done":
         body = f"{body} {new['message']}"
@@ -155,6 +158,7 @@ def register(app, hub: DataHub, control: GenerationControl, data_path: Path) -> 
         Output(ids.PROGRESS_TEXT, "children"),
         Output(ids.STATE_BADGE, "children"),
         Output(ids.STATE_BADGE, "color"),
+        Output(ids.SCENARIO_PROGRESS, "children"),
         Input(ids.MANIFEST_STORE, "data"),
         Input(ids.VERSION_STORE, "data"),
     )
@@ -169,6 +173,7 @@ def register(app, hub: DataHub, control: GenerationControl, data_path: Path) -> 
             v["text"],
             v["state"],
             v["colour"],
+            ids.scenario_progress(v["scenarios"]),
         )
 
     @app.callback(

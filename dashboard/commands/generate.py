@@ -1,7 +1,8 @@
 """``revenium-flow generate``: synthesise multi-provider AI traffic into the call-record CSV.
 
-Progress goes to stderr (a bar on a terminal) and to the manifest beside the CSV, which is all the
-dashboard reads; SIGTERM or Ctrl+C stops cleanly (complete last line, manifest ``stopped``).
+Progress goes to stderr (on a terminal: a bar, the merger's day and one row per scenario) and to the
+manifest beside the CSV, which is all the dashboard reads; SIGTERM or Ctrl+C stops cleanly (complete
+last line, manifest ``stopped``). The stop flag is installed before the generator is imported.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stop when the file reaches this many MiB (default 50; with --append: MiB to add)",
     )
     p.add_argument("--seed", type=int, default=42, help="random seed: same seed and options, same bytes")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: the CPUs this process may use; one process below 4 MB or at live pace)",
+    )
     p.add_argument("--customers", type=int, default=500, help="customers in the population (default 500)")
     p.add_argument("--organizations", type=int, default=None, help="organizations (default customers/12.5)")
     p.add_argument(
@@ -62,46 +68,68 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 class _Bar:
-    """A one-line progress bar on a terminal; occasional plain lines otherwise."""
+    """On a terminal: a progress line, the merger's day, and one line per scenario (redrawn in place)."""
 
     def __init__(self, stream) -> None:  # noqa: ANN001
         self.stream = stream
         self.tty = stream.isatty()
         self.last = -1.0
-        self.shown = False
+        self.drawn = 0  # lines drawn last time (moved back over before redrawing)
         self.latest = None
 
-    def __call__(self, p, force: bool = False) -> None:  # noqa: ANN001
+    def lines(self, p) -> list[str]:  # noqa: ANN001
         from generator.calendar import iso_ms
 
-        self.latest = p
-        if not self.tty or (not force and p.elapsed - self.last < 0.1):
-            return
-        self.last = p.elapsed
         frac = min(1.0, (p.bytes / p.target_bytes) if p.target_bytes else 1.0)
         width = 28
         filled = round(frac * width)
         sim = iso_ms(p.simulated_until)[:16].replace("T", " ") if p.simulated_until is not None else "-"
         rate = p.rows_run / p.elapsed if p.elapsed > 0 else 0.0
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {p.bytes / 2**20:7.1f}/{p.target_bytes / 2**20:.0f} MB"
-            f"  {p.rows:>10,} rows  {rate:>9,.0f} rows/s  sim {sim}"
-        )
+        out = [
+            f"[{'#' * filled}{'.' * (width - filled)}] {p.bytes / 2**20:7.1f}/{p.target_bytes / 2**20:.0f} MB"
+            f"  {p.rows:>10,} rows  {rate:>9,.0f} rows/s  sim {sim}",
+            f"  merger: appended through {p.merger_day or '-'}",
+        ]
+        for name, rows in p.scenario_rows.items():
+            out.append(
+                f"  {name:<18} {rows:>10,} rows synthesised through {p.scenario_through.get(name, '-')}"
+            )
+        return out
+
+    def __call__(self, p, force: bool = False) -> None:  # noqa: ANN001
+        self.latest = p
+        if not self.tty or (not force and p.elapsed - self.last < 0.1):
+            return
+        self.last = p.elapsed
+        lines = self.lines(p)
+        up = f"\x1b[{self.drawn - 1}F" if self.drawn > 1 else "\r"
+        self.stream.write(up + "\n".join("\x1b[2K" + line for line in lines))
         self.stream.flush()
-        self.shown = True
+        self.drawn = len(lines)
 
     def close(self) -> None:
         if self.latest is not None:
             self(self.latest, force=True)
-        if self.shown:
+        if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.stopflag import StopFlag
+
+    stop = StopFlag(exit_early=True).install()  # first: a signal during start-up exits before any write
+    try:
+        return _run(args, stop)
+    finally:
+        stop.restore()
+
+
+def _run(args: argparse.Namespace, stop) -> int:  # noqa: ANN001
     from generator.run import RunError, RunOptions, run_generation
     from generator.scenarios import resolve
     from generator.summary import summary_lines
+    from metering.manifest import STATE_LABELS, read_manifest
     from metering.prices import CatalogError
     from metering.store import StoreError
 
@@ -127,9 +155,12 @@ def run(args: argparse.Namespace) -> int:
     except (RunError, ValueError) as exc:
         print(f"revenium-flow generate: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    previous = read_manifest(path)
+    if previous is not None and previous.state == "interrupted" and not args.quiet:
+        print(f"note: the previous run into {path} was {STATE_LABELS['interrupted']}", file=sys.stderr)
     bar = None if args.quiet else _Bar(sys.stderr)
     try:
-        result = run_generation(opts, bar)
+        result = run_generation(opts, bar, stop=stop)
     except (RunError, StoreError, CatalogError, OSError) as exc:
         if bar:
             bar.close()
@@ -137,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if bar:
         bar.close()
+    if result.cleaned and not args.quiet:
+        print(
+            f"note: removed what an interrupted earlier run left behind: {', '.join(result.cleaned)}",
+            file=sys.stderr,
+        )
     if not args.quiet:
         lines = summary_lines(
             result.world, result.totals, path=str(path), size_bytes=result.bytes, elapsed=result.elapsed

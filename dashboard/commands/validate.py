@@ -119,6 +119,21 @@ def torn_tail(path: Path, offset: int, line_no: int) -> str | None:
     )
 
 
+def _print_generation(path: Path) -> None:
+    """The generator's manifest beside the file, if any: its state in plain words."""
+    from metering.manifest import STATE_LABELS, read_manifest
+
+    m = read_manifest(path)
+    if m is None:
+        return
+    detail = f": {m.message}" if m.state in ("interrupted", "error") and m.message else ""
+    print(f"generation: {STATE_LABELS.get(m.state, m.state)}{detail}")
+    if m.state == "interrupted":
+        print(
+            "warning: the rows written before the interruption are whole; `generate --append` continues them"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from metering.prices import CatalogError, load_catalog
     from metering.schema import COLUMN_NAMES, format_timestamp
@@ -214,5 +229,6 @@ def run(args: argparse.Namespace) -> int:
     unpriced = int(cost.isna().sum())
     print(f"total cost: ${float(cost.sum()):,.4f} ({unpriced:,} unpriced calls)")
 
+    _print_generation(path)
     print(f"result: {'ERRORS found' if errors else 'OK'}")
     return 1 if errors else 0

@@ -26,6 +26,7 @@ TICK = "tick"
 PROGRESS = "gen-progress"
 PROGRESS_TEXT = "gen-progress-text"
 STATE_BADGE = "gen-state"
+SCENARIO_PROGRESS = "gen-scenario-progress"
 TARGET_INPUT = "gen-target-mb"
 PACE_INPUT = "gen-pace"
 SEED_INPUT = "gen-seed"
@@ -61,6 +62,7 @@ STATE_COLOURS: dict[str, str] = {
     "stopped": "warning",
     "done": "success",
     "error": "danger",
+    "interrupted": "danger",
 }
 
 
@@ -97,6 +99,7 @@ def generation_strip(default_target_mb: float = 50.0, default_seed: int = 42) ->
                 className="mb-1",
             ),
             dbc.Progress(id=PROGRESS, value=0, label="", style={"height": "1.1rem"}),
+            html.Div(id=SCENARIO_PROGRESS, className="small text-muted"),
         ],
         md=6,
     )
@@ -278,10 +281,19 @@ def progress_view(manifest: dict | None, running: bool, rows_fallback: int) -> d
     parts.append(f"{number(rows)} rows")
     if m.get("simulated_until"):
         parts.append(f"simulated to {str(m['simulated_until'])[:16].replace('T', ' ')}")
-    if m.get("message") and state in ("error", "stopped"):
+    if m.get("merger_day") and state == "generating":
+        parts.append(f"merger at {m['merger_day']}")
+    if m.get("message") and state in ("error", "stopped", "interrupted"):
         parts.append(str(m["message"]))
     text = "No data yet." if not m and not rows else " · ".join(parts)
+    scenarios = [
+        f"{name}: {number(int(p.get('rows') or 0))} rows synthesised"
+        + (f" through {p['through']}" if p.get("through") else "")
+        for name, p in (m.get("scenario_progress") or {}).items()
+        if isinstance(p, dict) and state == "generating"
+    ]
     return {
+        "scenarios": scenarios,
         "value": pct,
         "label": f"{pct:.0f} %" if m else "",
         "text": text,
@@ -289,6 +301,15 @@ def progress_view(manifest: dict | None, running: bool, rows_fallback: int) -> d
         "colour": STATE_COLOURS.get(state, "secondary"),
         "animated": state == "generating",
     }
+
+
+def scenario_progress(lines: list[str]) -> Any:
+    """The workers' progress per scenario, folded under one line (empty when there is none)."""
+    if not lines:
+        return []
+    return html.Details(
+        [html.Summary("per scenario"), html.Ul([html.Li(line) for line in lines], className="mb-0")]
+    )
 
 
 def toast(header: str, body: list[Any] | str, colour: str, toast_id: str) -> dbc.Toast:

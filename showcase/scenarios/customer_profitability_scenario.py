@@ -62,7 +62,7 @@ def generate_sample(
     world, day synthesis and CSV formatting; returns the number of rows."""
     from dataclasses import replace
 
-    from generator.run import make_shard
+    from generator.synthesis import synthesize_days
     from generator.traffic import TrafficModel
     from generator.world import World, WorldSpec
     from metering.store import CallStore
@@ -73,13 +73,9 @@ def generate_sample(
     world = World(spec)
     store = CallStore(path)
     store.reset()
-    rows = 0
-    for day in range(days):
-        shard = make_shard(world, day)
-        if shard.rows:
-            store.append_lines(shard.csv, shard.rows)
-            rows += shard.rows
-    return rows
+    shard = synthesize_days(world, 0, days)
+    store.append_lines(shard.csv, shard.rows)
+    return shard.rows
 
 
 # --- analysis ------------------------------------------------------------------------------------

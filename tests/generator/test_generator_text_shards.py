@@ -8,7 +8,7 @@ import numpy as np
 
 from generator import text
 from generator.calendar import iso_ms
-from generator.shards import Shard, read_shard, write_shard
+from generator.shards import Shard, line_ends, merge, read_shard, write_shard
 from metering.schema import format_timestamp
 
 
@@ -28,22 +28,40 @@ def test_hex_ids_are_fixed_width_lowercase_hex():
     assert [bytes(r).decode() for r in text.hex_matrix(v, 4)] == [f"{int(x) & 0xFFFF:04x}" for x in v]
 
 
+def _shard(lines: list[bytes], t_ms: list[int], scenario: int) -> Shard:
+    n = len(lines)
+    return Shard(
+        b"".join(lines),
+        np.array(t_ms, dtype=np.int64),
+        np.linspace(0, 1, n),
+        np.arange(n, dtype=np.int64) * 10,
+        np.arange(n, dtype=np.int32),
+        np.zeros(n, dtype=np.int16),
+        np.full(n, scenario, dtype=np.int16),
+        line_ends(b"".join(lines)),
+    )
+
+
 def test_shard_round_trip_and_slices_on_whole_lines(tmp_path):
     lines = [f"2026-01-01T00:00:0{i}.000Z,row{i}\n".encode() for i in range(5)]
-    shard = Shard(
-        3,
-        b"".join(lines),
-        np.arange(5, dtype=np.int64),
-        np.linspace(0, 1, 5),
-        np.arange(5, dtype=np.int64) * 10,
-        np.arange(5, dtype=np.int32),
-        np.zeros(5, dtype=np.int16),
-        np.ones(5, dtype=np.int16),
-    )
+    shard = _shard(lines, list(range(5)), 1)
     path = tmp_path / "day.shard"
     write_shard(path, shard)
-    back = read_shard(path, 3)
-    assert back.csv == shard.csv and (back.cost == shard.cost).all() and back.rows == 5
+    back = read_shard(path)
+    assert bytes(back.csv) == shard.csv and (back.cost == shard.cost).all() and back.rows == 5
     part = back.slice(1, 3)
-    assert part.csv == lines[1] + lines[2] and part.t_ms.tolist() == [1, 2]
-    assert back.slice(0, 0).csv == b"" and back.slice(5, 5).rows == 0
+    assert bytes(part.csv) == lines[1] + lines[2] and part.t_ms.tolist() == [1, 2]
+    assert part.ends.tolist() == [len(lines[1]), len(lines[1]) + len(lines[2])]
+    assert bytes(back.slice(0, 0).csv) == b"" and back.slice(5, 5).rows == 0
+    assert back.between(2, 4).t_ms.tolist() == [2, 3]
+
+
+def test_scenario_shards_merge_in_timestamp_order_ties_in_scenario_order():
+    a = _shard([b"a0\n", b"a1-long\n", b"a2\n"], [10, 20, 30], 0)
+    b = _shard([b"b0-longer\n", b"b1\n"], [5, 20], 1)
+    c = _shard([], [], 2)
+    merged = merge([a, c, b])
+    assert bytes(merged.csv) == b"b0-longer\na0\na1-long\nb1\na2\n"
+    assert merged.t_ms.tolist() == [5, 10, 20, 20, 30] and merged.scenario.tolist() == [1, 0, 0, 1, 0]
+    assert merged.ends.tolist() == line_ends(bytes(merged.csv)).tolist()
+    assert bytes(merged.slice(1, 3).csv) == b"a0\na1-long\n"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
 
-from metering.manifest import Manifest, manifest_path, read_manifest, write_manifest
+from metering.manifest import STATE_LABELS, Manifest, manifest_path, read_manifest, write_manifest
 from metering.prices import load_catalog
 from metering.schema import (
     COLUMN_NAMES,
@@ -118,7 +121,7 @@ def test_manifest_atomic_round_trip(tmp_path) -> None:
         progress=0.5,
         state="generating",
         rows_by_scenario={"baseline": 10},
-        pid=123,
+        pid=os.getpid(),  # a live writer: read back as written
         simulated_until="2026-11-19T08:00:03.794Z",
     )
     target = write_manifest(csv_path, m)
@@ -129,6 +132,21 @@ def test_manifest_atomic_round_trip(tmp_path) -> None:
     assert back.updated_at.endswith("Z") and back.data_file == str(csv_path)
     assert json.loads(target.read_text())["state"] == "generating"
     assert manifest_path(tmp_path / "calls.txt").name == "calls.txt.manifest.json"
+
+
+def test_generating_manifest_of_a_dead_writer_reads_as_interrupted(tmp_path) -> None:
+    csv_path = tmp_path / "calls.csv"
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(gone.stdout)  # exited and reaped
+    write_manifest(csv_path, Manifest(state="generating", pid=dead_pid, rows=5, sim_start="2026-01-05"))
+    back = read_manifest(csv_path)
+    assert back.state == "interrupted" and str(dead_pid) in back.message and back.rows == 5
+    assert STATE_LABELS["interrupted"].startswith("interrupted")
+    assert json.loads(manifest_path(csv_path).read_text())["state"] == "generating"  # the file is left as is
+    write_manifest(csv_path, Manifest(state="stopped", pid=dead_pid))
+    assert read_manifest(csv_path).state == "stopped"  # a closed run stays what it was
 
 
 def test_manifest_bad_state_and_unreadable(tmp_path) -> None:
