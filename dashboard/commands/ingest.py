@@ -56,11 +56,13 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(data_path: Path, host: str, port: int, threads: int, shared: bool) -> None:
-    """One process: its own SO_REUSEPORT socket, the ingest app, waitress until SIGTERM/SIGINT."""
+def _worker(
+    data_path: Path, host: str, port: int, threads: int, shared: bool, sock: socket.socket | None = None
+) -> None:
+    """One process: its own SO_REUSEPORT socket (or ``sock``), the ingest app, waitress until SIGTERM/SIGINT."""
     import waitress
 
-    sock = reuseport_socket(host, port)
+    sock = sock or reuseport_socket(host, port)
     app, state = ingest_app(data_path, shared=shared)
 
     def stop(signum: int, frame: Any) -> None:
@@ -89,14 +91,15 @@ def run(args: argparse.Namespace) -> int:
         print("revenium-flow ingest: this system has no SO_REUSEPORT; use --workers 1", file=sys.stderr)
         return 2
     path = data_path(args)
-    # hold the port (bound, not listening) so that port 0 resolves once and every worker gets the same one
+    # bind first so that port 0 resolves once: one worker serves this socket; with several, it is closed
+    # and a bound, non-listening socket holds the port while every worker binds its own to it
     try:
-        holder = reuseport_socket(args.host, args.port) if args.workers > 1 else None
+        holder = reuseport_socket(args.host, args.port)
     except OSError as exc:
         print(f"revenium-flow ingest: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    port = holder.getsockname()[1] if holder else args.port
-    if holder is not None:
+    port = holder.getsockname()[1]
+    if args.workers > 1:
         holder.close()
         holder = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -108,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.workers == 1:
-        _worker(path, args.host, port, args.threads, shared=False)
+        _worker(path, args.host, port, args.threads, shared=False, sock=holder)
         return 0
     children: list[int] = []
     for _ in range(args.workers):
