@@ -334,7 +334,7 @@ def main() -> int:
 
     logging.basicConfig(level=logging.INFO)
     base_url = os.environ.get("REVENIUM_FLOW_URL", "http://127.0.0.1:8050")
-    api_key = os.environ.get("REVENIUM_FLOW_API_KEY", "demo-key")
+    api_key = os.environ.get("REVENIUM_FLOW_API_KEY", "hak_demo_key_1")
     meta = (
         MetadataBuilder()
         .customer("cust_demo")
