@@ -170,14 +170,27 @@ METHODS: dict[str, str] = {
 }
 
 
-def _iso(ts: pd.Series) -> pd.Series:
-    return ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(ts: pd.Series) -> np.ndarray:
+    """ISO 8601 text per row, formatted once per distinct instant (days and months repeat a lot)."""
+    codes, uniques = pd.factorize(ts, use_na_sentinel=False)
+    text = pd.DatetimeIndex(uniques).strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
+    return text[codes]
+
+
+def _per_value(values: pd.Series, fn) -> np.ndarray:
+    """``fn`` applied once per distinct value, spread back to the rows."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return (
+        np.array([fn(u) for u in uniques], dtype=object)[codes]
+        if len(uniques)
+        else np.array([], dtype=object)
+    )
 
 
 def publishers(provider: pd.Series, model: pd.Series) -> np.ndarray:
     """PublisherName per row: the model's vendor on marketplaces, else the provider's own name."""
     prov = provider.astype(str).to_numpy(dtype=object)
-    default = np.array([PROVIDERS.get(p, (p, p, p))[2] for p in prov], dtype=object)
+    default = _per_value(pd.Series(prov), lambda p: PROVIDERS.get(p, (p, p, p))[2])
     marketplace = np.isin(prov, ["bedrock", "azure"])
     if not marketplace.any():
         return default
@@ -314,9 +327,8 @@ def _tags(g: pd.DataFrame) -> pd.Series:
 def _focus_columns(g: pd.DataFrame) -> pd.DataFrame:
     day = pd.to_datetime(g["day"], utc=True)
     month = day.dt.tz_localize(None).dt.to_period("M").dt.start_time.dt.tz_localize("UTC")
-    info = g["provider"].map(lambda p: PROVIDERS.get(p, (p, p, p)))
-    service = info.str[0]
-    provider_name = info.str[1]
+    service = _per_value(g["provider"], lambda p: PROVIDERS.get(p, (p, p, p))[0])
+    provider_name = _per_value(g["provider"], lambda p: PROVIDERS.get(p, (p, p, p))[1])
     quantity = g["quantity"] / 1000.0
     rate = g["rate"].where(~g["unpriced"])
     sku = g["provider"] + "/" + g["model"] + "/" + g["token_type"].str.replace(" ", "-")
@@ -365,7 +377,7 @@ def _focus_columns(g: pd.DataFrame) -> pd.DataFrame:
             "ServiceName": service,
             "ServiceSubcategory": SERVICE_SUBCATEGORY,
             "SkuId": sku,
-            "SkuPriceId": (sku + "@" + rate.map(lambda r: "unpriced" if pd.isna(r) else f"{r:.10g}")),
+            "SkuPriceId": sku + "@" + _per_value(rate, lambda r: "no-list-price" if pd.isna(r) else f"{r:.10g}"),
             "SubAccountId": g["product_id"],
             "SubAccountName": g["product_id"],
             "Tags": tags,

@@ -142,6 +142,9 @@ def test_unpriced_rows_are_flagged_not_priced_at_zero():
     unpriced = preview[preview["x_PricingStatus"] == "unpriced"]
     assert len(unpriced) and unpriced["ListUnitPrice"].isna().all()
     assert unpriced["ChargeDescription"].str.contains("unpriced").all()
+    assert unpriced["SkuPriceId"].str.endswith("@no-list-price").all()
+    listed = f["ListUnitPrice"].notna()
+    assert not f.loc[listed, "SkuPriceId"].str.endswith("@no-list-price").any()
     sent = preview[preview["x_PricingStatus"] == "priced"]
     assert sent["BilledCost"].sum() == pytest.approx(0.5)  # a sent cost counts even without a catalog price
     assert sent["ListCost"].sum() == pytest.approx(0.5)
