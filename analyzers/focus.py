@@ -377,7 +377,9 @@ def _focus_columns(g: pd.DataFrame) -> pd.DataFrame:
             "ServiceName": service,
             "ServiceSubcategory": SERVICE_SUBCATEGORY,
             "SkuId": sku,
-            "SkuPriceId": sku + "@" + _per_value(rate, lambda r: "no-list-price" if pd.isna(r) else f"{r:.10g}"),
+            "SkuPriceId": sku
+            + "@"
+            + _per_value(rate, lambda r: "no-list-price" if pd.isna(r) else f"{r:.10g}"),
             "SubAccountId": g["product_id"],
             "SubAccountName": g["product_id"],
             "Tags": tags,
