@@ -9,9 +9,8 @@ import plotly.graph_objects as go
 from analyzers.base import AnalysisResult
 from dashboard.components.blocks import chart_card
 from dashboard.components.charts.common import (
-    MARGIN,
-    TEMPLATE,
     empty_figure,
+    grouped_bars,
     plot_text,
     register_result_chart,
 )
@@ -51,14 +50,7 @@ def create_figure(df: pd.DataFrame) -> go.Figure:
     fig.update_traces(
         hovertemplate="%{x}: %{y:,.0f} ms (%{customdata:,} streamed calls)<extra>%{fullData.name}</extra>"
     )
-    fig.update_layout(
-        barmode="group",
-        template=TEMPLATE,
-        margin=MARGIN,
-        yaxis_title="ms to first token",
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return fig
+    return grouped_bars(fig, "ms to first token")
 
 
 def register(app, hub) -> None:
