@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import io
 
 import pandas as pd
@@ -12,17 +14,21 @@ from dashboard.app import create_app
 from dashboard.components.charts import focus_download
 
 
+def _csv(data: dict) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(gzip.decompress(base64.b64decode(data["content"]))))
+
+
 def test_download_payload_sums_to_the_total_and_follows_the_filters(data_file):
     session = AnalysisSession(data_file)
     session.refresh()
     data, note = focus_download.download_payload(session, None, None)
-    assert data["filename"] == "focus.csv" and "FOCUS rows" in note
-    focus = pd.read_csv(io.StringIO(data["content"]))
+    assert data["filename"] == "focus.csv.gz" and data["base64"] and "FOCUS rows" in note
+    focus = _csv(data)
     total = session.result("understanding").metrics["total_cost_usd"].value
     assert round(focus["BilledCost"].sum(), 2) == round(total, 2)
     org = str(session.frame()["organization_id"].astype(str).iloc[0])
     data, _ = focus_download.download_payload(session, {"organizations": [org]}, None)
-    assert set(pd.read_csv(io.StringIO(data["content"]))["BillingAccountId"]) == {org}
+    assert set(_csv(data)["BillingAccountId"]) == {org}
 
 
 def test_download_without_data_says_so(empty_path):
