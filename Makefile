@@ -4,6 +4,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the official FOCUS validator needs pandas < 3: its own venv, used by tests/focus/ through a subprocess
+FOCUS_VENV := .venv-focus
+FOCUS_STAMP := $(FOCUS_VENV)/.installed
 
 .PHONY: run test test-fast lint bench clean
 
@@ -14,10 +17,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
+$(FOCUS_STAMP): tests/focus/focus-validator.txt
+	@test -x $(FOCUS_VENV)/bin/python || $(PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install --quiet -r tests/focus/focus-validator.txt
+	@touch $(FOCUS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/revenium-flow dashboard
 
-test: $(STAMP)
+test: $(STAMP) $(FOCUS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -34,4 +42,4 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(FOCUS_VENV) .pytest_cache .ruff_cache build *.egg-info

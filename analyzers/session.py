@@ -50,6 +50,7 @@ DIMS: tuple[str, ...] = (
     "provider",
     "environment",
     "source",
+    "api_key_id",
 )
 MEASURES: tuple[str, ...] = (
     "calls",
@@ -85,6 +86,8 @@ class Filters:
     environments: tuple[str, ...] = ()
     organizations: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()  # end users (customer_id = subscriber.id, else its email)
+    api_keys: tuple[str, ...] = ()  # api_key_id values (the ingest key that accepted the row)
     drill: tuple[str, ...] = ()  # (org,), (org, product) or (org, product, model): the treemap selection
 
 
@@ -626,6 +629,8 @@ class AnalysisSession:
             ("tiers", "subscription_tier"),
             ("environments", "environment"),
             ("sources", "source"),
+            ("customers", "customer_id"),
+            ("api_keys", "api_key_id"),
         ):
             present = np.unique(cube[dim])
             out[key] = sorted(self._labels(dim, present).tolist()) if len(present) else []
@@ -742,6 +747,8 @@ def _value_filters(f: Filters) -> list[tuple[str, tuple[str, ...]]]:
         ("environment", f.environments),
         ("organization_id", f.organizations),
         ("source", f.sources),
+        ("customer_id", f.customers),
+        ("api_key_id", f.api_keys),
     )
     return [(col, values) for col, values in pairs if values]
 

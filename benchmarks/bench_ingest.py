@@ -60,6 +60,9 @@ MODELS = [
     ("openai", "gpt-4"),
 ]
 GOAL_RPS, GOAL_P99_MS, GOAL_BULK_RPS = 1500.0, 100.0, 30_000.0
+#: issue 17: N ingest processes (``revenium-flow ingest --workers 2``) vs one, same run; one process vs the
+#: Flask 204 floor of the same run
+GOAL_WORKERS_RATIO, GOAL_FLOOR_RATIO = 1.6, 0.5
 
 
 # --- the records sent ---------------------------------------------------------------------------
@@ -174,6 +177,41 @@ class Server:
         self.conn.send("stop")
         self.conn.poll(30)
         self.proc.join(30)
+
+
+class IngestCommand:
+    """``revenium-flow ingest --workers N`` (the production scale-out command) in a subprocess."""
+
+    def __init__(self, csv_path: Path, workers: int, threads: int) -> None:
+        import subprocess
+
+        env = {**os.environ, "REVENIUM_FLOW_API_KEYS": KEY, "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-m", "dashboard.cli", "ingest", "--data", str(csv_path), "--port", "0"]
+        cmd += ["--workers", str(workers), "--threads", str(threads)]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        port = int(line.rsplit(":", 1)[-1].split()[0])
+        self.address = ("127.0.0.1", port)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # every worker imports the app: wait until answers come
+            try:
+                conn = Connection(self.address)
+                status, _ = conn.exchange(
+                    f"GET /meter/v2/status HTTP/1.1\r\nHost: {self.address[0]}\r\n\r\n".encode()
+                )
+                conn.close()
+                if status == 200:
+                    time.sleep(2.0)  # the other workers start at the same pace
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("revenium-flow ingest did not start")
+
+    def stop(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
 
 
 # --- a minimal keep-alive HTTP/1.1 client -------------------------------------------------------
@@ -398,6 +436,61 @@ class Report:
         print(text, file=self.stream, flush=True)
 
 
+def workers_phase(
+    args: argparse.Namespace, tmp: Path, template: dict[str, Any], say: Report
+) -> dict[str, Any]:
+    """Single-record POSTs to ``revenium-flow ingest`` with 1 and with ``--workers`` processes.
+
+    Both servers run at once (an idle one costs nothing); their rounds alternate so that load from
+    other jobs falls on both alike. Each ends with a check that its CSV holds every acknowledged row.
+    """
+    counts = (1, args.workers)
+    servers = {n: IngestCommand(tmp / f"workers-{n}.csv", n, args.worker_threads) for n in counts}
+    rounds: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    acknowledged = dict.fromkeys(counts, 0)
+    try:
+        clients = {n: Clients(servers[n].address, args.clients, args.client_procs) for n in counts}
+        try:
+            for n in counts:
+                acknowledged[n] += clients[n].run(SINGLE, args.warmup, template, f"w{n}w", False)["ok"]
+            for r in range(args.rounds):
+                for n in counts:
+                    res = clients[n].run(SINGLE, args.requests, template, f"w{n}r{r}", False)
+                    acknowledged[n] += res["ok"]
+                    rounds[n].append(res)
+                    say(
+                        f"  ingest --workers {n:<2d} round {r + 1}: {res['rps']:6.0f} req/s  p50 {res['p50_ms']:5.1f} ms"
+                        f"  p99 {res['p99_ms']:5.1f} ms  statuses {res['statuses']}"
+                    )
+        finally:
+            for c in clients.values():
+                c.close()
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    out: dict[str, Any] = {}
+    for n in counts:
+        stored = csv_rows(tmp / f"workers-{n}.csv")
+        rps = [r["rps"] for r in rounds[n]]
+        out[str(n)] = {
+            "rps": round(statistics.median(rps)),
+            "rps_all_rounds": [round(x) for x in rps],
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in rounds[n]), 2),
+            "csv_rows": stored,
+            "acknowledged": acknowledged[n],
+            "rows_match": stored == acknowledged[n],
+        }
+    pairs = [b["rps"] / a["rps"] for a, b in zip(rounds[1], rounds[args.workers], strict=True)]
+    out["ratio"] = round(statistics.median(pairs), 2)
+    out["ratio_all_rounds"] = [round(x, 2) for x in pairs]
+    say(
+        f"{'ingest --workers ' + str(args.workers) + ' vs 1':28s} median {out[str(args.workers)]['rps']:6.0f} vs "
+        f"{out['1']['rps']:6.0f} req/s: ratio {out['ratio']:.2f} (per round {out['ratio_all_rounds']})   CSV rows = "
+        f"acknowledged: {'yes' if all(out[str(n)]['rows_match'] for n in counts) else 'NO, MISMATCH'}"
+    )
+    return out
+
+
 #: (name, route, Idempotency-Key?) of the single-record phases, floors first
 SINGLE_PHASES = [
     ("floor: bare WSGI 204", WSGI_NOOP, False),
@@ -526,6 +619,10 @@ def main() -> int:
     ap.add_argument(
         "--dir", type=Path, default=None, help="directory for the temp CSV (default: system temp)"
     )
+    ap.add_argument(
+        "--workers", type=int, default=2, help="processes of `revenium-flow ingest` compared with 1 (0: skip)"
+    )
+    ap.add_argument("--worker-threads", type=int, default=8, help="waitress threads per ingest process")
     ap.add_argument("--json", action="store_true", help="human-readable lines to stderr, only JSON on stdout")
     args = ap.parse_args()
     say = Report(args.json)
@@ -581,6 +678,9 @@ def main() -> int:
             f"fsync of ready arrays)   CSV rows {base['csv_rows']:,} = appended {base['appended']:,}: "
             f"{'yes' if base['rows_match'] else 'NO, MISMATCH'}"
         )
+        if args.workers > 1:
+            results["workers"] = workers_phase(args, Path(tmp), run.template, say)
+            run.all_ok &= all(v["rows_match"] for k, v in results["workers"].items() if k.isdigit())
         check = integrity(csv_path, run.acknowledged)
         run.all_ok &= check["ok"]
         results["integrity"] = check
@@ -728,6 +828,26 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "figure": s["p99_ms"],
                 "goal": f"<= {GOAL_P99_MS:.0f}",
                 "met": s["p99_ms"] <= GOAL_P99_MS,
+            }
+        )
+    single, floor = results["single"]["single"], results["single"]["floor: Flask route 204"]
+    ratio = round(single["rps"] / floor["rps"], 2)
+    rows.append(
+        {
+            "what": "single ÷ Flask 204 floor, same run",
+            "figure": ratio,
+            "goal": f">= {GOAL_FLOOR_RATIO}",
+            "met": ratio >= GOAL_FLOOR_RATIO,
+        }
+    )
+    if "workers" in results:
+        w = results["workers"]
+        rows.append(
+            {
+                "what": "ingest --workers N ÷ 1 process, same run",
+                "figure": w["ratio"],
+                "goal": f">= {GOAL_WORKERS_RATIO}",
+                "met": w["ratio"] >= GOAL_WORKERS_RATIO,
             }
         )
     for name, _ in BULK_PHASES:

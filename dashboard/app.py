@@ -24,7 +24,7 @@ from dashboard.ingest import register_ingest
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PAGES_DIR = PACKAGE_DIR / "pages"
-ASSETS_DIR = PACKAGE_DIR.parent / "assets"
+ASSETS_DIR = PACKAGE_DIR / "assets"  # package data: found from a checkout and from an installed wheel
 DEFAULT_INTERVAL_MS = 1500
 
 

@@ -21,7 +21,20 @@ COMMANDS: tuple[str, ...] = (
     "validate",
     "prices",
     "scenario",
+    "export",
+    "ingest",
 )
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's ``version``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("revenium-flow")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="revenium-flow",
         description="AI FinOps: simulate or meter LLM calls, analyse cost and profitability, watch it live.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module_name = f"dashboard.commands.{name}"

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 def start_server(data: Path, workspace: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, REVENIUM_FLOW_API_KEYS="demo-key")
+    env = dict(os.environ, REVENIUM_FLOW_API_KEYS="hak_demo_key_1")
     args = ["dashboard", "--data", str(data), "--port", str(port), "--workspace", str(workspace)]
     proc = subprocess.Popen(
         [*CLI, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -62,6 +62,35 @@ EXTENSION_COLUMNS: tuple[Column, ...] = (
         "where the row came from: simulated, metered (REST) or otlp",
         default="simulated",
     ),
+    Column(
+        "operation_type",
+        "category",
+        "what the call did as the SDK reports it (CHAT, EMBED, ...); empty when not reported",
+        default="",
+    ),
+    Column(
+        "is_streamed",
+        "category",
+        "true or false as the client reported it; empty when not reported",
+        default="",
+    ),
+    Column(
+        "time_to_first_token_ms",
+        "float",
+        "milliseconds until the first token of a streamed answer; empty when not reported",
+    ),
+    Column(
+        "transaction_name",
+        "category",
+        "agent / workflow step name the client gave; empty when none",
+        default="",
+    ),
+    Column(
+        "api_key_id",
+        "category",
+        "stable non-secret id of the ingest API key that accepted the row (first 12 hex of its sha256)",
+        default="",
+    ),
 )
 
 COLUMNS: tuple[Column, ...] = SEED_COLUMNS + EXTENSION_COLUMNS
@@ -89,6 +118,8 @@ STOP_REASONS = (
 #: stop reasons that mean the call failed (counted in error rates)
 ERROR_STOP_REASONS = ("TIMEOUT", "ERROR", "CANCELLED")
 SOURCES = ("simulated", "metered", "otlp")
+#: values of ``is_streamed`` ("" = not reported)
+STREAMED_VALUES = ("true", "false", "")
 
 #: the textual timestamp format written to CSV (UTC, milliseconds, trailing Z)
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # strftime gives microseconds; writers cut to milliseconds
@@ -348,8 +379,8 @@ def validate_record(
         if not present:
             if col.default is not None:
                 continue
-            if col.name == "cost_usd" and not require_cost:
-                continue
+            if col.kind == "float" and not (require_cost and col.name == "cost_usd"):
+                continue  # floats may be empty: an unpriced cost, an unreported time to first token
             problems.append(Problem(col.name, "missing required field"))
             continue
         v = record[col.name]
@@ -417,6 +448,9 @@ def validate_record(
         problems.append(
             Problem("stop_reason", f"unknown stop reason {stop!r}; expected one of {', '.join(STOP_REASONS)}")
         )
+    streamed = record.get("is_streamed")
+    if "is_streamed" not in bad and isinstance(streamed, str) and streamed not in STREAMED_VALUES:
+        problems.append(Problem("is_streamed", f"unknown value {streamed!r}; expected true, false or empty"))
     src = record.get("source")
     if "source" not in bad and isinstance(src, str) and src and src not in SOURCES:
         problems.append(Problem("source", f"unknown source {src!r}; expected one of {', '.join(SOURCES)}"))

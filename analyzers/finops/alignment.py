@@ -174,45 +174,6 @@ def statements(leaf: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp
     return lines[cols]
 
 
-def focus_export(df: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
-    """FinOps FOCUS-shaped rows (one per organization, provider and model over the period)."""
-    if df.empty:
-        return pd.DataFrame(columns=["BilledCost", "BillingAccountId", "x_Model"])
-    keys = ["organization_id", "provider", "model"]
-    g = cost_breakdown(df, keys).sort_values(keys, kind="stable").reset_index(drop=True)
-    g["cost"] = g["cost_usd"]
-    g["tokens"] = g["input_tokens"] + g["output_tokens"]
-    billed = allocate_cents(g["cost"].to_numpy()) / 100.0
-    return pd.DataFrame(
-        {
-            "BillingAccountId": g["organization_id"],
-            "BillingAccountName": g["organization_id"],
-            "BillingCurrency": "USD",
-            "BillingPeriodStart": start,
-            "BillingPeriodEnd": end,
-            "ChargePeriodStart": start,
-            "ChargePeriodEnd": end,
-            "ChargeCategory": "Usage",
-            "ChargeClass": None,
-            "ChargeDescription": g["model"] + " tokens",
-            "BilledCost": billed,
-            "EffectiveCost": g["cost"],
-            "ListCost": g["cost"],
-            "ContractedCost": g["cost"],
-            "PricingQuantity": g["tokens"] / 1000.0,
-            "PricingUnit": "1000 Tokens",
-            "ProviderName": g["provider"],
-            "PublisherName": g["provider"],
-            "InvoiceIssuerName": g["provider"],
-            "ServiceCategory": "AI and Machine Learning",
-            "ServiceSubcategory": "Generative AI",
-            "ServiceName": g["model"],
-            "x_Model": g["model"],
-            "x_Calls": g["calls"],
-        }
-    )
-
-
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     days = period_days(df)
     f = monthly_factor(days)
@@ -251,14 +212,13 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
             "showback": showback(leaf),
             "efficiency": eff,
             "statements": statements(leaf, start, end),
-            "focus": focus_export(df, start, end),
         },
         recommendations=_recommendations(eff, f),
         methods={
             "allocation": ALLOCATION_METHOD,
             "efficiency": "index = organization's cost per call (per 1K tokens) / fleet's; priced calls only",
             "monthly": f"monthly = period figure x 30.4375 / {days:.2f} days",
-            "focus": "FOCUS 1.x column names; one row per organization, provider and model over the period",
+            "focus": "the FOCUS export is analyzers.focus.focus_frame (revenium-flow export --format focus)",
         },
     )
 

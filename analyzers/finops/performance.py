@@ -138,6 +138,31 @@ def efficiency_score(t: pd.DataFrame, weights: tuple[float, float, float] = WEIG
     return 100.0 * (wc * cost_part + ws * speed_part + wr * rel) / (wc + ws + wr)
 
 
+def ttft_by_model(df: pd.DataFrame) -> pd.DataFrame:
+    """Time to first token of streamed calls per provider and model: calls, p50, p95, mean (ms)."""
+    cols = ["provider", "model", "streamed_calls", "ttft_p50_ms", "ttft_p95_ms", "ttft_mean_ms"]
+    streamed = df["time_to_first_token_ms"].notna() & (df["is_streamed"].astype(str) == "true")
+    if not streamed.any():
+        return pd.DataFrame(columns=cols)
+    d = pd.DataFrame(
+        {
+            "provider": df.loc[streamed, "provider"].astype(str),
+            "model": df.loc[streamed, "model"].astype(str),
+            "ttft": df.loc[streamed, "time_to_first_token_ms"].astype("float64"),
+        }
+    )
+    g = d.groupby(["provider", "model"], sort=True)["ttft"]
+    out = pd.DataFrame(
+        {
+            "streamed_calls": g.size(),
+            "ttft_p50_ms": g.quantile(0.5),
+            "ttft_p95_ms": g.quantile(0.95),
+            "ttft_mean_ms": g.mean(),
+        }
+    ).reset_index()
+    return out[cols].sort_values("ttft_p50_ms", ignore_index=True, kind="stable")
+
+
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     res = AnalysisResult(NAME, TITLE)
     p = ctx.params.get(NAME, {})
@@ -232,6 +257,20 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         ]
     ].sort_values("efficiency_score", ascending=False, ignore_index=True, kind="stable")
     res.tables["errors_by_stop_reason"] = _stop_reasons(df)
+    res.tables["ttft_by_model"] = ttft_by_model(df)
+    streamed = df["time_to_first_token_ms"].notna() & (df["is_streamed"].astype(str) == "true")
+    ttft = df.loc[streamed, "time_to_first_token_ms"].to_numpy(dtype="float64")
+    m["ttft_p50_ms"] = Metric(
+        float(np.median(ttft)) if len(ttft) else None,
+        "ms",
+        "Median time to first token (streamed)",
+        "median of time_to_first_token_ms over streamed calls that reported it (is_streamed = true)",
+    )
+    m["streamed_calls"] = Metric(int(streamed.sum()), "calls", "Streamed calls with a time to first token")
+    res.methods["ttft"] = (
+        "time to first token as the client reported it (SDK timeToFirstToken), streamed calls only; "
+        "p50/p95 per provider and model with linear interpolation; calls that did not report it are left out"
+    )
     res.tables["daily_latency"] = _daily(df, w)
     by_task = _table(w, ["task_type", "provider", "model"], orders)
     res.tables["best_model_by_task"] = _best_per_task(by_task, weights, min_calls, min_success)

@@ -49,6 +49,9 @@ BREAKDOWNS: dict[str, list[str]] = {
     "cost_by_environment": ["environment"],
     "cost_by_task_type": ["task_type"],
     "cost_by_source": ["source"],
+    "cost_by_api_key": ["api_key_id"],
+    "cost_by_operation_type": ["operation_type"],
+    "cost_by_transaction_name": ["transaction_name"],
 }
 HIERARCHY = ["organization_id", "product_id", "model"]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

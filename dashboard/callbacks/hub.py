@@ -15,7 +15,14 @@ from typing import Any
 
 from analyzers.session import AnalysisSession, Filters
 
-FILTER_FIELDS: tuple[str, ...] = ("tiers", "environments", "organizations", "sources")
+FILTER_FIELDS: tuple[str, ...] = (
+    "tiers",
+    "environments",
+    "organizations",
+    "sources",
+    "customers",
+    "api_keys",
+)
 
 
 def filters_from_store(stored: dict | None, drill: list | tuple | None = None) -> Filters:

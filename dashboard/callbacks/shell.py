@@ -109,7 +109,7 @@ def filters_payload(start: str | None, end: str | None, values: dict[str, list |
 
 def option_list(values) -> list[dict]:
     """Dropdown options; labels are plain text (Dash renders them as text, never HTML)."""
-    return [{"label": str(v), "value": str(v)} for v in values or []]
+    return [{"label": str(v) or "(none)", "value": str(v)} for v in values or []]
 
 
 def _toast(content: dict) -> Patch:

@@ -41,12 +41,16 @@ FILTER_DROPDOWNS: dict[str, str] = {
     "environments": "filter-environments",
     "organizations": "filter-organizations",
     "sources": "filter-sources",
+    "customers": "filter-customers",
+    "api_keys": "filter-api-keys",
 }
 FILTER_LABELS: dict[str, str] = {
     "tiers": "Tier",
     "environments": "Environment",
     "organizations": "Organization",
     "sources": "Source",
+    "customers": "End user",
+    "api_keys": "API key",
 }
 FILTER_RESET = "filter-reset"
 BREADCRUMB = "breadcrumb"

@@ -60,6 +60,7 @@ _EMPTY: dict[str, Any] = {}  # stands in for a non-object item while fields are 
 _TEXT_LIMIT = BY_NAME["model"].max_len  # every text column but user_agent
 _BAD_CHARS = r"[\r\n\x00]"
 _MAX_FLOAT = sys.float_info.max
+_STREAMED = {True: "true", False: "false"}  # isStreamed -> is_streamed (absent: "")
 
 #: the only timestamp forms taken column-wise: UTC ("Z" or "+00:00"), "T", whole seconds with 0..9
 #: fraction digits, years 1970..2261 (inside the schema's bounds). Group 1 is the text up to the seconds,
@@ -107,6 +108,8 @@ WIRE_FIELDS = (
     "region",
     "traceId",
     "sessionId",
+    "operationType",
+    "transactionName",
 )
 
 
@@ -125,13 +128,13 @@ class BatchMapped:
     fast_rows: int = 0
 
 
-def map_batch(items: list[Any], *, user_agent: str | None = None) -> BatchMapped:
+def map_batch(items: list[Any], *, user_agent: str | None = None, api_key_id: str = "") -> BatchMapped:
     """Every item mapped as ``map_revenium`` maps it, as one pyarrow array per schema column."""
     n = len(items)
     if n == 0:
         return BatchMapped(records_to_arrays([]), [], 0, 0)
     try:
-        fast, columns = _fast_path(items, user_agent)
+        fast, columns = _fast_path(items, user_agent, api_key_id)
     except (ValueError, TypeError, ArithmeticError, pa.ArrowException):
         # a value pyarrow cannot hold (a lone surrogate, ...): let the reference mapping decide
         fast, columns = np.zeros(n, dtype=bool), None
@@ -139,7 +142,7 @@ def map_batch(items: list[Any], *, user_agent: str | None = None) -> BatchMapped
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
     for i in slow.tolist():
-        mapped = map_revenium(items[i], user_agent=user_agent, prefix=f"[{i}].")
+        mapped = map_revenium(items[i], user_agent=user_agent, prefix=f"[{i}].", api_key_id=api_key_id)
         if mapped.problems:
             problems.extend(mapped.problems)
         elif mapped.record is not None:
@@ -165,7 +168,9 @@ def map_batch(items: list[Any], *, user_agent: str | None = None) -> BatchMapped
 
 
 # --- the fast path ------------------------------------------------------------------------------
-def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, dict[str, pa.Array]]:
+def _fast_path(
+    items: list[Any], user_agent: str | None, api_key_id: str = ""
+) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """Which rows are plain (bool per row), and every column as the mapping gives it for those rows.
 
     Values at the other rows are placeholders; ``map_batch`` replaces them.
@@ -184,10 +189,13 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
     # SDK fields we only type-check
     for name in ("responseTime", "completionStartTime"):
         ok &= _timestamps(w[name], optional=True)[1]
-    ok &= _ints(w["timeToFirstToken"], optional=True, floats=True)[1]
+    ttft, ttft_ok, ttft_none = _ints(w["timeToFirstToken"], optional=True, floats=True)
+    ok &= ttft_ok & (ttft <= MAX_COST_USD)  # stored in a float column: the schema's bound for floats
+    streamed_ok = _types_ok(w["isStreamed"], _BOOL_OR_NONE)
+    streamed = list(map(_STREAMED.get, _blank(w["isStreamed"], streamed_ok), repeat("")))
     for name in ("inputTokenCost", "outputTokenCost"):
         ok &= _numbers(w[name], _MAX_FLOAT)[1]
-    ok &= _types_ok(w["isStreamed"], _BOOL_OR_NONE)
+    ok &= streamed_ok
 
     # tokens, with the Anthropic convention (cache tokens counted outside inputTokenCount)
     inp, inp_ok, _ = _ints(w["inputTokenCount"], optional=False)
@@ -279,6 +287,12 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
         text[column] = pa.array(values, pa.string())
         ok &= valid
 
+    optional_text: dict[str, pa.Array] = {}
+    for column, wire in (("operation_type", "operationType"), ("transaction_name", "transactionName")):
+        values, valid = _by_value(w[wire], _optional_text)
+        optional_text[column] = pa.array(values, pa.string())
+        ok &= valid
+
     agent = _clean_text(user_agent or DEFAULTS["user_agent"], BY_NAME["user_agent"].max_len)
     if not _plain_text(agent, BY_NAME["user_agent"].max_len):  # cannot happen: _clean_text cleans
         ok[:] = False
@@ -309,6 +323,11 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
         "reasoning_tokens": pa.array(reasoning, pa.int64()),
         "scenario": _constant("", n),
         "source": _constant("metered", n),
+        "operation_type": optional_text["operation_type"],
+        "is_streamed": pa.array(streamed, pa.string()),
+        "time_to_first_token_ms": pa.array(np.where(ttft_none, np.nan, ttft), pa.float64()),
+        "transaction_name": optional_text["transaction_name"],
+        "api_key_id": _constant(api_key_id, n),
     }
     return ok, {c.name: columns[c.name] for c in COLUMNS}
 
@@ -474,6 +493,13 @@ def _timestamps(col: list[Any], *, optional: bool) -> tuple[pa.Array, np.ndarray
     if optional and arr.null_count:
         ok |= types & arr.is_null().to_numpy(zero_copy_only=False)
     return text, ok
+
+
+def _optional_text(v: Any) -> tuple[Any, bool]:
+    """An optional text field (operationType, transactionName): "" when absent, else plain text."""
+    if v is None or v == "":
+        return "", True
+    return v, _plain_text(v, _TEXT_LIMIT)
 
 
 def _constant(value: str, n: int) -> pa.Array:

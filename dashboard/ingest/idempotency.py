@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -60,9 +61,17 @@ class IdempotencyLedger:
     """Claim, commit and release idempotency keys; safe for many request threads and one writer."""
 
     def __init__(
-        self, path: Path, *, ttl_seconds: float = DEFAULT_TTL_SECONDS, wait_seconds: float = 30.0
+        self,
+        path: Path,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        wait_seconds: float = 30.0,
+        shared: bool = False,
     ) -> None:
         self.path = Path(path)
+        #: several processes use the file (``revenium-flow ingest --workers N``): keys in flight are also
+        #: recorded in the sqlite table ``inflight``, so two processes never both own one key
+        self.shared = shared
         self.ttl_seconds = ttl_seconds
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
@@ -96,6 +105,11 @@ class IdempotencyLedger:
             " key TEXT PRIMARY KEY, digest TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)"
         )
         con.execute("CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created)")
+        if self.shared:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS inflight ("
+                " key TEXT PRIMARY KEY, digest TEXT NOT NULL, pid INTEGER NOT NULL, claimed REAL NOT NULL)"
+            )
         return con
 
     def _reader(self) -> sqlite3.Connection:
@@ -127,6 +141,12 @@ class IdempotencyLedger:
                 finally:
                     self._waiters -= 1
             self._inflight[key] = digest
+        if self.shared:
+            try:
+                return self._claim_shared(key, digest, deadline)
+            except BaseException:
+                self.release([key])
+                raise
         try:
             row = (
                 self._reader()
@@ -146,6 +166,48 @@ class IdempotencyLedger:
             return CONFLICT, None
         return DUPLICATE, json.loads(row[1])
 
+    def _claim_shared(self, key: str, digest: str, deadline: float) -> tuple[str, dict[str, Any] | None]:
+        """Across processes: in one sqlite write transaction, look the key up and mark it in flight.
+
+        A key in flight in another (live) process is waited for by polling, as the in-process wait does;
+        a mark left by a process that died is taken over.
+        """
+        con = self._reader()
+        pause = 0.002
+        while True:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                row = con.execute(
+                    "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
+                    (key, time.time() - self.ttl_seconds),
+                ).fetchone()
+                held = (
+                    None
+                    if row
+                    else con.execute("SELECT digest, pid FROM inflight WHERE key = ?", (key,)).fetchone()
+                )
+                if row is None and (held is None or not _alive(int(held[1]))):
+                    con.execute(
+                        "INSERT OR REPLACE INTO inflight(key, digest, pid, claimed) VALUES (?, ?, ?, ?)",
+                        (key, digest, os.getpid(), time.time()),
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            if row is not None:
+                self._release_local([key])
+                return (CONFLICT, None) if row[0] != digest else (DUPLICATE, json.loads(row[1]))
+            if held is None or not _alive(int(held[1])):
+                return NEW, None
+            if held[0] != digest:
+                self._release_local([key])
+                return CONFLICT, None
+            if time.monotonic() >= deadline:
+                raise LedgerBusy(f"another request with Idempotency-Key {key!r} is still being written")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
     def commit(self, entries: list[Entry]) -> None:
         """Record keys whose rows are durable (one transaction), then wake requests waiting on them."""
         if entries:
@@ -156,6 +218,8 @@ class IdempotencyLedger:
                     "INSERT OR REPLACE INTO idempotency(key, digest, response, created) VALUES (?, ?, ?, ?)",
                     [(e.key, e.digest, json.dumps(e.response), now) for e in entries],
                 )
+                if self.shared:
+                    self._write.executemany("DELETE FROM inflight WHERE key = ?", [(e.key,) for e in entries])
                 self._write.execute("COMMIT")
             except BaseException:
                 self._write.execute("ROLLBACK")
@@ -166,6 +230,16 @@ class IdempotencyLedger:
 
     def release(self, keys: list[str]) -> None:
         """Give keys back without committing (their write failed): waiters retry the claim."""
+        if self.shared and keys:
+            con = self._reader()
+            con.execute("BEGIN IMMEDIATE")
+            con.executemany(
+                "DELETE FROM inflight WHERE key = ? AND pid = ?", [(k, os.getpid()) for k in keys]
+            )
+            con.execute("COMMIT")
+        self._release_local(keys)
+
+    def _release_local(self, keys: list[str]) -> None:
         with self._lock:
             for k in keys:
                 self._inflight.pop(k, None)
@@ -187,3 +261,10 @@ class IdempotencyLedger:
             for con in (*self._readers, self._write):
                 con.close()
             self._readers.clear()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a key it marked in flight is still being written)."""
+    from generator.run import _pid_alive  # the one liveness check (stale generator shards use it too)
+
+    return pid == os.getpid() or _pid_alive(pid)

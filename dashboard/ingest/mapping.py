@@ -46,6 +46,10 @@ WIRE_TO_COLUMN: dict[str, str] = {
     "stopReason": "stop_reason",
     "cacheReadTokenCount": "cached_tokens",
     "reasoningTokenCount": "reasoning_tokens",
+    "operationType": "operation_type",
+    "isStreamed": "is_streamed",
+    "timeToFirstToken": "time_to_first_token_ms",
+    "transactionName": "transaction_name",
 }
 #: older SDK spellings accepted when the current one is absent
 WIRE_ALIASES: dict[str, str] = {"organizationId": "organizationName", "productId": "productName"}
@@ -55,6 +59,7 @@ DERIVED_COLUMNS: dict[str, str] = {
     "user_agent": "HTTP User-Agent header (unknown when absent)",
     "scenario": "always empty (metered rows belong to no simulator scenario)",
     "source": "'metered' for the REST routes, 'otlp' for /v1/traces",
+    "api_key_id": "first 12 hex of sha256 of the API key that accepted the row (never the key)",
 }
 #: value used when an optional wire field is absent
 DEFAULTS: dict[str, str] = {
@@ -175,7 +180,9 @@ def translate(problems: list[Problem], column_to_wire: dict[str, str], prefix: s
     return out
 
 
-def map_revenium(body: Any, *, user_agent: str | None = None, prefix: str = "") -> Mapped:
+def map_revenium(
+    body: Any, *, user_agent: str | None = None, prefix: str = "", api_key_id: str = ""
+) -> Mapped:
     """One Revenium metering record -> one call record (source 'metered'), or every problem with it."""
     if not isinstance(body, dict):
         where = prefix.rstrip(".") or "body"
@@ -277,6 +284,11 @@ def map_revenium(body: Any, *, user_agent: str | None = None, prefix: str = "") 
         "reasoning_tokens": _int_like(_first(body.get("reasoningTokenCount"), 0)),
         "scenario": "",
         "source": "metered",
+        "operation_type": _first(body.get("operationType"), ""),
+        "is_streamed": _streamed(body.get("isStreamed")),
+        "time_to_first_token_ms": _ttft(body.get("timeToFirstToken")),
+        "transaction_name": _first(body.get("transactionName"), ""),
+        "api_key_id": api_key_id,
     }
     wire_names = {p.field for p in problems}  # already prefixed
     schema_problems = [
@@ -315,6 +327,21 @@ def _cache_outside_input(body: dict[str, Any], input_tokens: Any, cached: Any) -
     if extra and total == input_tokens + output + extra:
         return input_tokens + extra
     return input_tokens
+
+
+def _streamed(value: Any) -> Any:
+    """``isStreamed`` as stored: "true" / "false", "" when absent (other values are wire problems)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return ""
+
+
+def _ttft(value: Any) -> float | None:
+    """``timeToFirstToken`` in whole milliseconds as a float column value; None when absent or invalid."""
+    v = _milliseconds(value)
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_INT:
+        return float(v)
+    return None
 
 
 def _or_default(value: Any, column: str) -> Any:

@@ -44,6 +44,7 @@ from dashboard.ingest.idempotency import (
     scope_of,
 )
 from dashboard.ingest.mapping import map_revenium
+from dashboard.ingest.openapi import OPENAPI_ROUTE
 from dashboard.ingest.otlp import OtlpDecodeError, decode, encode_response, extract
 from dashboard.ingest.writer import GroupCommitWriter
 from metering.prices import Catalog, load_catalog
@@ -145,13 +146,16 @@ def register_ingest(
     catalog: Catalog | None = None,
     limits: Limits | None = None,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    shared_ledger: bool = False,
 ) -> IngestState:
     """Add the ingest routes to ``server`` (the Dash app's Flask server) writing to ``data_path``."""
     data_path = Path(data_path)
     state = IngestState(
         data_path=data_path,
         keys=ApiKeys.from_environment(api_keys, keys_file),
-        ledger=(ledger := IdempotencyLedger(ledger_path(data_path), ttl_seconds=ttl_seconds)),
+        ledger=(
+            ledger := IdempotencyLedger(ledger_path(data_path), ttl_seconds=ttl_seconds, shared=shared_ledger)
+        ),
         writer=GroupCommitWriter(CallStore(data_path), catalog or load_catalog(), ledger),
         limits=limits or Limits(),
     )
@@ -177,6 +181,7 @@ def register_ingest(
     server.add_url_rule(BATCH_ROUTE, view_func=guarded(_batch), methods=["POST"])
     server.add_url_rule(OTLP_ROUTE, view_func=guarded(_otlp), methods=["POST"])
     server.add_url_rule(STATUS_ROUTE, view_func=guarded(_status), methods=["GET"])
+    server.add_url_rule(OPENAPI_ROUTE, view_func=guarded(_openapi), methods=["GET"])
     return state
 
 
@@ -320,7 +325,7 @@ def _single(state: IngestState) -> Response:
     body = _parse_json(_read_body(state.limits.single_bytes))
     if isinstance(body, list):
         raise HttpError(422, f"this route takes one record (a JSON object); send arrays to {BATCH_ROUTE}")
-    mapped = map_revenium(body, user_agent=request.headers.get("User-Agent"))
+    mapped = map_revenium(body, user_agent=request.headers.get("User-Agent"), api_key_id=scope_of(api_key))
     if mapped.problems:
         raise _unprocessable(mapped.problems)
     record = mapped.record
@@ -352,7 +357,9 @@ def _batch(state: IngestState) -> Response:
         raise HttpError(
             413, f"{len(body)} records exceed the limit of {state.limits.batch_records} per request"
         )
-    mapped = map_batch(body, user_agent=request.headers.get("User-Agent"))  # = map_revenium per item
+    mapped = map_batch(  # = map_revenium per item
+        body, user_agent=request.headers.get("User-Agent"), api_key_id=scope_of(api_key)
+    )
     if mapped.problems:
         raise _unprocessable(mapped.problems)
     assert mapped.arrays is not None
@@ -365,6 +372,12 @@ def _batch(state: IngestState) -> Response:
     if status == 201:
         state.count(rows_stored=mapped.rows, metered_rows=mapped.rows)
     return _json(payload, status, headers)
+
+
+def _openapi(state: IngestState) -> Response:
+    from dashboard.ingest.openapi import build_openapi
+
+    return _json(build_openapi(state.limits, request.host_url.rstrip("/")), 200)
 
 
 def _otlp(state: IngestState) -> Response:
@@ -388,6 +401,7 @@ def _otlp(state: IngestState) -> Response:
     try:
         for span_key, record in sorted(zip(found.keys, found.records, strict=True), key=lambda kr: kr[0]):
             key = f"{scope}:{span_key}"
+            record["api_key_id"] = scope
             digest = body_digest(record | {"user_agent": ""})
             if key in claimed_here:  # the same span twice in one export: do not wait on our own claim
                 outcome = DUPLICATE if claimed_here[key] == digest else CONFLICT

@@ -14,12 +14,16 @@ How it behaves, and why:
   after a lost response is acknowledged by the server instead of counted twice.
 * 408, 429, 5xx answers and connection errors are retried with exponential backoff and full jitter
   (``Retry-After`` is honoured, capped); other 4xx answers are the record's fault and are not retried
-  (409 = the key was reused with a different body, a bug that retrying cannot fix).
+  (409 = the key was reused with a different body, a bug that retrying cannot fix). The retry policy is
+  tenacity's (``Retrying`` with ``wait_random_exponential``, ``stop_after_attempt``): no hand-written loop.
 * When the queue is full (the server is down for long), new records are dropped and counted rather
   than blocking or exhausting memory in your application.
 
+This is the small, dependency-light example (requests + tenacity). The main client story is the official
+SDK: ``showcase/instrumentation/revenium_sdk_openai.py``.
+
 Run ``python -m showcase.instrumentation.revenium_basic`` against a dashboard started with
-``REVENIUM_FLOW_API_KEYS=demo-key`` for a demo around a stand-in LLM (no provider network).
+``REVENIUM_FLOW_API_KEYS=hak_demo_key_1`` for a demo around a stand-in LLM (no provider network).
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from showcase.metadata.metadata_builder import Metadata
 
@@ -203,11 +215,39 @@ class ReveniumBasicTracker:
                 self._queue.task_done()
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        """Full-jitter exponential backoff; a server's Retry-After is a floor (capped at backoff_max)."""
-        delay = random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+        """Full-jitter exponential backoff (tenacity's ``wait_random_exponential``) before retry
+        ``attempt`` + 1; a server's Retry-After is a floor (capped at backoff_max)."""
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = attempt + 1
+        delay = wait_random_exponential(multiplier=self.backoff_base, max=self.backoff_max)(state)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max))
         return delay
+
+    def _policy(self) -> Retrying:
+        """tenacity's retry policy: retryable statuses and connection errors, ``max_attempts`` tries,
+        ``backoff`` between them, a sleep that ``close`` interrupts."""
+
+        def wait(state: RetryCallState) -> float:
+            outcome = state.outcome
+            resp = None if outcome is None or outcome.failed else outcome.result()
+            retry_after = _seconds(resp.headers.get("Retry-After")) if resp is not None else None
+            return self.backoff(state.attempt_number - 1, retry_after)
+
+        def sleep(seconds: float) -> None:
+            self.stats.retries += 1
+            if self._stopping.wait(seconds):
+                raise _Stopped
+
+        return Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait,
+            sleep=sleep,
+            retry=retry_if_exception_type(requests.RequestException)
+            | retry_if_result(lambda resp: resp.status_code in RETRY_STATUSES),
+            retry_error_callback=lambda state: None,  # exhausted: the caller counts the failure
+            reraise=False,
+        )
 
     def _send(self, item: _Outgoing) -> None:
         headers = {
@@ -216,40 +256,34 @@ class ReveniumBasicTracker:
             "Content-Type": "application/json",
             "User-Agent": "revenium-flow-showcase/basic",
         }
-        for attempt in range(self.max_attempts):
-            retry_after = None
-            try:
-                resp = self._session.post(self.url, json=item.record, headers=headers, timeout=self.timeout)
-            except requests.RequestException as exc:
-                reason = f"{type(exc).__name__}"
-            else:
-                if resp.status_code < 300:
-                    if resp.status_code == 200 and resp.headers.get("Idempotent-Replayed"):
-                        self.stats.duplicates += 1
-                    self.stats.sent += 1
-                    return
-                if resp.status_code not in RETRY_STATUSES:
-                    self.stats.failed += 1
-                    log.error(
-                        "metering: %s rejected with %s: %s",
-                        item.record["transactionId"],
-                        resp.status_code,
-                        resp.text[:500],
-                    )
-                    return
-                reason = f"HTTP {resp.status_code}"
-                retry_after = _seconds(resp.headers.get("Retry-After"))
-            if attempt + 1 < self.max_attempts:
-                self.stats.retries += 1
-                if self._stopping.wait(self.backoff(attempt, retry_after)):
-                    break
-            log.debug(
-                "metering: %s attempt %d failed (%s)", item.record["transactionId"], attempt + 1, reason
+        try:
+            resp = self._policy()(
+                self._session.post, self.url, json=item.record, headers=headers, timeout=self.timeout
             )
+        except _Stopped:  # closing while waiting to retry
+            resp = None
+        if resp is not None and resp.status_code < 300:
+            if resp.status_code == 200 and resp.headers.get("Idempotent-Replayed"):
+                self.stats.duplicates += 1
+            self.stats.sent += 1
+            return
+        if resp is not None and resp.status_code not in RETRY_STATUSES:
+            self.stats.failed += 1
+            log.error(
+                "metering: %s rejected with %s: %s",
+                item.record["transactionId"],
+                resp.status_code,
+                resp.text[:500],
+            )
+            return
         self.stats.failed += 1
         log.error(
             "metering: giving up on %s after %d attempts", item.record["transactionId"], self.max_attempts
         )
+
+
+class _Stopped(Exception):
+    """The tracker is closing: stop waiting to retry."""
 
 
 def _seconds(value: str | None) -> float | None:
@@ -300,7 +334,7 @@ def main() -> int:
 
     logging.basicConfig(level=logging.INFO)
     base_url = os.environ.get("REVENIUM_FLOW_URL", "http://127.0.0.1:8050")
-    api_key = os.environ.get("REVENIUM_FLOW_API_KEY", "demo-key")
+    api_key = os.environ.get("REVENIUM_FLOW_API_KEY", "hak_demo_key_1")
     meta = (
         MetadataBuilder()
         .customer("cust_demo")

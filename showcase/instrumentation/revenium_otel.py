@@ -16,7 +16,7 @@ The dashboard's ``/v1/traces`` receiver turns each such span into one call recor
 trace id; the workflow's parent span has no GenAI attributes and is not a call.
 
 Run ``python -m showcase.instrumentation.revenium_otel`` against a dashboard started with
-``REVENIUM_FLOW_API_KEYS=demo-key`` (stand-in numbers, no provider network).
+``REVENIUM_FLOW_API_KEYS=hak_demo_key_1`` (stand-in numbers, no provider network).
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def main() -> int:
     from showcase.metadata.metadata_builder import MetadataBuilder
 
     base_url = os.environ.get("REVENIUM_FLOW_URL", "http://127.0.0.1:8050")
-    api_key = os.environ.get("REVENIUM_FLOW_API_KEY", "demo-key")
+    api_key = os.environ.get("REVENIUM_FLOW_API_KEY", "hak_demo_key_1")
     meta = (
         MetadataBuilder()
         .customer("cust_demo")

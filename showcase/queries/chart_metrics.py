@@ -36,6 +36,10 @@ DIMENSIONS: dict[str, str] = {
     "region": "region",
     "task_type": "task_type",
     "scenario": "scenario",
+    "api_key": "api_key_id",
+    "operation_type": "operation_type",
+    "transaction_name": "transaction_name",
+    "streamed": "is_streamed",
 }
 
 DIMENSION_LABELS: dict[str, str] = {
@@ -50,6 +54,10 @@ DIMENSION_LABELS: dict[str, str] = {
     "region": "Region",
     "task_type": "Task type",
     "scenario": "Scenario",
+    "api_key": "API key (id)",
+    "operation_type": "Operation",
+    "transaction_name": "Agent / workflow",
+    "streamed": "Streamed",
 }
 
 #: metric key -> (label, unit)
@@ -103,7 +111,10 @@ def dimension_series(df: pd.DataFrame, dim: str) -> pd.Series:
     names, inverse = np.unique(np.append(labels, NONE_LABEL), return_inverse=True)
     codes = s.cat.codes.to_numpy()
     remap = inverse[:-1]
-    new_codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], inverse[-1]) if len(codes) else codes
+    if not len(remap):  # no value at all (a column entirely missing): every row is (none)
+        new_codes = np.full(len(codes), inverse[-1], dtype=codes.dtype)
+    else:
+        new_codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], inverse[-1]) if len(codes) else codes
     return pd.Series(pd.Categorical.from_codes(new_codes, list(names)), index=df.index)
 
 

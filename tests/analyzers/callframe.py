@@ -45,6 +45,10 @@ def calls(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def typed(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
+    for c in COLUMNS:  # columns a caller left out get the schema default (as the store's reader does)
+        if c.name not in out:
+            out[c.name] = c.default
+    out = out[[c.name for c in COLUMNS]]
     out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True, format="ISO8601").astype(
         "datetime64[ms, UTC]"
     )

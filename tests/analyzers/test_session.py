@@ -277,3 +277,24 @@ def test_open_alerts_follow_the_drill_selection(tmp_path, data):
         assert ov.metrics["open_alerts"].value == len(expected)
     assert len(s.overview(Filters(drill=(other,))).alerts) < len(everything)
     assert s.overview().metrics["open_alerts"].value == len(everything)
+
+
+def test_overview_filters_by_api_key_and_end_user_and_keys_sum_to_the_total(tmp_path, data):
+    keys = np.where(np.arange(len(data)) % 3 == 0, "aaaaaaaaaaaa", "bbbbbbbbbbbb")
+    df = data.assign(api_key_id=pd.Categorical(keys))
+    _, s = make(tmp_path, df)
+    s.refresh()
+    opts = s.filter_options()
+    assert opts["api_keys"] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    assert opts["customers"] == sorted(df["customer_id"].astype(str).unique())
+    total = s.overview().metrics["total_cost_usd"].value
+    per_key = [s.overview(Filters(api_keys=(k,))).metrics["total_cost_usd"].value for k in opts["api_keys"]]
+    assert sum(per_key) == pytest.approx(total, rel=1e-9)
+    expected = float(df.loc[keys == "aaaaaaaaaaaa", "cost_usd"].sum())
+    assert per_key[0] == pytest.approx(expected, rel=1e-9)
+    customer = opts["customers"][0]
+    one = s.overview(Filters(customers=(customer,)))
+    assert one.metrics["total_cost_usd"].value == pytest.approx(
+        float(df.loc[df["customer_id"].astype(str) == customer, "cost_usd"].sum()), rel=1e-9
+    )
+    assert len(s.frame(Filters(api_keys=("bbbbbbbbbbbb",)))) == int((keys == "bbbbbbbbbbbb").sum())

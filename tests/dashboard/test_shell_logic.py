@@ -106,6 +106,8 @@ def test_filters_payload_normalises_dates_and_values():
         "environments": [],
         "organizations": [],
         "sources": [],
+        "customers": [],
+        "api_keys": [],
     }
 
 

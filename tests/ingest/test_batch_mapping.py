@@ -353,6 +353,8 @@ BAD: dict[str, list[Any]] = {
     "region": BAD_TEXT,
     "traceId": BAD_TEXT,
     "sessionId": BAD_TEXT,
+    "operationType": BAD_TEXT,
+    "transactionName": BAD_TEXT,
 }
 #: values that map without a problem and take the fast path (in a record that is otherwise plain)
 PLAIN: dict[str, list[Any]] = {
@@ -368,7 +370,7 @@ PLAIN: dict[str, list[Any]] = {
     "timeToFirstToken": [None, 0, 0.2, 200.0, 1e6],
     "totalCost": [None, 0, 0.0, -0.0, 1e12, 10**12, 5e-324],
     "inputTokenCost": [None, 0, 1.5, 1e300, 10**300],
-    "isStreamed": [None, True],
+    "isStreamed": [None, True, False],
     "stopReason": [None, "", " end ", "timeout", "\nERROR\n"],
     "subscriber": [None, {}, {"id": "c"}, {"email": "a@b"}, {"id": "", "email": "a@b"}, {"id": None}],
     "subscriptionTier": [None, "", "pro", "enterprise"],
@@ -377,6 +379,8 @@ PLAIN: dict[str, list[Any]] = {
     "region": [None, "", "eu-west-1"],
     "traceId": [None, "", "t" * 128],
     "sessionId": [None, "", "s"],
+    "operationType": [None, "", "CHAT", "EMBED"],
+    "transactionName": [None, "", "checkout-agent", "t" * 128],
 }
 #: values that map without a problem through map_revenium (the fast path leaves them to it)
 UNUSUAL: dict[str, list[Any]] = {

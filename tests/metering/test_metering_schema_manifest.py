@@ -55,6 +55,11 @@ def test_schema_order_starts_with_the_seed_columns() -> None:
         "reasoning_tokens",
         "scenario",
         "source",
+        "operation_type",
+        "is_streamed",
+        "time_to_first_token_ms",
+        "transaction_name",
+        "api_key_id",
     )
 
 

@@ -36,6 +36,18 @@ def has_rows(version: dict | None) -> bool:
     return bool(version) and int(version.get("rows") or 0) > 0
 
 
+def grouped_bars(fig: go.Figure, yaxis_title: str) -> go.Figure:
+    """The layout of a grouped bar chart with the legend below (latency percentiles, time to first token)."""
+    fig.update_layout(
+        barmode="group",
+        template=TEMPLATE,
+        margin=MARGIN,
+        yaxis_title=yaxis_title,
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
 def empty_figure(message: str = "No data for the current selection.") -> go.Figure:
     fig = go.Figure()
     fig.update_layout(

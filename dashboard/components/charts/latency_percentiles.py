@@ -9,9 +9,8 @@ import plotly.graph_objects as go
 from analyzers.base import AnalysisResult
 from dashboard.components.blocks import chart_card
 from dashboard.components.charts.common import (
-    MARGIN,
-    TEMPLATE,
     empty_figure,
+    grouped_bars,
     plot_text,
     register_result_chart,
 )
@@ -47,14 +46,7 @@ def create_figure(df: pd.DataFrame) -> go.Figure:
     sla = df.attrs.get("sla_ms")
     if sla:
         fig.add_hline(y=sla, line_dash="dash", annotation_text=f"SLA {sla:,.0f} ms")
-    fig.update_layout(
-        barmode="group",
-        template=TEMPLATE,
-        margin=MARGIN,
-        yaxis_title="latency (ms)",
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return fig
+    return grouped_bars(fig, "latency (ms)")
 
 
 def register(app, hub) -> None:
