@@ -174,26 +174,43 @@ def _ts_ms(text: bytes) -> int:
     return int(np.datetime64(text.decode().rstrip("Z"), "ms").astype(np.int64))
 
 
+#: the ``source`` column's position in canonical order (``--append`` requires that order)
+_SOURCE_AT = COLUMN_NAMES.index("source")
+
+
+def _simulated_stamp(buf: bytes, *, last: bool) -> int | None:
+    """Epoch ms of the first (or last) complete line in ``buf`` whose ``source`` field is ``simulated``."""
+    mark = b",simulated"
+    hit = buf.rfind(mark) if last else buf.find(mark)
+    while hit >= 0:
+        line_start = buf.rfind(b"\n", 0, hit) + 1
+        line_end = buf.find(b"\n", hit)
+        if line_start > 0 and line_end >= 0:  # a complete line (callers start buffers with a newline)
+            fields = buf[line_start:line_end].split(b",")
+            # the field at the source position is checked, not merely the mark: a metered row may
+            # carry ",simulated" in a text field
+            if len(fields) > _SOURCE_AT and fields[_SOURCE_AT] == b"simulated":
+                return _ts_ms(fields[0])
+        hit = buf.rfind(mark, 0, hit) if last else buf.find(mark, hit + 1)
+    return None
+
+
 def _simulated_span(data: Path, block: int = 1 << 20) -> tuple[int | None, int | None]:
-    """Epoch ms of the first and last *simulated* rows (``source`` is the last column in canonical order).
+    """Epoch ms of the first and last *simulated* rows (the ``source`` field of canonical order).
 
     Reads forward until the first simulated row and backward from the end until the last one, so rows
     from real metering (dated anywhere) never count.
     """
-    mark = b",simulated\n"
     first = last = None
     with open(data, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         f.seek(0)
         f.readline()  # header
-        carry = b""
+        carry = b"\n"
         while (chunk := f.read(block)) and first is None:
             buf = carry + chunk
-            hit = buf.find(mark)
-            if hit >= 0:
-                line_start = buf.rfind(b"\n", 0, hit) + 1
-                first = _ts_ms(buf[line_start : buf.find(b",", line_start)])
-            carry = buf[-(1 << 12) :]
+            first = _simulated_stamp(buf, last=False)
+            carry = buf[buf.rfind(b"\n") :] if b"\n" in buf else buf
         if first is None:
             return None, None
         pos, tail = size, b""
@@ -201,11 +218,8 @@ def _simulated_span(data: Path, block: int = 1 << 20) -> tuple[int | None, int |
             start = max(0, pos - block)
             f.seek(start)
             buf = f.read(pos - start) + tail
-            hit = buf.rfind(mark)
-            if hit >= 0:
-                line_start = buf.rfind(b"\n", 0, hit) + 1
-                last = _ts_ms(buf[line_start : buf.find(b",", line_start)])
-            tail = buf[: 1 << 12]
+            last = _simulated_stamp(buf if start else b"\n" + buf, last=True)
+            tail = buf[: buf.find(b"\n") + 1] if b"\n" in buf else buf
             pos = start
     return first, last
 

@@ -83,11 +83,16 @@ def numpy_to_arrow(values: np.ndarray) -> pa.Array:
 def _column_for_csv(name: str, values: Any, n: int) -> pa.Array:
     """One column as an Arrow array ready for CSV text: timestamps as ISO strings, cost rounded."""
     col = BY_NAME[name]
-    if values is None:
+    if values is None:  # a column the caller does not have: its default (no pandas on this path)
+        if col.kind in ("str", "category"):
+            text = str(col.default or "").encode()
+            offsets = pa.py_buffer(np.array([0, len(text)], dtype=np.int32))
+            dictionary = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(text)])
+            return pa.DictionaryArray.from_arrays(numpy_to_arrow(np.zeros(n, dtype=np.int32)), dictionary)
         values = (
-            np.full(n, col.default, dtype=object)
-            if col.kind in ("str", "category")
-            else np.full(n, col.default)
+            np.full(n, col.default)
+            if col.default is not None
+            else pa.nulls(n, pa.int64() if col.kind == "int" else pa.float64())
         )
     if hasattr(values, "to_numpy") and not isinstance(values, pa.Array | pa.ChunkedArray):
         # pandas Series: categoricals and str go through Arrow directly

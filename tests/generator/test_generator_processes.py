@@ -242,3 +242,17 @@ def test_a_failing_worker_ends_the_run_as_error_without_leftovers(tmp_path, monk
     assert m.state == "error" and "synthetic failure" in m.message
     assert path.read_bytes().endswith(b"\n") and not leftovers(path)
     assert not [c for c in psutil.Process().children() if c.pid not in others]
+
+
+def test_simulated_span_reads_the_source_field_across_block_boundaries(tmp_path):
+    from generator.run import _simulated_span
+
+    path = tmp_path / "calls.csv"
+    run_generation(RunOptions(data=path, target_mb=0.2, seed=4, start=START, workers=1))
+    df = read_calls(path)
+    odd = df.head(2).assign(source="metered", call_id=["m_0", "m_1"], scenario=",simulated")
+    odd["timestamp"] = odd["timestamp"] + pd.Timedelta(days=400)
+    CallStore(path).append(odd)
+    first_ms, last_ms = (int(df["timestamp"].iloc[i].value // 1_000_000) for i in (0, -1))
+    for block in (97, 4096, 1 << 20):  # lines cut by block edges
+        assert _simulated_span(path, block=block) == (first_ms, last_ms)
