@@ -15,6 +15,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 
+from analyzers.base import AnalysisContext
 from dashboard.callbacks import shell as shell_callbacks
 from dashboard.callbacks.hub import hub_for
 from dashboard.components import shell
@@ -61,8 +62,10 @@ def create_app(
     interval_ms: int = DEFAULT_INTERVAL_MS,
     control: GenerationControl | None = None,
     default_target_mb: float = 50.0,
+    context: AnalysisContext | None = None,
 ) -> Dash:
-    """A dashboard bound to ``data_path`` (the file may not exist yet: the page then invites Generate)."""
+    """A dashboard bound to ``data_path`` (the file may not exist yet: the page then invites Generate);
+    ``context`` carries analysis settings such as a subscriptions file (default: the built-in ones)."""
     data_path = Path(data_path).expanduser().resolve()
     app = Dash(
         __name__,
@@ -74,7 +77,7 @@ def create_app(
         update_title=None,
         serve_locally=True,
     )
-    hub = hub_for(data_path)
+    hub = hub_for(data_path, context)
     control = control or GenerationControl()
     app.server.config["REVENIUM_DATA"] = str(data_path)
     app.server.extensions["revenium_generation"] = control

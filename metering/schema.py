@@ -36,7 +36,12 @@ SEED_COLUMNS: tuple[Column, ...] = (
     Column("cost_usd", "float", "cost priced from the catalog; empty when the model is unpriced"),
     Column("latency_ms", "int", "request duration in milliseconds"),
     Column("customer_id", "category", "paying customer (subscriber)"),
-    Column("subscription_tier", "category", "starter, pro or enterprise"),
+    Column(
+        "subscription_tier",
+        "category",
+        "starter, pro or enterprise; empty = not stated (the customer keeps its last known tier)",
+        default="",
+    ),
     Column("organization_id", "category", "organization that owns the customer"),
     Column("product_id", "category", "product of the organization"),
     Column("feature_id", "category", "user-facing feature (chat, code_generation, ...)"),

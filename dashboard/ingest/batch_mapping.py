@@ -248,7 +248,7 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
 
     def tier_fn(v: Any) -> tuple[Any, bool]:
         stored = _or_default(v, "subscription_tier")
-        return stored, stored in TIERS
+        return stored, stored == "" or stored in TIERS
 
     def environment_fn(v: Any) -> tuple[Any, bool]:
         stored = normalize_environment(_or_default(v, "environment"))

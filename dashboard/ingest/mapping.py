@@ -58,7 +58,7 @@ DERIVED_COLUMNS: dict[str, str] = {
 #: value used when an optional wire field is absent
 DEFAULTS: dict[str, str] = {
     "customer_id": "unknown",
-    "subscription_tier": "starter",
+    "subscription_tier": "",  # no tier: the customer keeps its last known one (metering.subscriptions)
     "organization_id": "unknown",
     "product_id": "unknown",
     "feature_id": "unknown",

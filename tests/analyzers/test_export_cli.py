@@ -16,7 +16,21 @@ from dashboard.cli import main
 from metering.store import CallStore, header_line
 
 REQUIRED = {
-    "summary.json": ["calls", "total_cost_usd", "customers", "period_start", "period_end"],
+    "summary.json": [
+        "calls",
+        "total_cost_usd",
+        "customers",
+        "period_start",
+        "period_end",
+        "revenue_usd",
+        "gross_margin_pct",
+        "run_rate_month_usd",
+        "forecast_30d_usd",
+        "forecast_30d_low_usd",
+        "forecast_30d_high_usd",
+        "forecast_backtest_mape_pct",
+        "optimization_potential_month_usd",
+    ],
     "understanding.json": [
         "cost_by_provider",
         "cost_by_model",
@@ -28,7 +42,7 @@ REQUIRED = {
     "realtime.json": ["alerts"],
     "optimization.json": ["switch_matrix", "total_potential_usd_month"],
     "alignment.json": ["chargeback", "statements"],
-    "profitability.json": ["customers", "unprofitable_count"],
+    "profitability.json": ["customers", "loss_making_count", "at_risk_count"],
     "pricing.json": ["models"],
     "features.json": ["features"],
 }
@@ -128,8 +142,18 @@ def test_analyze_writes_every_file(tmp_path):
     perf = json.loads((out / "performance.json").read_text())
     assert {"p50_ms", "p95_ms", "p99_ms"} <= set(perf["latency_by_model"][0])
     prof = json.loads((out / "profitability.json").read_text())
-    assert {"customer_id", "revenue_usd", "cost_usd", "margin_usd", "margin_pct"} <= set(prof["customers"][0])
-    assert isinstance(prof["unprofitable_count"], int)
+    assert {
+        "customer_id",
+        "revenue_usd",
+        "cost_usd",
+        "margin_usd",
+        "margin_pct",
+        "active_days",
+        "tier",
+    } <= set(prof["customers"][0])
+    assert isinstance(prof["loss_making_count"], int) and isinstance(prof["at_risk_count"], int)
+    assert s["revenue_usd"] == pytest.approx(prof["revenue_usd"])
+    assert s["forecast_30d_usd"] > 0 and s["forecast_30d_low_usd"] <= s["forecast_30d_usd"]
     assert isinstance(json.loads((out / "realtime.json").read_text())["alerts"], list)
 
 

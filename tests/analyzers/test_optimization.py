@@ -94,8 +94,8 @@ def test_analyze_totals_and_edges():
     ctx = AnalysisContext()
     df = calls([{"task_type": "qa", "provider": "openai", "model": "gpt-4", "cost_usd": 0.06}])
     r = opt.analyze(df, ctx)
-    # one day of data: monthly = period x 30.4375
-    assert r.metrics["switch_savings_usd_month"].value == pytest.approx((0.06 - 0.000225) * M)
+    # 10 hours of data (00:00 to the call at 10:00): monthly = period x 30.4375 / (10/24)
+    assert r.metrics["switch_savings_usd_month"].value == pytest.approx((0.06 - 0.000225) * M * 24 / 10)
     assert r.metrics["total_potential_usd_month"].value <= r.metrics["monthly_cost_usd"].value + 1e-9
     assert r.recommendations and r.recommendations[0].monthly_impact_usd > 0
     e = opt.analyze(empty(), ctx)
