@@ -7,9 +7,13 @@ and the exports agree to the cent. Everything is vectorized (no per-row Python l
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -464,41 +468,55 @@ def frame_spells(df: pd.DataFrame, ctx: AnalysisContext) -> Spells:
     )
 
 
-def economics_from_revenue(totals: pd.DataFrame, rev: Revenue, at_risk_share: float) -> pd.DataFrame:
-    """Revenue, margin and the loss-making / margin-at-risk flags from per-customer totals.
+def economics_arrays(
+    totals: dict[str, np.ndarray], rev: Revenue, at_risk_share: float
+) -> dict[str, np.ndarray]:
+    """Revenue, margin and the loss-making / margin-at-risk flags from per-customer totals (numpy only).
 
-    ``totals`` columns: customer_id, calls, cost_usd, unpriced_calls. Customers with revenue but no calls
+    ``totals``: customer_id (str), calls, cost_usd, unpriced_calls. Customers with revenue but no calls
     (from a subscriptions file) are added with zero calls. Used by ``customer_economics`` (from rows) and
     by the incremental session (from its cube), so the two agree to the cent.
     """
-    ids = totals["customer_id"].astype("str").to_numpy()
-    extra = np.setdiff1d(rev.customers[rev.revenue_usd > 0], ids)
+    ids = np.asarray(totals["customer_id"], dtype=str)
+    calls = np.asarray(totals["calls"], dtype="int64")
+    cost = np.asarray(totals["cost_usd"], dtype="float64")
+    unpriced = np.asarray(totals["unpriced_calls"], dtype="int64")
+    known_ids = np.asarray(rev.customers, dtype=str)
+    extra = np.setdiff1d(known_ids[rev.revenue_usd > 0], ids)
     if len(extra):
-        add = pd.DataFrame({"customer_id": extra, "calls": 0, "cost_usd": 0.0, "unpriced_calls": 0})
-        totals = pd.concat([totals, add], ignore_index=True)
-        ids = totals["customer_id"].astype("str").to_numpy()
-    pos = np.searchsorted(rev.customers, ids)
-    pos = np.clip(pos, 0, max(len(rev.customers) - 1, 0))
-    found = (rev.customers[pos] == ids) if len(rev.customers) else np.zeros(len(ids), dtype=bool)
-    out = pd.DataFrame({"customer_id": pd.array(ids, dtype="str")})
-    out["tier"] = pd.array(
-        np.where(found, rev.tier[pos] if len(rev.customers) else UNKNOWN_TIER, UNKNOWN_TIER).astype(str),
-        dtype="str",
-    )
-    for c in ("calls", "cost_usd", "unpriced_calls"):
-        out[c] = totals[c].to_numpy()
-    out["active_days"] = np.where(found, rev.active_days[pos] if len(rev.customers) else 0.0, 0.0)
-    out["revenue_usd"] = np.where(found, rev.revenue_usd[pos] if len(rev.customers) else 0.0, 0.0)
-    cost = out["cost_usd"].to_numpy(dtype="float64")
-    r = out["revenue_usd"].to_numpy(dtype="float64")
-    out["margin_usd"] = r - cost
+        ids = np.concatenate([ids, extra])
+        calls = np.concatenate([calls, np.zeros(len(extra), dtype="int64")])
+        cost = np.concatenate([cost, np.zeros(len(extra))])
+        unpriced = np.concatenate([unpriced, np.zeros(len(extra), dtype="int64")])
+    order = np.argsort(ids, kind="stable")
+    ids, calls, cost, unpriced = ids[order], calls[order], cost[order], unpriced[order]
+    if len(known_ids):
+        pos = np.clip(np.searchsorted(known_ids, ids), 0, len(known_ids) - 1)
+        found = known_ids[pos] == ids
+        tier = np.where(found, rev.tier[pos], UNKNOWN_TIER)
+        active = np.where(found, rev.active_days[pos], 0.0)
+        r = np.where(found, rev.revenue_usd[pos], 0.0)
+    else:
+        tier = np.full(len(ids), UNKNOWN_TIER, dtype=object)
+        active, r = np.zeros(len(ids)), np.zeros(len(ids))
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["margin_pct"] = np.where(r > 0, (r - cost) / r * 100.0, np.nan)
-        out["cost_to_revenue_pct"] = np.where(r > 0, cost / r * 100.0, np.nan)
-    known = out["tier"].to_numpy(dtype=object) != UNKNOWN_TIER
-    out["loss_making"] = known & (cost > r)
-    out["at_risk"] = known & (cost > at_risk_share * r)
-    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+        margin_pct = np.where(r > 0, (r - cost) / r * 100.0, np.nan)
+        cost_pct = np.where(r > 0, cost / r * 100.0, np.nan)
+    known = tier != UNKNOWN_TIER
+    return {
+        "customer_id": ids,
+        "tier": np.asarray(tier, dtype=str),
+        "calls": calls,
+        "cost_usd": cost,
+        "unpriced_calls": unpriced,
+        "active_days": active,
+        "revenue_usd": r,
+        "margin_usd": r - cost,
+        "margin_pct": margin_pct,
+        "cost_to_revenue_pct": cost_pct,
+        "loss_making": known & (cost > r),
+        "at_risk": known & (cost > at_risk_share * r),
+    }
 
 
 ECONOMICS_COLUMNS = (
@@ -520,11 +538,15 @@ def customer_economics(
     spells = frame_spells(df, ctx)
     rev = revenue(spells, *(window or (0, 0)))
     if df.empty:
-        per = pd.DataFrame({c: pd.Series(dtype="float64" if c == "cost_usd" else "int64") for c in cols})
-        per["customer_id"] = per["customer_id"].astype("str")
+        totals = {c: np.zeros(0, dtype="float64" if c == "cost_usd" else "int64") for c in cols}
+        totals["customer_id"] = np.zeros(0, dtype=str)
     else:
-        per = cost_breakdown(df, "customer_id", tokens=False)[cols]
-    return economics_from_revenue(per, rev, ctx.at_risk_share)[list(ECONOMICS_COLUMNS)]
+        per = cost_breakdown(df, "customer_id", tokens=False)
+        totals = {c: per[c].to_numpy() for c in cols}
+    out = pd.DataFrame(economics_arrays(totals, rev, ctx.at_risk_share))
+    for c in ("customer_id", "tier"):
+        out[c] = out[c].astype("str")
+    return out[list(ECONOMICS_COLUMNS)]
 
 
 def gross_margin_pct(revenue: float, cost: float) -> float | None:
@@ -648,12 +670,17 @@ FORECAST_METHOD = (
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, k=1)
+
+
 def theil_sen(y: np.ndarray) -> tuple[float, float]:
     """Robust line a + b t through ``y`` (t = 0..n-1): b = median of pairwise slopes, a = median(y - b t)."""
     n = len(y)
     if n < 2:
         return (float(y[0]) if n else 0.0), 0.0
-    i, j = np.triu_indices(n, k=1)
+    i, j = _pairs(n)
     b = float(np.median((y[j] - y[i]) / (j - i)))
     a = float(np.median(y - b * np.arange(n)))
     return a, b
@@ -677,9 +704,14 @@ def _fit_predict(
         base = a0 + b0 * np.arange(m)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(base > 0, y / base, np.nan)
-        for w in range(7):
-            r = ratio[(d == w) & np.isfinite(ratio)]
-            factors[w] = float(np.median(r)) if len(r) else 1.0
+        # weekday medians in one call: the ratios laid out as weeks x 7 weekdays, NaN padded
+        lead = int(d[0])
+        grid = np.full(((lead + m + 6) // 7) * 7, np.nan)
+        grid[lead : lead + m] = ratio
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a weekday without a finite ratio
+            med = np.nanmedian(grid.reshape(-1, 7), axis=0)
+        factors = np.where(np.isfinite(med), med, 1.0)
         mean_f = factors.mean()
         factors = factors / mean_f if mean_f > 0 else np.ones(7)
         method += " x weekday factors"
@@ -709,7 +741,32 @@ def _backtest(values: np.ndarray, dows: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.asarray(blocks), np.asarray(days)
 
 
+_FORECASTS: OrderedDict[tuple, Forecast] = OrderedDict()
+_FORECASTS_LOCK = threading.Lock()
+
+
 def forecast(daily_series: pd.Series, horizon_days: int) -> Forecast:
+    """``_forecast`` memoised on the series' content (a live dashboard recomputes the same complete days
+    on every tick until a day completes); each caller gets its own copy of the daily table."""
+    s = daily_series.astype("float64")
+    key = (
+        s.to_numpy().tobytes(),
+        tuple(pd.DatetimeIndex(s.index).asi8[[0, -1]]) if len(s) else (),
+        len(s),
+        horizon_days,
+    )
+    with _FORECASTS_LOCK:
+        hit = _FORECASTS.get(key)
+    if hit is None:
+        hit = _forecast(s, horizon_days)
+        with _FORECASTS_LOCK:
+            _FORECASTS[key] = hit
+            while len(_FORECASTS) > 32:
+                _FORECASTS.popitem(last=False)
+    return replace(hit, daily=hit.daily.copy())
+
+
+def _forecast(daily_series: pd.Series, horizon_days: int) -> Forecast:
     """Forecast a daily series of complete days ``horizon_days`` ahead (FORECAST_METHOD).
 
     ``daily_series`` is indexed by UTC day (missing days count as 0). Never 0 from one complete day on

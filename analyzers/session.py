@@ -31,7 +31,7 @@ from analyzers.common import (
     at_risk_method,
     call_measures,
     cost_forecast,
-    economics_from_revenue,
+    economics_arrays,
     gross_margin_pct,
     group_ids,
     last_complete_day,
@@ -42,7 +42,7 @@ from analyzers.common import (
 from analyzers.finops import realtime
 from metering.schema import SOURCES
 from metering.store import IncrementalReader
-from metering.subscriptions import UNKNOWN_TIER, build_spells, revenue
+from metering.subscriptions import UNKNOWN_TIER, Spells, build_spells, revenue
 
 #: cube dimensions: name -> source column (date is derived from the timestamp)
 DIMS: tuple[str, ...] = (
@@ -96,7 +96,8 @@ POINT_CHANGE_KEYS: frozenset[str] = frozenset({"gross_margin_pct"})
 #: KPIs summed over time: compared per day of their window (so a partial day compares fairly)
 _PER_DAY_KEYS = ("total_cost_usd", "revenue_usd", "calls", "unpriced_calls")
 CHANGE_METHOD = (
-    "change = (this window - previous window) / |previous window|; sums (cost, revenue, calls, unpriced calls) "
+    "change = (this window - previous window) / |previous window|; revenue of both windows from the "
+    "subscriptions the calls of both windows imply; sums (cost, revenue, calls, unpriced calls) "
     "per day of their window; gross margin as the difference in percentage points; run-rate and forecast "
     "against the previous window's cost per day x 30.4375 (x 30 for the forecast); without a date filter the "
     "last 7 complete days are compared with the 7 before, with one the filtered days with as many days "
@@ -532,8 +533,11 @@ class AnalysisSession:
             now_sel = _take(cube, self._cube_mask(cube, f, now_days[:2]))
             prev_sel = _take(cube, self._cube_mask(cube, f, prev_days[:2]))
             if _len(now_sel) and _len(prev_sel):
-                a = self._figures(now_sel, window=now_days[2])
-                b = self._figures(prev_sel, window=prev_days[2])
+                # revenue of both windows from the subscriptions the calls of both windows imply
+                both = _take(cube, self._cube_mask(cube, f, (prev_days[0], now_days[1])))
+                spells = self._spells(both, now_days[1])
+                a = self._figures(now_sel, window=now_days[2], spells=spells)
+                b = self._figures(prev_sel, window=prev_days[2], spells=spells)
                 changes = kpi_changes(a, b)
         metrics = {
             "total_cost_usd": Metric(
@@ -631,7 +635,11 @@ class AnalysisSession:
         return out
 
     def _figures(
-        self, sel: Cube, window: tuple[int, int] | None = None, with_forecast: bool = False
+        self,
+        sel: Cube,
+        window: tuple[int, int] | None = None,
+        with_forecast: bool = False,
+        spells: Spells | None = None,
     ) -> dict[str, Any]:
         """The card figures for one selection of cube rows (same definitions as the analyzers).
 
@@ -658,6 +666,7 @@ class AnalysisSession:
             "gross_margin_pct": None,
             "loss_making_customers": 0,
             "at_risk_customers": 0,
+            "spells": None,
         }
         if not calls:
             return out
@@ -680,38 +689,37 @@ class AnalysisSession:
             out["run_rate_month_usd"], out["run_rate_method"] = rr.monthly_usd, rr.method
         # common.customer_economics from the cube: the same subscription spells (metering.subscriptions)
         # from (customer, day, tier, latest call) rows, so the cards match the profitability analyzer
-        tier_labels = np.asarray(self._codes["subscription_tier"].values, dtype=object)
-        spells = build_spells(
+        if spells is None:
+            spells = self._spells(
+                sel, window[1] // _DAY_MS if window[1] % _DAY_MS else window[1] // _DAY_MS - 1
+            )
+        out["spells"] = spells
+        rev = revenue(spells, *window)
+        per = _sum_by(sel, ["customer_id"], ["cost_usd", "calls", "unpriced_calls"])
+        per["customer_id"] = self._labels("customer_id", per["customer_id"])
+        econ = economics_arrays(per, rev, self.ctx.at_risk_share)
+        known = econ["tier"] != UNKNOWN_TIER
+        out["revenue_usd"] = float(econ["revenue_usd"].sum())
+        out["gross_margin_pct"] = gross_margin_pct(out["revenue_usd"], float(econ["cost_usd"][known].sum()))
+        out["loss_making_customers"] = int(econ["loss_making"].sum())
+        out["at_risk_customers"] = int(econ["at_risk"].sum())
+        return out
+
+    def _spells(self, sel: Cube, as_of_day: int) -> Spells:
+        """Subscription spells of the selected cube rows (``metering.subscriptions.build_spells`` on the
+        customer x day x tier rows and their latest call time: the same spells as from the calls)."""
+        return build_spells(
             sel["customer_id"],
             np.asarray(self._codes["customer_id"].values, dtype=object),
             sel["day"],
             sel["subscription_tier"],
-            tier_labels,
+            np.asarray(self._codes["subscription_tier"].values, dtype=object),
             sel["last_ms"],
             tier_prices=self.ctx.tier_prices(),
-            as_of_day=window[1] // _DAY_MS if window[1] % _DAY_MS else window[1] // _DAY_MS - 1,
+            as_of_day=as_of_day,
             churn_after_days=self.ctx.churn_after_days,
             overrides=self.ctx.subscriptions,
         )
-        rev = revenue(spells, *window)
-        per = _sum_by(sel, ["customer_id"], ["cost_usd", "calls", "unpriced_calls"])
-        totals = pd.DataFrame(
-            {
-                "customer_id": self._labels("customer_id", per["customer_id"]),
-                "calls": per["calls"],
-                "cost_usd": per["cost_usd"],
-                "unpriced_calls": per["unpriced_calls"],
-            }
-        )
-        econ = economics_from_revenue(totals, rev, self.ctx.at_risk_share)
-        known = econ["tier"].to_numpy(dtype=object) != UNKNOWN_TIER
-        out["revenue_usd"] = float(econ["revenue_usd"].sum())
-        out["gross_margin_pct"] = gross_margin_pct(
-            out["revenue_usd"], float(econ.loc[known, "cost_usd"].sum())
-        )
-        out["loss_making_customers"] = int(econ["loss_making"].sum())
-        out["at_risk_customers"] = int(econ["at_risk"].sum())
-        return out
 
     def _daily_by_provider(self, sel: Cube) -> pd.DataFrame:
         g = _sum_by(sel, ["day", "provider"], ["cost_usd", "calls"])

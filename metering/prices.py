@@ -34,6 +34,11 @@ _PER_TOKEN_KEYS = (
 )
 
 
+#: model capability classes, best first: a model switch stays within a class (or, for simple tasks and
+#: labelled as a quality trade-off, one class down)
+CAPABILITY_CLASSES = ("frontier", "balanced", "small")
+
+
 class CatalogError(ValueError):
     """The catalog file is unreadable or an entry is wrong; the message names the entry and field."""
 
@@ -51,8 +56,9 @@ class Price:
     cache_creation: float | None = None
     reasoning: float | None = None
     supports_reasoning: bool = False
-    max_input_tokens: int | None = None
+    max_input_tokens: int | None = None  # the context window
     mode: str = "chat"
+    capability: str | None = None  # one of CAPABILITY_CLASSES; None = unclassified
 
     @property
     def cache_read_rate(self) -> float:
@@ -67,12 +73,24 @@ class Price:
         return self.input * 1000.0, self.output * 1000.0
 
 
+@dataclass(frozen=True)
+class CommitmentProgramme:
+    """A provider's committed-use programme: ``discount`` off list price for a committed spend."""
+
+    provider: str
+    name: str
+    discount: float  # 0..1
+    term_months: int
+
+
 @dataclass
 class Catalog:
     """Price history per (provider, model), sorted by effective date."""
 
     prices: dict[tuple[str, str], list[Price]] = field(default_factory=dict)
     source: str = "built-in"
+    #: provider -> committed-use programmes ("commitment_programmes" of the catalog file)
+    commitments: dict[str, list[CommitmentProgramme]] = field(default_factory=dict)
 
     # --- lookups -------------------------------------------------------------------------
     @property
@@ -112,6 +130,10 @@ class Catalog:
                         "cache_read_per_1k": None if p.cache_read is None else p.cache_read * 1000,
                         "reasoning_per_1k": None if p.reasoning is None else p.reasoning * 1000,
                         "max_input_tokens": p.max_input_tokens,
+                        "capability_class": p.capability,
+                        "cache_creation_per_1k": None
+                        if p.cache_creation is None
+                        else p.cache_creation * 1000,
                     }
                 )
         return pd.DataFrame(rows)
@@ -233,6 +255,11 @@ def _entry_to_price(entry: dict[str, Any], where: str, model: str | None = None)
     except (ValueError, TypeError) as exc:
         raise CatalogError(f"{where} ({model}): field 'effective_from' is not a date: {eff!r}") from exc
     mit = entry.get("max_input_tokens")
+    cap = entry.get("capability_class")
+    if cap is not None and cap not in CAPABILITY_CLASSES:
+        raise CatalogError(
+            f"{where} ({model}): field 'capability_class' must be one of {', '.join(CAPABILITY_CLASSES)}, got {cap!r}"
+        )
     return Price(
         provider=provider,
         model=model,
@@ -247,7 +274,31 @@ def _entry_to_price(entry: dict[str, Any], where: str, model: str | None = None)
         ),
         max_input_tokens=int(mit) if isinstance(mit, int | float) and not isinstance(mit, bool) else None,
         mode=str(entry.get("mode", "chat")),
+        capability=cap,
     )
+
+
+def _programmes(doc: Any, source: str) -> dict[str, list[CommitmentProgramme]]:
+    """The catalog's "commitment_programmes" ({"providers": {provider: [{name, discount, term_months}]}})."""
+    raw = doc.get("commitment_programmes") if isinstance(doc, dict) else None
+    if raw is None:
+        return {}
+    providers = raw.get("providers") if isinstance(raw, dict) else None
+    if not isinstance(providers, dict):
+        raise CatalogError(f"{source}: commitment_programmes: expected an object with a 'providers' object")
+    out: dict[str, list[CommitmentProgramme]] = {}
+    for prov, items in providers.items():
+        if not isinstance(items, list):
+            raise CatalogError(f"{source}: commitment_programmes.{prov}: expected a list")
+        for i, it in enumerate(items):
+            where = f"{source}: commitment_programmes.{prov}[{i}]"
+            d, t = (it.get("discount"), it.get("term_months")) if isinstance(it, dict) else (None, None)
+            if isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d < 1:
+                raise CatalogError(f"{where}: field 'discount' must be a number between 0 and 1, got {d!r}")
+            if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+                raise CatalogError(f"{where}: field 'term_months' must be an integer >= 1, got {t!r}")
+            out.setdefault(prov, []).append(CommitmentProgramme(prov, str(it.get("name", "")), float(d), t))
+    return out
 
 
 def parse_catalog(doc: Any, source: str = "catalog") -> Catalog:
@@ -273,7 +324,7 @@ def parse_catalog(doc: Any, source: str = "catalog") -> Catalog:
         dates = [p.effective_from for p in hist]
         if len(set(dates)) != len(dates):
             raise CatalogError(f"{source}: {key[1]} has two prices with the same effective_from")
-    return Catalog(prices=prices, source=source)
+    return Catalog(prices=prices, source=source, commitments=_programmes(doc, source))
 
 
 def default_catalog_path() -> Path:

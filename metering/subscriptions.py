@@ -206,13 +206,7 @@ def infer_spells(
     day = np.asarray(day, dtype="int64")
     tier = np.asarray(tier, dtype="int64")
     stamp = np.asarray(stamp, dtype="int64")
-    has = tier >= 0
-    order = np.lexsort((stamp, has, day, customer))
-    c, d, t = customer[order], day[order], tier[order]
-    # the last row of each (customer, day) carries the day's tier: tiered rows sort after untiered ones,
-    # the latest tiered call last
-    last = np.r_[(c[1:] != c[:-1]) | (d[1:] != d[:-1]), True]
-    c, d, t = c[last], d[last], t[last]
+    c, d, t = _customer_days(customer, day, tier, stamp)
     n = len(c)
     pos = np.arange(n)
     first_of_cust = np.r_[True, c[1:] != c[:-1]]
@@ -233,6 +227,38 @@ def infer_spells(
     same_spell_next = np.r_[spell_id[idx[1:]] == spell_id[idx[:-1]], False]
     end = np.where(same_spell_next, d[np.minimum(next_idx, n - 1)] - 1, spell_end_day[spell_id[idx]])
     return c[idx], t[idx], d[idx], end
+
+
+#: above this many customer x day cells the activity is sorted instead of laid on a dense grid
+_DENSE_CELLS = 8_000_000
+
+
+def _customer_days(
+    customer: np.ndarray, day: np.ndarray, tier: np.ndarray, stamp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (customer, day) pairs ordered by customer then day, with the tier of the day's latest
+    call carrying one (-1 when none did)."""
+    d0 = int(day.min())
+    span = int(day.max()) - d0 + 1
+    n_cust = int(customer.max()) + 1
+    has = tier >= 0
+    if n_cust * span <= _DENSE_CELLS:  # no sort: a dense customer x day grid
+        cell = customer * span + (day - d0)
+        present = np.flatnonzero(np.bincount(cell, minlength=n_cust * span))
+        newest = np.full(n_cust * span, np.iinfo("int64").min)
+        np.maximum.at(newest, cell[has], stamp[has])
+        pick = np.flatnonzero(has & (stamp == newest[cell]))
+        tier_of = np.full(n_cust * span, -1, dtype="int64")
+        tier_of[cell[pick]] = tier[pick]  # ties (same instant): the last such row, as the sorted path
+        return present // span, present % span + d0, tier_of[present]
+    s0 = int(stamp.min())
+    rank = (stamp - s0) + has.astype("int64") * (int(stamp.max()) - s0 + 1)
+    order = np.lexsort((rank, customer * span + (day - d0)))
+    c, d, t = customer[order], day[order], tier[order]
+    # the last row of each (customer, day) carries the day's tier: tiered rows sort after untiered ones,
+    # the latest tiered call last
+    last = np.r_[(c[1:] != c[:-1]) | (d[1:] != d[:-1]), True]
+    return c[last], d[last], t[last]
 
 
 def build_spells(
