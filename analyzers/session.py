@@ -40,6 +40,7 @@ from analyzers.common import (
     ts_ms,
 )
 from analyzers.finops import realtime
+from metering.budgets import SCOPE_COLUMNS
 from metering.schema import SOURCES
 from metering.store import IncrementalReader
 from metering.subscriptions import UNKNOWN_TIER, Spells, build_spells, revenue
@@ -463,8 +464,21 @@ class AnalysisSession:
             }
         ).sort_values(["hour", "provider", "model"], ignore_index=True)
         tiers = self._customer_tiers(cube)
+        scoped: dict[str, pd.DataFrame] = {}
+        for scope in realtime.budget_scopes(self.ctx):
+            col = SCOPE_COLUMNS[scope]
+            if col not in DIMS:
+                continue  # not in the cube (nor in the stored record): reported as no data
+            g = _sum_by(cube, ["day", col], ["cost_usd"])
+            scoped[scope] = pd.DataFrame(
+                {
+                    "date": _days_to_ts(g["day"]),
+                    "entity": self._labels(col, g[col]),
+                    "cost_usd": g["cost_usd"],
+                }
+            )
         return realtime.RealtimeInputs(
-            dc, hr, tiers, _ms_to_ts(cube["first_ms"].min()), _ms_to_ts(cube["last_ms"].max())
+            dc, hr, tiers, _ms_to_ts(cube["first_ms"].min()), _ms_to_ts(cube["last_ms"].max()), scoped
         )
 
     def _labels(self, dim: str, codes: np.ndarray) -> np.ndarray:

@@ -18,11 +18,17 @@ DEFAULT_OUT = Path("analysis")
 
 def add_shared_options(p: argparse.ArgumentParser) -> None:
     """--data, --prices, --tiers, --sla-ms, --sensitivity, --only (used by analyze and report)."""
-    from dashboard.commands.common import add_catalog_options, add_data_option, add_subscriptions_option
+    from dashboard.commands.common import (
+        add_budgets_option,
+        add_catalog_options,
+        add_data_option,
+        add_subscriptions_option,
+    )
 
     add_data_option(p)
     add_catalog_options(p)
     add_subscriptions_option(p)
+    add_budgets_option(p)
     p.add_argument("--sla-ms", type=float, default=3000.0, help="latency SLA threshold in ms (default 3000)")
     p.add_argument(
         "--sensitivity",
@@ -49,7 +55,8 @@ class InputError(Exception):
 def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(typed call frame, AnalysisContext, ReadResult) from the parsed options."""
     from analyzers.base import AnalysisContext
-    from dashboard.commands.common import data_path, load_subscriptions_option
+    from dashboard.commands.common import data_path, load_budgets_option, load_subscriptions_option
+    from metering.budgets import BudgetError
     from metering.prices import CatalogError, load_catalog
     from metering.store import StoreError, read_calls_report
     from metering.subscriptions import SubscriptionError
@@ -66,12 +73,14 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         catalog = load_catalog(getattr(args, "prices", None))
         tiers = load_tiers(getattr(args, "tiers", None))
         subscriptions = load_subscriptions_option(args, tiers)
-    except (CatalogError, TierError, SubscriptionError) as exc:
+        budgets = load_budgets_option(args)
+    except (CatalogError, TierError, SubscriptionError, BudgetError) as exc:
         raise InputError(str(exc)) from exc
     ctx = AnalysisContext(
         catalog=catalog,
         tiers=tiers,
         subscriptions=subscriptions,
+        scope_budgets=budgets,
         sla_ms=float(getattr(args, "sla_ms", 3000.0)),
         sensitivity=getattr(args, "sensitivity", "medium"),
     )

@@ -214,3 +214,22 @@ def test_report_inline_plotly_once(tmp_path):
     text = (out / "pricing.html").read_text(encoding="utf-8")
     assert not (out / "plotly.min.js").exists()
     assert text.count("<script>") >= 1 and not SRC_RE.search(text)
+
+
+def test_analyze_takes_subscriptions_and_budgets_files(tmp_path, capsys):
+    data = tmp_path / "calls.csv"
+    _write(data, _rows())
+    subs = tmp_path / "subs.csv"
+    subs.write_text("customer,tier,start,price\ncust_0,enterprise,2026-11-01,1000\n", encoding="utf-8")
+    budgets = tmp_path / "budgets.json"
+    budgets.write_text('[{"scope": "organization", "id": "org_0", "monthly_usd": 1}]', encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["analyze", "--data", str(data), "--out", str(out)]
+    assert main([*args, "--subscriptions", str(subs), "--budgets", str(budgets)]) == 0
+    prof = {r["customer_id"]: r for r in json.loads((out / "profitability.json").read_text())["customers"]}
+    assert prof["cust_0"]["tier"] == "enterprise" and prof["cust_0"]["revenue_usd"] > 100
+    rt = json.loads((out / "realtime.json").read_text())
+    assert [r["scope_id"] for r in rt["scope_budgets"]] == ["org_0"]
+    subs.write_text("customer,tier,start\ncust_0,gold,2026-11-01\n", encoding="utf-8")
+    assert main([*args, "--subscriptions", str(subs)]) == 2
+    assert "line 2: field 'tier'" in capsys.readouterr().err

@@ -305,3 +305,20 @@ def test_open_alerts_follow_the_drill_selection(tmp_path, data):
         assert ov.metrics["open_alerts"].value == len(expected)
     assert len(s.overview(Filters(drill=(other,))).alerts) < len(everything)
     assert s.overview().metrics["open_alerts"].value == len(everything)
+
+
+def test_scope_budgets_from_cubes_equal_rows(tmp_path, data):
+    from metering.budgets import ScopeBudget
+
+    ctx = AnalysisContext(
+        scope_budgets=(ScopeBudget("organization", "org_1", 5.0), ScopeBudget("product", "x", 1.0))
+    )
+    path = tmp_path / "calls.csv"
+    CallStore(path).append(data)
+    s = AnalysisSession(path, ctx)
+    s.refresh()
+    via = s.result("realtime").tables["scope_budgets"]
+    direct = realtime.analyze(read_calls(path), ctx).tables["scope_budgets"]
+    assert via["scope_id"].tolist() == direct["scope_id"].tolist()
+    assert via["projected_month_usd"].to_numpy() == pytest.approx(direct["projected_month_usd"].to_numpy())
+    assert [a.id for a in s.alerts()] == [a.id for a in realtime.analyze(read_calls(path), ctx).alerts]
