@@ -66,6 +66,11 @@ class Price:
         return self.input if self.cache_read is None else self.cache_read
 
     @property
+    def cache_creation_rate(self) -> float:
+        """Rate for cache-write tokens: the cache-creation price when known, else the input price."""
+        return self.input if self.cache_creation is None else self.cache_creation
+
+    @property
     def reasoning_rate(self) -> float:
         return self.output if self.reasoning is None else self.reasoning
 
@@ -148,13 +153,15 @@ class Catalog:
         cached_tokens: Any = None,
         reasoning_tokens: Any = None,
         timestamp: Any = None,
+        cache_creation_tokens: Any = None,
     ) -> np.ndarray:
         """Cost in USD per call; NaN where the model is unpriced (or no price was in force yet).
 
-        cost = (input - cached) * input_rate + cached * cache_read_rate
+        cost = (input - cached - cache_creation) * input_rate + cached * cache_read_rate
+             + cache_creation * cache_creation_rate
              + (output - reasoning) * output_rate + reasoning * reasoning_rate
-        Cached tokens sit inside input tokens and reasoning tokens inside output tokens, so nothing
-        is billed twice. With ``timestamp`` (anything ``pd.to_datetime`` reads, or a numpy datetime64
+        Cached (read) and cache-write tokens sit inside input tokens and reasoning tokens inside output
+        tokens, so nothing is billed twice; without a catalog rate a token class pays the plain rate. With ``timestamp`` (anything ``pd.to_datetime`` reads, or a numpy datetime64
         array of UTC instants, the fast form) each call gets the price in force at its time.
         """
         prov = np.asarray(provider, dtype=object)
@@ -164,12 +171,19 @@ class Catalog:
         out = np.asarray(output_tokens, dtype=np.float64)
         cached = np.zeros(n) if cached_tokens is None else np.asarray(cached_tokens, dtype=np.float64)
         reas = np.zeros(n) if reasoning_tokens is None else np.asarray(reasoning_tokens, dtype=np.float64)
+        creation = (
+            np.zeros(n)
+            if cache_creation_tokens is None
+            else np.asarray(cache_creation_tokens, dtype=np.float64)
+        )
         cached = np.minimum(np.nan_to_num(cached), inp)
+        creation = np.minimum(np.nan_to_num(creation), inp - cached)
         reas = np.minimum(np.nan_to_num(reas), out)
         rate_in = np.full(n, np.nan)
         rate_cache = np.full(n, np.nan)
         rate_out = np.full(n, np.nan)
         rate_reas = np.full(n, np.nan)
+        rate_write = np.full(n, np.nan)
         if n == 0:
             return np.zeros(0)
         # factorize each column on its objects, then the pairs of codes: no string-dtype inference
@@ -200,7 +214,14 @@ class Catalog:
                     rate_cache[sel] = p.cache_read_rate
                     rate_out[sel] = p.output
                     rate_reas[sel] = p.reasoning_rate
-        return (inp - cached) * rate_in + cached * rate_cache + (out - reas) * rate_out + reas * rate_reas
+                    rate_write[sel] = p.cache_creation_rate
+        return (
+            (inp - cached - creation) * rate_in
+            + cached * rate_cache
+            + creation * rate_write
+            + (out - reas) * rate_out
+            + reas * rate_reas
+        )
 
     def price_frame(self, df: pd.DataFrame, *, at_call_time: bool = True) -> np.ndarray:
         """``price_calls`` on a call DataFrame with the schema's column names."""
@@ -212,6 +233,7 @@ class Catalog:
             df["cached_tokens"].to_numpy() if "cached_tokens" in df else None,
             df["reasoning_tokens"].to_numpy() if "reasoning_tokens" in df else None,
             df["timestamp"] if at_call_time and "timestamp" in df else None,
+            df["cache_creation_tokens"].to_numpy() if "cache_creation_tokens" in df else None,
         )
 
 

@@ -67,6 +67,12 @@ EXTENSION_COLUMNS: tuple[Column, ...] = (
         "where the row came from: simulated, metered (REST) or otlp",
         default="simulated",
     ),
+    Column(
+        "cache_creation_tokens",
+        "int",
+        "cache-write tokens (inside input_tokens, apart from cached_tokens), priced at the cache-creation rate",
+        default=0,
+    ),
 )
 
 COLUMNS: tuple[Column, ...] = SEED_COLUMNS + EXTENSION_COLUMNS
@@ -275,6 +281,14 @@ def validate_record(
     inp, cached = num("input_tokens"), num("cached_tokens")
     if inp is not None and cached is not None and cached > inp:
         problems.append(Problem("cached_tokens", f"cached tokens ({cached}) exceed input tokens ({inp})"))
+    creation = num("cache_creation_tokens")
+    if inp is not None and creation and (cached or 0) <= inp and (cached or 0) + creation > inp:
+        problems.append(
+            Problem(
+                "cache_creation_tokens",
+                f"cache-write ({creation}) and cached ({cached or 0}) tokens exceed input tokens ({inp})",
+            )
+        )
     out, reasoning = num("output_tokens"), num("reasoning_tokens")
     if out is not None and reasoning is not None and reasoning > out:
         problems.append(

@@ -196,7 +196,7 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
     extra = cached + creation  # None counts as 0 (placeholders of bad rows are 0 as well)
     outside = ~total_none & (extra != 0) & (total == inp + out + extra)
     inp = np.where(outside, inp + extra, inp)
-    ok &= (inp <= MAX_INT) & (cached <= inp) & (reasoning <= out)
+    ok &= (inp <= MAX_INT) & (cached <= inp) & (cached + creation <= inp) & (reasoning <= out)
 
     cost, cost_ok = _numbers(w["totalCost"], MAX_COST_USD)
     latency, latency_ok, _ = _ints(w["requestDuration"], optional=False, floats=True)
@@ -302,6 +302,7 @@ def _fast_path(items: list[Any], user_agent: str | None) -> tuple[np.ndarray, di
         "region": text["region"],
         "stop_reason": text["stop_reason"],
         "cached_tokens": pa.array(cached, pa.int64()),
+        "cache_creation_tokens": pa.array(creation, pa.int64()),
         "reasoning_tokens": pa.array(reasoning, pa.int64()),
         "scenario": _constant("", n),
         "source": _constant("metered", n),

@@ -44,6 +44,7 @@ WIRE_TO_COLUMN: dict[str, str] = {
     "region": "region",
     "stopReason": "stop_reason",
     "cacheReadTokenCount": "cached_tokens",
+    "cacheCreationTokenCount": "cache_creation_tokens",
     "reasoningTokenCount": "reasoning_tokens",
 }
 #: older SDK spellings accepted when the current one is absent
@@ -272,6 +273,7 @@ def map_revenium(body: Any, *, user_agent: str | None = None, prefix: str = "") 
         if isinstance(stop, str) and stop.strip()
         else _or_default(stop, "stop_reason"),
         "cached_tokens": 0 if cached is None or cached == "" else cached,
+        "cache_creation_tokens": _int_like(_first(body.get("cacheCreationTokenCount"), 0)),
         "reasoning_tokens": _int_like(_first(body.get("reasoningTokenCount"), 0)),
         "scenario": "",
         "source": "metered",

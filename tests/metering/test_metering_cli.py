@@ -45,7 +45,7 @@ def test_validate_reports_malformed_lines_with_numbers(capsys, clean_file: Path)
     code, out, _ = _run(capsys, "validate", str(clean_file))
     assert code == 1
     assert "malformed lines: 25" in out
-    assert "  line 102: expected 25 fields, found 2" in out
+    assert f"  line 102: expected {len(COLUMN_NAMES)} fields, found 2" in out
     assert "  line 121:" in out and "  line 122:" not in out  # the first 20 shown
     assert "... and 5 more" in out
     assert "result: ERRORS found" in out
@@ -125,6 +125,7 @@ def test_prices_table_and_filters(capsys) -> None:
         "input/1K",
         "output/1K",
         "cache_read/1K",
+        "cache_write/1K",
         "reasoning/1K",
     ]
     assert len({len(line) for line in lines[1:25]}) <= 2  # aligned (trailing '-' columns may be trimmed)
@@ -150,6 +151,7 @@ def test_prices_json_and_custom_catalog(capsys, tmp_path: Path) -> None:
         "output_per_1k": 0.01,
         "cache_read_per_1k": 0.00025,
         "reasoning_per_1k": None,
+        "cache_creation_per_1k": 0.0025,
     }
     custom = tmp_path / "p.json"
     custom.write_text(

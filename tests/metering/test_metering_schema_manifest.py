@@ -52,6 +52,7 @@ def test_schema_order_starts_with_the_seed_columns() -> None:
         "reasoning_tokens",
         "scenario",
         "source",
+        "cache_creation_tokens",
     )
 
 
