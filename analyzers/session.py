@@ -98,7 +98,8 @@ POINT_CHANGE_KEYS: frozenset[str] = frozenset({"gross_margin_pct"})
 _PER_DAY_KEYS = ("total_cost_usd", "revenue_usd", "calls", "unpriced_calls")
 CHANGE_METHOD = (
     "change = (this window - previous window) / |previous window|; revenue of both windows from the "
-    "subscriptions the calls of both windows imply; sums (cost, revenue, calls, unpriced calls) "
+    "subscriptions the calls imply (the whole selection's without a date filter, the two windows' with "
+    "one); sums (cost, revenue, calls, unpriced calls) "
     "per day of their window; gross margin as the difference in percentage points; run-rate and forecast "
     "against the previous window's cost per day x 30.4375 (x 30 for the forecast); without a date filter the "
     "last 7 complete days are compared with the 7 before, with one the filtered days with as many days "
@@ -547,9 +548,13 @@ class AnalysisSession:
             now_sel = _take(cube, self._cube_mask(cube, f, now_days[:2]))
             prev_sel = _take(cube, self._cube_mask(cube, f, prev_days[:2]))
             if _len(now_sel) and _len(prev_sel):
-                # revenue of both windows from the subscriptions the calls of both windows imply
-                both = _take(cube, self._cube_mask(cube, f, (prev_days[0], now_days[1])))
-                spells = self._spells(both, now_days[1])
+                # revenue of both windows from the subscriptions the calls imply: those of the whole
+                # selection without a date filter, else those of the two windows' calls
+                if f.start is None and f.end is None and cur["spells"] is not None:
+                    spells = cur["spells"]
+                else:
+                    both = _take(cube, self._cube_mask(cube, f, (prev_days[0], now_days[1])))
+                    spells = self._spells(both, now_days[1])
                 a = self._figures(now_sel, window=now_days[2], spells=spells)
                 b = self._figures(prev_sel, window=prev_days[2], spells=spells)
                 changes = kpi_changes(a, b)

@@ -21,6 +21,7 @@ Pure numpy (no pandas): the analyzers pass per-call arrays, the incremental sess
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -66,6 +67,11 @@ class Spells:
 
     def __len__(self) -> int:
         return len(self.customer)
+
+    @functools.cached_property
+    def customer_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct customer ids sorted, each spell's position among them), computed once."""
+        return np.unique(self.customer.astype(str), return_inverse=True)
 
 
 @dataclass(frozen=True)
@@ -355,7 +361,7 @@ def revenue(spells: Spells, start_ms: int, end_ms: int) -> Revenue:
     b = np.maximum(a, b)
     active = cum_cover[b] - cum_cover[a]
     rev = spells.price_usd_month * (cum_rev[b] - cum_rev[a])
-    cust, inv = np.unique(spells.customer.astype(str), return_inverse=True)
+    cust, inv = spells.customer_index
     return Revenue(
         spell_revenue_usd=rev,
         spell_active_days=active,

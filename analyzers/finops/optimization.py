@@ -172,11 +172,13 @@ def switch_matrix(
         return pd.DataFrame(columns=SWITCH_COLUMNS)
     caps = capabilities(catalog)
     sub = df[priced]
-    src_code, src = pd.factorize(
-        sub["provider"].astype("object").fillna("").astype("str")
-        + "\x00"
-        + sub["model"].astype("object").fillna("").astype("str")
-    )
+    # source model = (provider, model): factorize the two key columns, then their code pairs
+    p_codes, p_labels = pd.factorize(sub["provider"], use_na_sentinel=False)
+    m_codes, m_labels = pd.factorize(sub["model"], use_na_sentinel=False)
+    src_code, pairs = pd.factorize(p_codes.astype("int64") * (len(m_labels) + 1) + m_codes)
+    src_provider = np.asarray(p_labels, dtype=object)[pairs // (len(m_labels) + 1)].astype(str)
+    src_model = np.asarray(m_labels, dtype=object)[pairs % (len(m_labels) + 1)].astype(str)
+    src_provider, src_model = src_provider.astype(object), src_model.astype(object)
     simple_set = set(SIMPLE_TASKS if simple_tasks is None else simple_tasks)
     simple = sub["task_type"].astype("object").isin(simple_set).to_numpy()
     g = src_code.astype("int64") * 2 + simple
@@ -199,15 +201,13 @@ def switch_matrix(
     }
     cum = {k: np.r_[0.0, np.cumsum(v[order])] for k, v in cols.items()}
     key = g[order] * (_TOKEN_CAP + 1) + inp[order]
-    n_src = len(src)
+    n_src = len(pairs)
     windows = np.minimum(caps["context_window"].to_numpy(dtype="int64"), _TOKEN_CAP - 1)
     gid = np.arange(2 * n_src, dtype="int64")
     start = np.searchsorted(key, gid * (_TOKEN_CAP + 1), side="left")
     upto = np.searchsorted(key, gid[:, None] * (_TOKEN_CAP + 1) + windows[None, :], side="right")
     q = {k: c[upto] - c[start][:, None] for k, c in cum.items()}  # (2 x sources, targets)
     # source model capability
-    src_provider = np.array([x.split("\x00", 1)[0] for x in src], dtype=object)
-    src_model = np.array([x.split("\x00", 1)[1] for x in src], dtype=object)
     rank_of = dict(zip(zip(caps["provider"], caps["model"], strict=True), caps["class_rank"], strict=True))
     src_rank = np.array([rank_of.get((p, m), -1) for p, m in zip(src_provider, src_model, strict=True)])
     t_rank = caps["class_rank"].to_numpy()
@@ -242,7 +242,8 @@ def switch_matrix(
     if not len(keep):
         return pd.DataFrame(columns=SWITCH_COLUMNS)
     bt = best[keep]
-    lat = df["latency_ms"].astype("float64").groupby(df["model"].astype("object"), dropna=False).median()
+    lat = df["latency_ms"].astype("float64").groupby(df["model"], observed=True).median()
+    lat.index = lat.index.astype("object").astype("str")
     totals = np.bincount(src_code, weights=cost[priced], minlength=n_src)
     all_calls = np.bincount(src_code, minlength=n_src)
     tradeoff = down[keep, bt]
