@@ -435,7 +435,7 @@ def burn(daily: pd.DataFrame, entity: str, as_of: pd.Timestamp) -> pd.DataFrame:
             warnings.simplefilter("ignore", RuntimeWarning)  # a weekday absent from the window
             for w in range(7):
                 med[:, w] = np.nanmedian(np.where(in_trail & (dow[None, :] == w), mat, np.nan), axis=1)
-        scale = np.nanmean(med, axis=1, keepdims=True)
+            scale = np.nanmean(med, axis=1, keepdims=True)
         ok = (n_trail >= 14)[:, None] & (scale > 0) & np.isfinite(med).all(axis=1, keepdims=True)
         factors = np.where(ok, med / np.where(scale > 0, scale, 1.0), 1.0)
     month_end = month_start + pd.Timedelta(days=as_of.days_in_month)
