@@ -100,8 +100,9 @@ CHANGE_METHOD = (
     "change = (this window - previous window) / |previous window|; revenue of both windows from the "
     "subscriptions the calls imply (the whole selection's without a date filter, the two windows' with "
     "one); sums (cost, revenue, calls, unpriced calls) "
-    "per day of their window; gross margin as the difference in percentage points; run-rate and forecast "
-    "against the previous window's cost per day x 30.4375 (x 30 for the forecast); without a date filter the "
+    "per day of their window; gross margin as the difference in percentage points; the run-rate as cost per "
+    "day; the forecast's daily mean (total / 30) against the previous window's cost per day; without a date "
+    "filter the "
     "last 7 complete days are compared with the 7 before, with one the filtered days with as many days "
     "just before; open alerts have no previous value"
 )
@@ -121,9 +122,10 @@ def kpi_changes(now: dict[str, Any], prev: dict[str, Any]) -> dict[str, float | 
         return out
     for k in _PER_DAY_KEYS:
         out[k] = rel(now[k] / dn, prev[k] / dp)
-    prev_month = prev["total_cost_usd"] / dp
-    out["run_rate_month_usd"] = rel(now["total_cost_usd"] / dn, prev_month)
-    out["forecast_30d_usd"] = None
+    prev_per_day = prev["total_cost_usd"] / dp
+    out["run_rate_month_usd"] = rel(now["total_cost_usd"] / dn, prev_per_day)
+    f30 = now.get("forecast_30d_usd")
+    out["forecast_30d_usd"] = None if f30 is None else rel(float(f30) / 30.0, prev_per_day)
     for k in ("cost_per_call_usd", "loss_making_customers", "at_risk_customers"):
         out[k] = rel(now.get(k), prev.get(k))
     a, b = now.get("gross_margin_pct"), prev.get("gross_margin_pct")
@@ -557,6 +559,7 @@ class AnalysisSession:
                     spells = self._spells(both, now_days[1])
                 a = self._figures(now_sel, window=now_days[2], spells=spells)
                 b = self._figures(prev_sel, window=prev_days[2], spells=spells)
+                a["forecast_30d_usd"] = cur["forecast_30d_usd"]
                 changes = kpi_changes(a, b)
         metrics = {
             "total_cost_usd": Metric(

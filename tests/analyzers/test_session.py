@@ -181,6 +181,10 @@ def test_changes_without_a_filter_compare_the_last_seven_complete_days(tmp_path,
     for k in ("total_cost_usd", "calls"):
         assert ov.changes[k] == pytest.approx((cur[k].value - prev[k].value) / prev[k].value), k
     assert ov.changes["total_cost_usd"] is not None
+    f30 = ov.metrics["forecast_30d_usd"].value
+    assert ov.changes["forecast_30d_usd"] == pytest.approx(
+        (f30 / 30 - prev["total_cost_usd"].value / 7) / (prev["total_cost_usd"].value / 7)
+    )
 
 
 def test_alerts_from_cubes_equal_realtime_on_rows(tmp_path, data):
