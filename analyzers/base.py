@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from metering.budgets import ScopeBudget
 from metering.prices import Catalog, load_catalog
+from metering.subscriptions import DEFAULT_CHURN_AFTER_DAYS, SubscriptionFile
 from metering.tiers import Tier, load_tiers
 
 Priority = Literal["high", "medium", "low"]
@@ -83,6 +85,15 @@ class AnalysisContext:
     budgets: dict[str, float] = field(default_factory=dict)
     #: "now" for the analysis; None means the newest timestamp in the data
     as_of: pd.Timestamp | None = None
+    #: subscriptions file rows overriding the inferred subscriptions (``--subscriptions``), or None
+    subscriptions: SubscriptionFile | None = None
+    #: a silence longer than this many days ends a subscription (metering.subscriptions)
+    churn_after_days: int = DEFAULT_CHURN_AFTER_DAYS
+    #: budgets from a budgets file (scope, id, monthly USD, thresholds): customers, organizations, products,
+    #: API keys
+    scope_budgets: tuple[ScopeBudget, ...] = ()
+    #: a customer's margin is at risk when its cost exceeds this share of its revenue
+    at_risk_share: float = 0.80
     #: free-form parameters of individual analyzers (e.g. pricing markups), documented per analyzer
     params: dict[str, Any] = field(default_factory=dict)
 

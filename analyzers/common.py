@@ -7,15 +7,33 @@ and the exports agree to the cent. Everything is vectorized (no per-row Python l
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from metering.schema import ERROR_STOP_REASONS
-from metering.tiers import DAYS_PER_MONTH, Tier
+from metering.subscriptions import (
+    DAY_MS,
+    DEFAULT_CHURN_AFTER_DAYS,
+    SUBSCRIPTION_RULE,
+    UNKNOWN_TIER,
+    Revenue,
+    Spells,
+    build_spells,
+    revenue,
+)
+from metering.tiers import DAYS_PER_MONTH
+
+if TYPE_CHECKING:
+    from analyzers.base import AnalysisContext
 
 #: percentile statistics group_stats understands, name -> quantile
 PERCENTILES: dict[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
@@ -27,18 +45,34 @@ INTERVAL_Z = 1.2816
 INTERVAL_LEVEL = 0.80
 
 PERIOD_METHOD = (
-    "period_days = number of UTC calendar days from the first to the last call, inclusive "
-    "(a partial first/last day counts as a whole day)"
+    "period_days = elapsed time from 00:00 UTC of the first call's day to as_of (the newest call, or the "
+    "as_of given), in days: a partial last day counts as its elapsed fraction"
 )
-REVENUE_METHOD = (
-    "revenue_usd = tier monthly price x period_days / "
-    f"{DAYS_PER_MONTH} (days per month = 365.25/12); every customer seen in the data is billed for the "
-    "whole period at the tier of its most recent call; a tier missing from the tier table gives no revenue (NaN)"
+
+
+def revenue_method(churn_after_days: int = DEFAULT_CHURN_AFTER_DAYS) -> str:
+    """The subscription revenue rule, for ``methods``."""
+    return "revenue_usd (metering.subscriptions): " + SUBSCRIPTION_RULE.format(churn=churn_after_days)
+
+
+REVENUE_METHOD = revenue_method()
+#: default share of revenue above which a customer's margin is at risk (configurable: ctx.at_risk_share)
+AT_RISK_COST_SHARE = UNPROFITABLE_COST_SHARE
+LOSS_MAKING_METHOD = (
+    "loss-making = cost_usd > revenue_usd (customers with a known tier; priced calls only, unpriced calls "
+    "are counted separately, never as $0)"
 )
-UNPROFITABLE_METHOD = (
-    f"unprofitable = cost_usd > {UNPROFITABLE_COST_SHARE:.0%} of revenue_usd (priced calls only; "
-    "unpriced calls are counted separately, not as $0)"
-)
+
+
+def at_risk_method(share: float = AT_RISK_COST_SHARE) -> str:
+    """How "margin at risk" is decided, for ``methods``."""
+    return (
+        f"margin at risk = cost_usd > {share:.0%} of revenue_usd (includes the loss-making customers; "
+        "customers with a known tier; priced calls only)"
+    )
+
+
+UNPROFITABLE_METHOD = LOSS_MAKING_METHOD + "; " + at_risk_method()
 
 
 # --- masks and totals ---------------------------------------------------------------------------
@@ -333,20 +367,38 @@ def period_bounds(df: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp |
     return ts.min(), ts.max()
 
 
-def period_days(df: pd.DataFrame) -> int:
-    """Days the data covers: UTC calendar days from the first to the last call, inclusive (0 if empty).
+def as_of_ts(df: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Timestamp | None:
+    """ "Now" of an analysis: ``as_of`` when given, else the newest call (None for an empty frame)."""
+    if as_of is not None and not pd.isna(as_of):
+        t = pd.Timestamp(as_of)
+        return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return None if df.empty else df["timestamp"].max()
 
-    See PERIOD_METHOD. The same rule is used for revenue pro-rating everywhere.
-    """
-    first, last = period_bounds(df)
-    return days_between(first, last)
+
+def analysis_window(df: pd.DataFrame, as_of: pd.Timestamp | None = None) -> tuple[int, int] | None:
+    """The window the figures cover, UTC milliseconds [start, end): 00:00 of the first call's day to
+    as_of (``as_of_ts``). None for an empty frame. See PERIOD_METHOD."""
+    if df.empty:
+        return None
+    first = int(pd.Timestamp(df["timestamp"].min()).value // 1_000_000)
+    end = as_of_ts(df, as_of)
+    end_ms = int(pd.Timestamp(end).value // 1_000_000)
+    start = first // DAY_MS * DAY_MS
+    return start, max(end_ms, start)
 
 
-def days_between(first: pd.Timestamp | None, last: pd.Timestamp | None) -> int:
-    """Inclusive count of UTC calendar days from ``first`` to ``last`` (0 when either is missing)."""
+def period_days(df: pd.DataFrame, as_of: pd.Timestamp | None = None) -> float:
+    """Days the data covers (PERIOD_METHOD): elapsed days from 00:00 UTC of the first call's day to as_of,
+    a partial last day counting as its fraction (0 for no rows). The same rule is used everywhere."""
+    w = analysis_window(df, as_of)
+    return 0.0 if w is None else (w[1] - w[0]) / DAY_MS
+
+
+def days_between(first: pd.Timestamp | None, last: pd.Timestamp | None) -> float:
+    """Elapsed days from 00:00 UTC of ``first``'s day to ``last`` (0 when either is missing)."""
     if first is None or last is None or pd.isna(first) or pd.isna(last):
-        return 0
-    return int((pd.Timestamp(last).normalize() - pd.Timestamp(first).normalize()).days) + 1
+        return 0.0
+    return max((pd.Timestamp(last) - pd.Timestamp(first).normalize()) / pd.Timedelta(days=1), 0.0)
 
 
 def complete_daily(
@@ -365,70 +417,136 @@ def complete_daily(
 
 
 def customer_tiers(df: pd.DataFrame) -> pd.Series:
-    """customer_id -> subscription tier of the customer's most recent call (first such row on ties)."""
+    """customer_id -> tier in force at the customer's newest call: the tier of its most recent call that
+    carries one (first such row on ties); "unknown" for a customer never seen with a tier."""
     if df.empty:
         return pd.Series(dtype="str", name="subscription_tier")
     cust, cust_labels = _key_codes(df["customer_id"])
     tier, tier_labels = _key_codes(df["subscription_tier"])
     t = ts_ms(df["timestamp"])
-    newest = np.full(len(cust_labels), np.iinfo("int64").min)
-    np.maximum.at(newest, cust, t)
-    pick = np.flatnonzero(t == newest[cust])[::-1]  # reversed: the first row wins the assignment
-    tier_of = np.zeros(len(cust_labels), dtype="int64")
-    tier_of[cust[pick]] = tier[pick]
-    present = np.flatnonzero(newest > np.iinfo("int64").min)
+    present = np.flatnonzero(np.bincount(cust, minlength=len(cust_labels)) > 0)
+    tier_of = np.full(len(cust_labels), -1, dtype="int64")
+    has = np.flatnonzero(tier > 0)
+    if len(has):
+        newest = np.full(len(cust_labels), np.iinfo("int64").min)
+        np.maximum.at(newest, cust[has], t[has])
+        pick = has[t[has] == newest[cust[has]]][::-1]  # reversed: the first row wins the assignment
+        tier_of[cust[pick]] = tier[pick]
+    names = np.where(tier_of[present] > 0, tier_labels[np.maximum(tier_of[present], 0)], UNKNOWN_TIER)
     return pd.Series(
-        tier_labels[tier_of[present]].astype(str),
+        names.astype(str),
         index=pd.Index(cust_labels[present].astype(str), name="customer_id"),
         name="subscription_tier",
     ).sort_index()
 
 
-def prorated_price(tiers: dict[str, Tier], tier_names: Iterable[str], days: float) -> np.ndarray:
-    """Tier monthly price pro-rated to ``days`` (NaN for an unknown tier); see REVENUE_METHOD."""
-    monthly = np.array(
-        [tiers[t].price_usd_month if t in tiers else np.nan for t in tier_names], dtype="float64"
-    )
-    return monthly * float(days) / DAYS_PER_MONTH
-
-
-def customer_economics_from_totals(totals: pd.DataFrame, tiers: dict[str, Tier], days: float) -> pd.DataFrame:
-    """Revenue, margin and the unprofitable flag from per-customer totals.
-
-    ``totals`` columns: customer_id, subscription_tier, calls, cost_usd, unpriced_calls. Used both by
-    ``customer_economics`` (from rows) and by the incremental session (from its cube), so the two agree.
-    """
-    out = totals.copy()
-    out["revenue_usd"] = prorated_price(tiers, out["subscription_tier"], days)
-    out["margin_usd"] = out["revenue_usd"] - out["cost_usd"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rev = out["revenue_usd"].to_numpy()
-        out["margin_pct"] = np.where(rev > 0, out["margin_usd"].to_numpy() / rev * 100.0, np.nan)
-        out["cost_to_revenue_pct"] = np.where(rev > 0, out["cost_usd"].to_numpy() / rev * 100.0, np.nan)
-    out["unprofitable"] = (out["cost_usd"] > UNPROFITABLE_COST_SHARE * out["revenue_usd"]).to_numpy()
-    return out
-
-
-def customer_economics(df: pd.DataFrame, tiers: dict[str, Tier], days: float | None = None) -> pd.DataFrame:
-    """Per customer: tier (most recent), calls, cost_usd, unpriced_calls, revenue_usd, margin_usd,
-    margin_pct, cost_to_revenue_pct, unprofitable. The single definition of customer profitability
-    (REVENUE_METHOD, UNPROFITABLE_METHOD); ``days`` defaults to ``period_days(df)``.
-    """
-    cols = ["customer_id", "subscription_tier", "calls", "cost_usd", "unpriced_calls"]
+def frame_spells(df: pd.DataFrame, ctx: AnalysisContext) -> Spells:
+    """Subscription spells of the customers in ``df`` (``metering.subscriptions.build_spells``), as of
+    ``ctx.as_of`` (default: the newest call), with ``ctx.subscriptions`` overriding the inference."""
+    prices = ctx.tier_prices()
     if df.empty:
-        return customer_economics_from_totals(
-            pd.DataFrame({c: pd.Series(dtype="float64" if c == "cost_usd" else "int64") for c in cols}),
-            tiers,
-            0,
-        )
-    days = period_days(df) if days is None else days
-    per = cost_breakdown(df, "customer_id", tokens=False)[
-        ["customer_id", "calls", "cost_usd", "unpriced_calls"]
-    ]
-    tiers_of = customer_tiers(df)
-    per["subscription_tier"] = tiers_of.reindex(per["customer_id"]).to_numpy()
-    per = per[cols].sort_values("customer_id", kind="stable").reset_index(drop=True)
-    return customer_economics_from_totals(per, tiers, days)
+        return build_spells(
+            np.zeros(0, "int64"), np.zeros(0, object), np.zeros(0, "int64"), np.zeros(0, "int64"),
+            np.zeros(0, object), np.zeros(0, "int64"), tier_prices=prices, as_of_day=0,
+            churn_after_days=ctx.churn_after_days, overrides=ctx.subscriptions,
+        )  # fmt: skip
+    cust, cust_labels = _key_codes(df["customer_id"])
+    tier, tier_labels = _key_codes(df["subscription_tier"])
+    ms = ts_ms(df["timestamp"])
+    as_of = as_of_ts(df, ctx.as_of)
+    return build_spells(
+        cust,
+        cust_labels,
+        ms // DAY_MS,
+        tier - 1,
+        tier_labels[1:],
+        ms,
+        tier_prices=prices,
+        as_of_day=int(pd.Timestamp(as_of).value // 1_000_000 // DAY_MS),
+        churn_after_days=ctx.churn_after_days,
+        overrides=ctx.subscriptions,
+    )
+
+
+def economics_arrays(
+    totals: dict[str, np.ndarray], rev: Revenue, at_risk_share: float
+) -> dict[str, np.ndarray]:
+    """Revenue, margin and the loss-making / margin-at-risk flags from per-customer totals (numpy only).
+
+    ``totals``: customer_id (str), calls, cost_usd, unpriced_calls. Customers with revenue but no calls
+    (from a subscriptions file) are added with zero calls. Used by ``customer_economics`` (from rows) and
+    by the incremental session (from its cube), so the two agree to the cent.
+    """
+    ids = np.asarray(totals["customer_id"], dtype=str)
+    calls = np.asarray(totals["calls"], dtype="int64")
+    cost = np.asarray(totals["cost_usd"], dtype="float64")
+    unpriced = np.asarray(totals["unpriced_calls"], dtype="int64")
+    known_ids = np.asarray(rev.customers, dtype=str)
+    extra = np.setdiff1d(known_ids[rev.revenue_usd > 0], ids)
+    if len(extra):
+        ids = np.concatenate([ids, extra])
+        calls = np.concatenate([calls, np.zeros(len(extra), dtype="int64")])
+        cost = np.concatenate([cost, np.zeros(len(extra))])
+        unpriced = np.concatenate([unpriced, np.zeros(len(extra), dtype="int64")])
+    order = np.argsort(ids, kind="stable")
+    ids, calls, cost, unpriced = ids[order], calls[order], cost[order], unpriced[order]
+    if len(known_ids):
+        pos = np.clip(np.searchsorted(known_ids, ids), 0, len(known_ids) - 1)
+        found = known_ids[pos] == ids
+        tier = np.where(found, rev.tier[pos], UNKNOWN_TIER)
+        active = np.where(found, rev.active_days[pos], 0.0)
+        r = np.where(found, rev.revenue_usd[pos], 0.0)
+    else:
+        tier = np.full(len(ids), UNKNOWN_TIER, dtype=object)
+        active, r = np.zeros(len(ids)), np.zeros(len(ids))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin_pct = np.where(r > 0, (r - cost) / r * 100.0, np.nan)
+        cost_pct = np.where(r > 0, cost / r * 100.0, np.nan)
+    known = tier != UNKNOWN_TIER
+    return {
+        "customer_id": ids,
+        "tier": np.asarray(tier, dtype=str),
+        "calls": calls,
+        "cost_usd": cost,
+        "unpriced_calls": unpriced,
+        "active_days": active,
+        "revenue_usd": r,
+        "margin_usd": r - cost,
+        "margin_pct": margin_pct,
+        "cost_to_revenue_pct": cost_pct,
+        "loss_making": known & (cost > r),
+        "at_risk": known & (cost > at_risk_share * r),
+    }
+
+
+ECONOMICS_COLUMNS = (
+    "customer_id", "tier", "calls", "cost_usd", "unpriced_calls", "active_days", "revenue_usd",
+    "margin_usd", "margin_pct", "cost_to_revenue_pct", "loss_making", "at_risk",
+)  # fmt: skip
+
+
+def customer_economics(
+    df: pd.DataFrame, ctx: AnalysisContext, window: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """Per customer: tier (in force at the window's end), calls, cost_usd, unpriced_calls, active_days,
+    revenue_usd, margin_usd, margin_pct, cost_to_revenue_pct, loss_making, at_risk. The single definition
+    of customer profitability (REVENUE_METHOD, LOSS_MAKING_METHOD, ``at_risk_method``); ``window`` (UTC ms)
+    defaults to ``analysis_window(df, ctx.as_of)``.
+    """
+    cols = ["customer_id", "calls", "cost_usd", "unpriced_calls"]
+    window = analysis_window(df, ctx.as_of) if window is None else window
+    spells = frame_spells(df, ctx)
+    rev = revenue(spells, *(window or (0, 0)))
+    if df.empty:
+        totals = {c: np.zeros(0, dtype="float64" if c == "cost_usd" else "int64") for c in cols}
+        totals["customer_id"] = np.zeros(0, dtype=str)
+    else:
+        per = cost_breakdown(df, "customer_id", tokens=False)
+        totals = {c: per[c].to_numpy() for c in cols}
+    out = pd.DataFrame(economics_arrays(totals, rev, ctx.at_risk_share))
+    for c in ("customer_id", "tier"):
+        out[c] = out[c].astype("str")
+    return out[list(ECONOMICS_COLUMNS)]
 
 
 def gross_margin_pct(revenue: float, cost: float) -> float | None:
@@ -514,108 +632,195 @@ def fill_grid(
 
 @dataclass
 class Forecast:
-    """A daily forecast: per-day predictions with an interval, the horizon total, and backtest error."""
+    """A daily forecast: per-day predictions with an interval, the horizon total with an interval taken
+    from rolling-origin backtests, and the backtest error (MAPE)."""
 
     horizon_days: int
     daily: pd.DataFrame  # date, yhat, lo, hi
-    total: float
-    total_lo: float
-    total_hi: float
+    total: float | None  # None: no complete day yet
+    total_lo: float | None  # None: too little history to backtest
+    total_hi: float | None
     slope_per_day: float
-    backtest_days: int
-    backtest_wape_pct: float | None  # weighted absolute percentage error on the held-out days
+    backtest_origins: int
+    backtest_mape_pct: float | None  # mean absolute % error of backtested block totals
     history_days: int
     method: str
-    seasonal: dict[int, float] = field(default_factory=dict)  # weekday (0=Mon) -> additive effect
+    seasonal: dict[int, float] = field(default_factory=dict)  # weekday (0=Mon) -> multiplicative factor
 
 
-def _fit(values: np.ndarray, dows: np.ndarray, seasonal: bool) -> tuple[float, float, np.ndarray, float]:
-    """Joint least squares of a + b t (+ weekday effects in sum-to-zero coding); returns a, b, effects, sigma."""
-    n = len(values)
+#: fewer complete days than this: the forecast is flat at the mean daily cost (said so)
+TREND_MIN_DAYS = 7
+#: weekday factors need at least two of each weekday
+SEASONAL_MIN_DAYS = 14
+#: the robust trend is fitted on at most this many of the newest days
+TREND_WINDOW_DAYS = 90
+#: backtests: forecast blocks of this many days from each origin, over at most BACKTEST_MAX_ORIGINS origins
+BACKTEST_BLOCK_DAYS = 7
+BACKTEST_MAX_ORIGINS = 28
+BACKTEST_MIN_HISTORY = 3
+FORECAST_METHOD = (
+    f"daily cost of complete days only; with >= {TREND_MIN_DAYS} complete days: Theil-Sen trend (median of "
+    f"pairwise slopes, over the last {TREND_WINDOW_DAYS} days at most) on the series divided by weekday "
+    f"factors (median of cost / trend per weekday, mean 1, with >= {SEASONAL_MIN_DAYS} days), predictions = "
+    "trend x weekday factor, clipped at 0; with fewer: the mean daily cost, flat. Interval: the 10th and 90th "
+    f"percentiles of the relative errors of {BACKTEST_BLOCK_DAYS}-day totals forecast by the same procedure from "
+    f"rolling origins (each origin sees only earlier days; at most {BACKTEST_MAX_ORIGINS} origins), applied to "
+    "the horizon total; MAPE = mean |actual - forecast| / actual of those block totals x 100. No interval "
+    "without at least one backtest"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, k=1)
+
+
+def theil_sen(y: np.ndarray) -> tuple[float, float]:
+    """Robust line a + b t through ``y`` (t = 0..n-1): b = median of pairwise slopes, a = median(y - b t)."""
+    n = len(y)
     if n < 2:
-        return (float(values[0]) if n else 0.0), 0.0, np.zeros(7), 0.0
-    t = np.arange(n, dtype="float64")
-    cols = [np.ones(n), t]
-    if seasonal:
-        cols += [(dows == k).astype("float64") - (dows == 6).astype("float64") for k in range(6)]
-    x = np.column_stack(cols)
-    coef, *_ = np.linalg.lstsq(x, values, rcond=None)
-    eff = np.zeros(7)
-    if seasonal:
-        eff[:6] = coef[2:]
-        eff[6] = -coef[2:].sum()
-    resid = values - x @ coef
-    dof = max(n - x.shape[1], 1)
-    sigma = float(np.sqrt((resid**2).sum() / dof))
-    return float(coef[0]), float(coef[1]), eff, sigma
+        return (float(y[0]) if n else 0.0), 0.0
+    i, j = _pairs(n)
+    b = float(np.median((y[j] - y[i]) / (j - i)))
+    a = float(np.median(y - b * np.arange(n)))
+    return a, b
 
 
-def forecast(daily_series: pd.Series, horizon_days: int, *, backtest_days: int | None = None) -> Forecast:
-    """Forecast a daily series ``horizon_days`` ahead: linear trend + weekly seasonality.
+def _fit_predict(
+    values: np.ndarray, dows: np.ndarray, future_dows: np.ndarray
+) -> tuple[np.ndarray, float, np.ndarray, str]:
+    """Predictions for the days after ``values`` (weekdays ``future_dows``): yhat, slope, factors, method."""
+    n = len(values)
+    factors = np.ones(7)
+    if n < TREND_MIN_DAYS:
+        mean = float(values.mean()) if n else 0.0
+        return np.full(len(future_dows), mean), 0.0, factors, "flat at the mean daily cost"
+    off = max(n - TREND_WINDOW_DAYS, 0)
+    y, d = values[off:], dows[off:]
+    m = len(y)
+    method = "Theil-Sen trend"
+    if m >= SEASONAL_MIN_DAYS:
+        a0, b0 = theil_sen(y)
+        base = a0 + b0 * np.arange(m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(base > 0, y / base, np.nan)
+        # weekday medians in one call: the ratios laid out as weeks x 7 weekdays, NaN padded
+        lead = int(d[0])
+        grid = np.full(((lead + m + 6) // 7) * 7, np.nan)
+        grid[lead : lead + m] = ratio
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a weekday without a finite ratio
+            med = np.nanmedian(grid.reshape(-1, 7), axis=0)
+        factors = np.where(np.isfinite(med), med, 1.0)
+        mean_f = factors.mean()
+        factors = factors / mean_f if mean_f > 0 else np.ones(7)
+        method += " x weekday factors"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(factors[d] > 0, y / factors[d], y)
+    a, b = theil_sen(z)
+    t = np.arange(m, m + len(future_dows), dtype="float64")
+    yhat = np.maximum(a + b * t, 0.0) * factors[future_dows]
+    return yhat, b, factors, method
 
-    ``daily_series`` is indexed by day (missing days count as 0). Trend by least squares on the day
-    number; weekday effects (additive, centred) when at least 14 days of history exist; with fewer than
-    3 days the forecast is flat at the mean. The 80 % prediction interval per day is yhat ± 1.2816 x
-    sigma (sigma = residual standard error); for the horizon total ± 1.2816 x sigma x sqrt(horizon).
-    Trend and weekday effects are fitted jointly (one least-squares solve). Predictions are clipped at 0. Backtest: refit without the last ``backtest_days`` days (default
-    min(7, n // 4)), predict them, report WAPE = sum|actual - predicted| / sum actual.
+
+def _backtest(values: np.ndarray, dows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Relative errors (actual / forecast - 1) of block totals and of single days, from rolling origins."""
+    n = len(values)
+    block = min(BACKTEST_BLOCK_DAYS, max(n - BACKTEST_MIN_HISTORY, 0))
+    if block < 1:
+        return np.zeros(0), np.zeros(0)
+    origins = np.arange(BACKTEST_MIN_HISTORY, n - block + 1)[-BACKTEST_MAX_ORIGINS:]
+    blocks, days = [], []
+    for o in origins:
+        pred, *_ = _fit_predict(values[:o], dows[:o], dows[o : o + block])
+        actual = values[o : o + block]
+        if pred.sum() > 0:
+            blocks.append(actual.sum() / pred.sum() - 1.0)
+        ok = pred > 0
+        days.extend((actual[ok] / pred[ok] - 1.0).tolist())
+    return np.asarray(blocks), np.asarray(days)
+
+
+_FORECASTS: OrderedDict[tuple, Forecast] = OrderedDict()
+_FORECASTS_LOCK = threading.Lock()
+
+
+def forecast(daily_series: pd.Series, horizon_days: int) -> Forecast:
+    """``_forecast`` memoised on the series' content (a live dashboard recomputes the same complete days
+    on every tick until a day completes); each caller gets its own copy of the daily table."""
+    s = daily_series.astype("float64")
+    key = (
+        s.to_numpy().tobytes(),
+        tuple(pd.DatetimeIndex(s.index).asi8[[0, -1]]) if len(s) else (),
+        len(s),
+        horizon_days,
+    )
+    with _FORECASTS_LOCK:
+        hit = _FORECASTS.get(key)
+    if hit is None:
+        hit = _forecast(s, horizon_days)
+        with _FORECASTS_LOCK:
+            _FORECASTS[key] = hit
+            while len(_FORECASTS) > 32:
+                _FORECASTS.popitem(last=False)
+    return replace(hit, daily=hit.daily.copy())
+
+
+def _forecast(daily_series: pd.Series, horizon_days: int) -> Forecast:
+    """Forecast a daily series of complete days ``horizon_days`` ahead (FORECAST_METHOD).
+
+    ``daily_series`` is indexed by UTC day (missing days count as 0). Never 0 from one complete day on
+    unless every day cost 0; with no day at all ``total`` is None.
     """
     s = daily_series.astype("float64")
     if len(s):
-        idx = pd.DatetimeIndex(s.index)
-        s = complete_daily(pd.Series(s.to_numpy(), index=idx))
+        s = complete_daily(pd.Series(s.to_numpy(), index=pd.DatetimeIndex(s.index)))
     n = len(s)
-    values = s.to_numpy()
-    dows = pd.DatetimeIndex(s.index).day_of_week.to_numpy() if n else np.array([], dtype=int)
-    seasonal = n >= 14
-    if n:
-        future = pd.date_range(
-            pd.DatetimeIndex(s.index)[-1] + pd.Timedelta(days=1), periods=horizon_days, freq="D"
+    if not n:
+        empty = pd.DataFrame({"date": pd.DatetimeIndex([], tz="UTC"), "yhat": [], "lo": [], "hi": []})
+        return Forecast(
+            horizon_days, empty, None, None, None, 0.0, 0, None, 0, "no complete day yet: no forecast"
         )
-    else:  # no history: nothing to forecast
-        future = pd.DatetimeIndex([], tz="UTC")
-        horizon_days = 0
-    if n < 3:
-        mean = float(values.mean()) if n else 0.0
-        sigma = float(values.std()) if n else 0.0
-        yhat = np.full(horizon_days, mean)
-        a, b, eff = mean, 0.0, np.zeros(7)
-        method = "flat: mean of fewer than 3 days of history"
-    else:
-        a, b, eff, sigma = _fit(values, dows, seasonal)
-        t = np.arange(n, n + horizon_days, dtype="float64")
-        yhat = a + b * t + eff[future.day_of_week.to_numpy()]
-        method = "least-squares linear trend" + (" + additive weekday effects" if seasonal else "")
-    yhat = np.maximum(yhat, 0.0)
-    half = INTERVAL_Z * sigma
-    daily = pd.DataFrame(
-        {"date": future, "yhat": yhat, "lo": np.maximum(yhat - half, 0.0), "hi": yhat + half}
-    )
+    values = s.to_numpy()
+    idx = pd.DatetimeIndex(s.index)
+    dows = idx.day_of_week.to_numpy()
+    future = pd.date_range(idx[-1] + pd.Timedelta(days=1), periods=horizon_days, freq="D")
+    yhat, slope, factors, how = _fit_predict(values, dows, future.day_of_week.to_numpy())
+    blocks, days = _backtest(values, dows)
     total = float(yhat.sum())
-    half_total = INTERVAL_Z * sigma * math.sqrt(horizon_days)
-    bt = min(7, n // 4) if backtest_days is None else backtest_days
-    wape = None
-    if bt >= 1 and n - bt >= 3:
-        train, test = values[: n - bt], values[n - bt :]
-        ta, tb, teff, _ = _fit(train, dows[: n - bt], (n - bt) >= 14)
-        tt = np.arange(n - bt, n, dtype="float64")
-        pred = np.maximum(ta + tb * tt + teff[dows[n - bt :]], 0.0)
-        denom = float(np.abs(test).sum())
-        wape = float(np.abs(test - pred).sum() / denom * 100.0) if denom > 0 else None
+    if len(blocks):
+        q_lo, q_hi = np.quantile(blocks, [0.1, 0.9])
+        total_lo, total_hi = max(total * (1 + q_lo), 0.0), max(total * (1 + q_hi), 0.0)
+        d_lo, d_hi = np.quantile(days, [0.1, 0.9]) if len(days) else (q_lo, q_hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ape = np.abs(blocks / (1 + blocks))  # |actual - pred| / actual, from actual / pred - 1
+        ape = ape[np.isfinite(ape)]
+        mape = float(ape.mean() * 100.0) if len(ape) else None
+        lo, hi = np.maximum(yhat * (1 + d_lo), 0.0), np.maximum(yhat * (1 + d_hi), 0.0)
     else:
-        bt = 0
+        total_lo = total_hi = mape = None
+        lo = hi = np.full(len(yhat), np.nan)
+    method = (
+        f"{how} over {n} complete day(s)"
+        + ("" if n >= TREND_MIN_DAYS else f" (fewer than {TREND_MIN_DAYS}: no trend)")
+        + (
+            f"; {INTERVAL_LEVEL:.0%} interval from {len(blocks)} rolling-origin backtest(s), MAPE {mape:.1f} %"
+            if mape is not None
+            else "; no interval: too little history to backtest"
+        )
+    )
     return Forecast(
         horizon_days=horizon_days,
-        daily=daily,
+        daily=pd.DataFrame({"date": future, "yhat": yhat, "lo": lo, "hi": hi}),
         total=total,
-        total_lo=max(total - half_total, 0.0),
-        total_hi=total + half_total,
-        slope_per_day=float(b),
-        backtest_days=bt,
-        backtest_wape_pct=wape,
+        total_lo=total_lo,
+        total_hi=total_hi,
+        slope_per_day=float(slope),
+        backtest_origins=int(len(blocks)),
+        backtest_mape_pct=mape,
         history_days=n,
-        method=method + f"; {INTERVAL_LEVEL:.0%} interval = yhat ± {INTERVAL_Z} sigma (total: × sqrt(days))",
-        seasonal={i: float(eff[i]) for i in range(7)} if seasonal else {},
+        method=method,
+        seasonal={i: float(factors[i]) for i in range(7)} if n >= SEASONAL_MIN_DAYS else {},
     )
 
 
@@ -675,10 +880,6 @@ def fmt_tokens(value: float | None) -> str:
     return f"{v:,.0f}"
 
 
-#: a final day whose last call is earlier than this hour (UTC) is treated as partial by cost_forecast
-PARTIAL_DAY_HOUR = 23
-
-
 def daily_totals(df: pd.DataFrame, value: str = "cost_usd") -> pd.Series:
     """Sum of ``value`` per UTC day (NaN skipped), every day from first to last present."""
     if df.empty:
@@ -688,24 +889,14 @@ def daily_totals(df: pd.DataFrame, value: str = "cost_usd") -> pd.Series:
     return complete_daily(s)
 
 
-def cost_forecast(daily_cost: pd.Series, last_timestamp: pd.Timestamp | None, horizon_days: int) -> Forecast:
-    """``forecast`` of daily cost, leaving out a partial final day (last call before 23:00 UTC) when at
-    least 4 days remain, so that a day still in progress does not drag the trend down.
-    The understanding analyzer and the session's overview both use this, so their figures agree.
-    """
+def cost_forecast(daily_cost: pd.Series, as_of: pd.Timestamp | None, horizon_days: int) -> Forecast:
+    """``forecast`` of daily cost over the complete days only (a day still in progress at ``as_of`` is
+    left out, ``last_complete_day``). The understanding analyzer and the session's overview both use
+    this, so their figures agree."""
     s = daily_cost
-    note = "all days"
-    if (
-        len(s) >= 5
-        and last_timestamp is not None
-        and not pd.isna(last_timestamp)
-        and pd.Timestamp(last_timestamp).hour < PARTIAL_DAY_HOUR
-    ):
-        s = s.iloc[:-1]
-        note = "final day left out (partial: last call before 23:00 UTC)"
-    fc = forecast(s, horizon_days)
-    fc.method = f"{fc.method}; history: {note}"
-    return fc
+    if as_of is not None and not pd.isna(as_of) and len(s):
+        s = s[pd.DatetimeIndex(s.index) <= last_complete_day(as_of)]
+    return forecast(s, horizon_days)
 
 
 def monthly(amount: float, days: float) -> float:
@@ -714,3 +905,58 @@ def monthly(amount: float, days: float) -> float:
 
 
 MONTHLY_METHOD = f"monthly figures = amount over the period x {DAYS_PER_MONTH} / period_days"
+
+
+# --- run-rate -------------------------------------------------------------------------------------
+
+#: the monthly run-rate uses the last this many complete days
+RUN_RATE_DAYS = 7
+#: a UTC day counts as complete once as_of has reached its last hour (23:00 UTC) or passed it
+COMPLETE_DAY_SLACK = pd.Timedelta(hours=1)
+RUN_RATE_METHOD = (
+    f"monthly run-rate = cost of the last {RUN_RATE_DAYS} complete UTC days x {DAYS_PER_MONTH} / {RUN_RATE_DAYS} "
+    f"(a day is complete once as_of reaches 23:00 UTC of it); with fewer complete days, those that exist "
+    "(said so); with none, the cost since the first call / elapsed days x 30.4375"
+)
+
+
+def last_complete_day(as_of: pd.Timestamp) -> pd.Timestamp:
+    """The newest UTC day (midnight) that is complete at ``as_of`` (see COMPLETE_DAY_SLACK)."""
+    t = pd.Timestamp(as_of)
+    day = t.normalize()
+    return day if t >= day + pd.Timedelta(days=1) - COMPLETE_DAY_SLACK else day - pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RunRate:
+    monthly_usd: float
+    days: float  # days the rate is measured over
+    complete_days: int  # complete days used (0: the elapsed part of the first day)
+    method: str
+
+
+def run_rate(daily_cost: pd.Series, first: pd.Timestamp | None, as_of: pd.Timestamp | None) -> RunRate:
+    """Monthly run-rate of a daily cost series (index: UTC midnights), RUN_RATE_METHOD."""
+    if first is None or as_of is None or not len(daily_cost):
+        return RunRate(0.0, 0.0, 0, "no calls")
+    last = last_complete_day(as_of)
+    idx = pd.DatetimeIndex(daily_cost.index)
+    complete = daily_cost[(idx <= last) & (idx >= pd.Timestamp(first).normalize())]
+    k = min(RUN_RATE_DAYS, len(complete))
+    if k >= 1:
+        amount = float(complete.iloc[-k:].sum())
+        note = (
+            f"last {k} complete days"
+            if k == RUN_RATE_DAYS
+            else f"only {k} complete day{'s' if k > 1 else ''} exist{'s' if k == 1 else ''}: their mean"
+        )
+        return RunRate(monthly(amount, k), float(k), k, f"{note} x {DAYS_PER_MONTH}")
+    elapsed = max((pd.Timestamp(as_of) - pd.Timestamp(first)) / pd.Timedelta(days=1), 1.0 / 1440)
+    amount = float(daily_cost.sum())
+    return RunRate(
+        monthly(amount, elapsed),
+        elapsed,
+        0,
+        f"no complete day yet: cost over the {elapsed * 24:.1f} hours since the first call x "
+        f"{DAYS_PER_MONTH} / elapsed days (indicative only)",
+    )

@@ -26,19 +26,24 @@ import pandas as pd
 from analyzers import registry
 from analyzers.base import Alert, AnalysisContext, AnalysisResult, Metric
 from analyzers.common import (
-    UNPROFITABLE_COST_SHARE,
-    UNPROFITABLE_METHOD,
+    LOSS_MAKING_METHOD,
+    RUN_RATE_DAYS,
+    at_risk_method,
     call_measures,
     cost_forecast,
-    days_between,
+    economics_arrays,
     gross_margin_pct,
     group_ids,
+    last_complete_day,
+    revenue_method,
+    run_rate,
     ts_ms,
 )
 from analyzers.finops import realtime
+from metering.budgets import SCOPE_COLUMNS
 from metering.schema import SOURCES
 from metering.store import IncrementalReader
-from metering.tiers import DAYS_PER_MONTH
+from metering.subscriptions import UNKNOWN_TIER, Spells, build_spells, revenue
 
 #: cube dimensions: name -> source column (date is derived from the timestamp)
 DIMS: tuple[str, ...] = (
@@ -63,14 +68,72 @@ MEASURES: tuple[str, ...] = (
 HOURLY_DIMS: tuple[str, ...] = ("provider", "model")
 OVERVIEW_KEYS: tuple[str, ...] = (
     "total_cost_usd",
-    "calls",
-    "cost_per_call_usd",
+    "run_rate_month_usd",
     "forecast_30d_usd",
+    "revenue_usd",
     "gross_margin_pct",
-    "unprofitable_customers",
+    "loss_making_customers",
+    "at_risk_customers",
+    "cost_per_call_usd",
+    "calls",
     "open_alerts",
     "unpriced_calls",
 )
+#: what a rise of each KPI means: +1 good, -1 bad, 0 neither (the dashboard colours the arrows with it)
+KPI_DIRECTION: dict[str, int] = {
+    "total_cost_usd": -1,
+    "run_rate_month_usd": -1,
+    "forecast_30d_usd": -1,
+    "revenue_usd": 1,
+    "gross_margin_pct": 1,
+    "loss_making_customers": -1,
+    "at_risk_customers": -1,
+    "cost_per_call_usd": -1,
+    "calls": 0,
+    "open_alerts": -1,
+    "unpriced_calls": -1,
+}
+#: KPIs whose change is a difference in percentage points, not a relative change
+POINT_CHANGE_KEYS: frozenset[str] = frozenset({"gross_margin_pct"})
+#: KPIs summed over time: compared per day of their window (so a partial day compares fairly)
+_PER_DAY_KEYS = ("total_cost_usd", "revenue_usd", "calls", "unpriced_calls")
+CHANGE_METHOD = (
+    "change = (this window - previous window) / |previous window|; revenue of both windows from the "
+    "subscriptions the calls imply (the whole selection's without a date filter, the two windows' with "
+    "one); sums (cost, revenue, calls, unpriced calls) "
+    "per day of their window; gross margin as the difference in percentage points; the run-rate as cost per "
+    "day; the forecast's daily mean (total / 30) against the previous window's cost per day; without a date "
+    "filter the "
+    "last 7 complete days are compared with the 7 before, with one the filtered days with as many days "
+    "just before; open alerts have no previous value"
+)
+
+
+def kpi_changes(now: dict[str, Any], prev: dict[str, Any]) -> dict[str, float | None]:
+    """Change of each overview KPI between two windows' figures (``CHANGE_METHOD``)."""
+    out: dict[str, float | None] = dict.fromkeys(OVERVIEW_KEYS)
+
+    def rel(a: float | None, b: float | None) -> float | None:
+        if a is None or b is None or not np.isfinite(a) or not np.isfinite(b) or b == 0:
+            return None
+        return (float(a) - float(b)) / abs(float(b))
+
+    dn, dp = now.get("days") or 0.0, prev.get("days") or 0.0
+    if dn <= 0 or dp <= 0:
+        return out
+    for k in _PER_DAY_KEYS:
+        out[k] = rel(now[k] / dn, prev[k] / dp)
+    prev_per_day = prev["total_cost_usd"] / dp
+    out["run_rate_month_usd"] = rel(now["total_cost_usd"] / dn, prev_per_day)
+    f30 = now.get("forecast_30d_usd")
+    out["forecast_30d_usd"] = None if f30 is None else rel(float(f30) / 30.0, prev_per_day)
+    for k in ("cost_per_call_usd", "loss_making_customers", "at_risk_customers"):
+        out[k] = rel(now.get(k), prev.get(k))
+    a, b = now.get("gross_margin_pct"), prev.get("gross_margin_pct")
+    out["gross_margin_pct"] = None if a is None or b is None else (float(a) - float(b)) / 100.0
+    return out
+
+
 MISSING = "(none)"
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -104,6 +167,7 @@ class Overview:
     alerts: list[Alert] = field(default_factory=list)
     alerts_version: int = 0  # data version the alerts were computed on (may trail ``version`` by one)
     calls_by_source: dict[str, int] = field(default_factory=dict)  # simulated / metered / otlp, in scope
+    comparison: str = "no previous period"  # what the changes compare (CHANGE_METHOD)
 
 
 @dataclass
@@ -406,31 +470,48 @@ class AnalysisSession:
             }
         ).sort_values(["hour", "provider", "model"], ignore_index=True)
         tiers = self._customer_tiers(cube)
+        scoped: dict[str, pd.DataFrame] = {}
+        for scope in realtime.budget_scopes(self.ctx):
+            col = SCOPE_COLUMNS[scope]
+            if col not in DIMS:
+                continue  # not in the cube (nor in the stored record): reported as no data
+            g = _sum_by(cube, ["day", col], ["cost_usd"])
+            scoped[scope] = pd.DataFrame(
+                {
+                    "date": _days_to_ts(g["day"]),
+                    "entity": self._labels(col, g[col]),
+                    "cost_usd": g["cost_usd"],
+                }
+            )
         return realtime.RealtimeInputs(
-            dc, hr, tiers, _ms_to_ts(cube["first_ms"].min()), _ms_to_ts(cube["last_ms"].max())
+            dc, hr, tiers, _ms_to_ts(cube["first_ms"].min()), _ms_to_ts(cube["last_ms"].max()), scoped
         )
 
     def _labels(self, dim: str, codes: np.ndarray) -> np.ndarray:
         return np.asarray(self._codes[dim].values, dtype=object)[codes].astype(str)
 
-    def _tier_codes(self, cube: Cube) -> tuple[np.ndarray, np.ndarray]:
-        """(customer codes present, tier code of each one's most recent call), from last-call times."""
-        cust, last = cube["customer_id"], cube["last_ms"]
-        newest = np.full(len(self._codes["customer_id"].values), np.iinfo("int64").min)
-        np.maximum.at(newest, cust, last)
-        pick = np.flatnonzero(last == newest[cust])
-        tier = np.zeros(len(newest), dtype="int64")
-        tier[cust[pick][::-1]] = cube["subscription_tier"][pick][::-1]  # ties: the first such cube row
-        present = np.flatnonzero(newest > np.iinfo("int64").min)
-        return present, tier[present]
-
     def _customer_tiers(self, cube: Cube) -> pd.Series:
-        """customer -> tier of its most recent call, from the cube's last-call times."""
+        """customer -> tier of its most recent call carrying one ("unknown" if none), as
+        ``common.customer_tiers`` does from rows, using the cube's last-call times."""
         if not _len(cube):
             return pd.Series(dtype="str", name="subscription_tier")
-        present, tiers = self._tier_codes(cube)
+        cust, last, tier = cube["customer_id"], cube["last_ms"], cube["subscription_tier"]
+        n = len(self._codes["customer_id"].values)
+        present = np.flatnonzero(np.bincount(cust, minlength=n) > 0)
+        labels = np.asarray(self._codes["subscription_tier"].values, dtype=object)
+        has = np.flatnonzero(labels[tier] != MISSING)
+        newest = np.full(n, np.iinfo("int64").min)
+        np.maximum.at(newest, cust[has], last[has])
+        pick = has[last[has] == newest[cust[has]]]
+        tier_of = np.full(n, -1, dtype="int64")
+        tier_of[cust[pick][::-1]] = tier[pick][::-1]  # ties: the first such cube row
+        names = np.where(
+            tier_of[present] >= 0,
+            labels[np.maximum(tier_of[present], 0)] if len(labels) else "",
+            UNKNOWN_TIER,
+        )
         return pd.Series(
-            self._labels("subscription_tier", tiers),
+            names.astype(str),
             index=pd.Index(self._labels("customer_id", present), name="customer_id"),
             name="subscription_tier",
         ).sort_index()
@@ -456,47 +537,65 @@ class AnalysisSession:
         alerts_version, alerts = self._overview_alerts(st)
         cube = st.cube if st.cube is not None else _empty_cube()
         sel = _take(cube, self._cube_mask(cube, f))
-        cur = self._figures(sel)
+        cur = self._figures(sel, with_forecast=True)
         if f != Filters():
             alerts = self._alerts_in_scope(alerts, sel)
         cur["open_alerts"] = len(alerts)
-        prev: dict[str, float | None] = {}
+        changes: dict[str, float | None] = dict.fromkeys(OVERVIEW_KEYS)
+        comparison = "no previous period"
         if cur["period_start"] is not None:
-            lo = _day_int(f.start) if f.start is not None else int(sel["day"].min())
-            hi = _day_int(f.end) if f.end is not None else int(sel["day"].max())
-            n = hi - lo + 1
-            psel = _take(cube, self._cube_mask(cube, f, (lo - n, lo - 1)))
-            if _len(psel):
-                prev = self._figures(psel)
-        changes: dict[str, float | None] = {}
-        for k in OVERVIEW_KEYS:
-            a, b = cur.get(k), prev.get(k)
-            changes[k] = (
-                (float(a) - float(b)) / abs(float(b))
-                if a is not None and b is not None and k != "open_alerts" and float(b) != 0
-                else None
-            )
+            now_ms = (
+                int(pd.Timestamp(self.ctx.as_of).value // 1_000_000)
+                if self.ctx.as_of is not None
+                else int(cube["last_ms"].max())
+            )  # the data's "now", not the selection's newest call
+            (now_days, prev_days), comparison = self._comparison_windows(sel, f, now_ms)
+            now_sel = _take(cube, self._cube_mask(cube, f, now_days[:2]))
+            prev_sel = _take(cube, self._cube_mask(cube, f, prev_days[:2]))
+            if _len(now_sel) and _len(prev_sel):
+                # revenue of both windows from the subscriptions the calls imply: those of the whole
+                # selection without a date filter, else those of the two windows' calls
+                if f.start is None and f.end is None and cur["spells"] is not None:
+                    spells = cur["spells"]
+                else:
+                    both = _take(cube, self._cube_mask(cube, f, (prev_days[0], now_days[1])))
+                    spells = self._spells(both, now_days[1])
+                a = self._figures(now_sel, window=now_days[2], spells=spells)
+                b = self._figures(prev_sel, window=prev_days[2], spells=spells)
+                a["forecast_30d_usd"] = cur["forecast_30d_usd"]
+                changes = kpi_changes(a, b)
         metrics = {
             "total_cost_usd": Metric(
                 cur["total_cost_usd"], "USD", "Total cost", "sum of cost_usd over priced calls"
             ),
-            "calls": Metric(cur["calls"], "calls", "Calls", "number of calls"),
-            "cost_per_call_usd": Metric(
-                cur["cost_per_call_usd"], "USD/call", "Cost per call", "total cost / priced calls"
+            "run_rate_month_usd": Metric(
+                cur["run_rate_month_usd"], "USD/month", "Monthly run-rate", cur["run_rate_method"]
             ),
             "forecast_30d_usd": Metric(
                 cur["forecast_30d_usd"], "USD", "30-day forecast", cur["forecast_method"]
+            ),
+            "revenue_usd": Metric(
+                cur["revenue_usd"], "USD", "Subscription revenue", revenue_method(self.ctx.churn_after_days)
             ),
             "gross_margin_pct": Metric(
                 cur["gross_margin_pct"],
                 "%",
                 "Gross margin",
-                "(revenue - cost) / revenue x 100; revenue = tier price x period_days / 30.4375, "
-                "cost of customers whose tier has a price",
+                "(revenue - cost) / revenue x 100 over customers with a known tier",
             ),
-            "unprofitable_customers": Metric(
-                cur["unprofitable_customers"], "customers", "Unprofitable customers", UNPROFITABLE_METHOD
+            "loss_making_customers": Metric(
+                cur["loss_making_customers"], "customers", "Loss-making customers", LOSS_MAKING_METHOD
             ),
+            "at_risk_customers": Metric(
+                cur["at_risk_customers"],
+                "customers",
+                "Margin at risk",
+                at_risk_method(self.ctx.at_risk_share),
+            ),
+            "cost_per_call_usd": Metric(
+                cur["cost_per_call_usd"], "USD/call", "Cost per call", "total cost / priced calls"
+            ),
+            "calls": Metric(cur["calls"], "calls", "Calls", "number of calls"),
             "open_alerts": Metric(
                 cur["open_alerts"],
                 "alerts",
@@ -520,7 +619,31 @@ class AnalysisSession:
             alerts=alerts,
             alerts_version=alerts_version,
             calls_by_source=self._calls_by_source(sel),
+            comparison=comparison,
         )
+
+    def _comparison_windows(
+        self, sel: Cube, f: Filters, as_of_ms: int
+    ) -> tuple[tuple[tuple[int, int, tuple[int, int]], tuple[int, int, tuple[int, int]]], str]:
+        """The two windows the KPI changes compare, as (first day, last day, (start ms, end ms)) each.
+
+        With a date filter: the filtered days (up to as_of) against the same number of days just before.
+        Without: the last 7 complete days against the 7 before them.
+        """
+        as_of_day = as_of_ms // _DAY_MS
+        if f.start is not None or f.end is not None:
+            lo = _day_int(f.start) if f.start is not None else int(sel["day"].min())
+            hi = min(_day_int(f.end) if f.end is not None else as_of_day, as_of_day)
+            n = max(hi - lo + 1, 1)
+            end_ms = min((hi + 1) * _DAY_MS, as_of_ms)
+            now = (lo, hi, (lo * _DAY_MS, max(end_ms, lo * _DAY_MS + 1)))
+            prev = (lo - n, lo - 1, ((lo - n) * _DAY_MS, lo * _DAY_MS))
+            return (now, prev), f"vs the previous {n} day{'s' if n > 1 else ''}"
+        last = int(last_complete_day(_ms_to_ts(as_of_ms)).value // 1_000_000 // _DAY_MS)
+        n = RUN_RATE_DAYS
+        now = (last - n + 1, last, ((last - n + 1) * _DAY_MS, (last + 1) * _DAY_MS))
+        prev = (last - 2 * n + 1, last - n, ((last - 2 * n + 1) * _DAY_MS, (last - n + 1) * _DAY_MS))
+        return (now, prev), f"last {n} complete days vs the {n} before"
 
     def _alerts_in_scope(self, alerts: list[Alert], sel: Cube) -> list[Alert]:
         """Alerts whose entity (customer:X, model:X, provider:X) has calls in the selected cube rows."""
@@ -536,8 +659,18 @@ class AnalysisSession:
                 out.append(a)
         return out
 
-    def _figures(self, sel: Cube) -> dict[str, Any]:
-        """The card figures for one selection of cube rows (same definitions as the analyzers)."""
+    def _figures(
+        self,
+        sel: Cube,
+        window: tuple[int, int] | None = None,
+        with_forecast: bool = False,
+        spells: Spells | None = None,
+    ) -> dict[str, Any]:
+        """The card figures for one selection of cube rows (same definitions as the analyzers).
+
+        ``window`` (UTC ms) is what revenue and per-day rates cover; default: 00:00 of the first day in
+        the selection to as_of (``ctx.as_of`` or its newest call), as ``common.analysis_window``.
+        """
         calls = int(sel["calls"].sum())
         unpriced = int(sel["unpriced_calls"].sum())
         cost = float(sel["cost_usd"].sum())
@@ -548,38 +681,70 @@ class AnalysisSession:
             "cost_per_call_usd": cost / (calls - unpriced) if calls > unpriced else None,
             "period_start": None,
             "period_end": None,
+            "as_of_ms": None,
+            "days": 0.0,
             "forecast_30d_usd": None,
             "forecast_method": "",
+            "run_rate_month_usd": None,
+            "run_rate_method": "",
+            "revenue_usd": 0.0,
             "gross_margin_pct": None,
-            "unprofitable_customers": 0,
+            "loss_making_customers": 0,
+            "at_risk_customers": 0,
+            "spells": None,
         }
         if not calls:
             return out
         first, last = _ms_to_ts(sel["first_ms"].min()), _ms_to_ts(sel["last_ms"].max())
         out["period_start"], out["period_end"] = first, last
-        d0 = int(sel["day"].min())
-        daily = np.bincount(sel["day"] - d0, weights=sel["cost_usd"])
-        series = pd.Series(daily, index=_days_to_ts(np.arange(d0, d0 + len(daily))))
-        fc = cost_forecast(series, last, 30)
-        out["forecast_30d_usd"], out["forecast_method"] = fc.total, fc.method
-        days = days_between(first, last)
-        # customer_economics_from_totals in numpy (same operations, so the same numbers): revenue =
-        # tier monthly price x days / DAYS_PER_MONTH; unprofitable = cost > 80 % of revenue
-        per = _sum_by(sel, ["customer_id"], ["cost_usd"])
-        present, tier_codes = self._tier_codes(sel)
-        tier_of = np.zeros(len(self._codes["customer_id"].values), dtype="int64")
-        tier_of[present] = tier_codes
-        labels = self._codes["subscription_tier"].values
-        monthly = np.array(
-            [self.ctx.tiers[t].price_usd_month if t in self.ctx.tiers else np.nan for t in labels],
-            dtype="float64",
-        )
-        revenue = monthly[tier_of[per["customer_id"]]] * float(days) / DAYS_PER_MONTH
-        ccost = per["cost_usd"]
-        known = ~np.isnan(revenue)
-        out["gross_margin_pct"] = gross_margin_pct(float(revenue[known].sum()), float(ccost[known].sum()))
-        out["unprofitable_customers"] = int((ccost > UNPROFITABLE_COST_SHARE * revenue).sum())
+        as_of = self.ctx.as_of if self.ctx.as_of is not None else last
+        as_of_ms = int(pd.Timestamp(as_of).value // 1_000_000)
+        out["as_of_ms"] = as_of_ms
+        if window is None:
+            start = int(sel["day"].min()) * _DAY_MS
+            window = (start, max(as_of_ms, start))
+        out["days"] = (window[1] - window[0]) / _DAY_MS
+        if with_forecast:
+            d0 = int(sel["day"].min())
+            daily = np.bincount(sel["day"] - d0, weights=sel["cost_usd"])
+            series = pd.Series(daily, index=_days_to_ts(np.arange(d0, d0 + len(daily))))
+            fc = cost_forecast(series, as_of, 30)
+            out["forecast_30d_usd"], out["forecast_method"] = fc.total, fc.method
+            rr = run_rate(series, first, as_of)
+            out["run_rate_month_usd"], out["run_rate_method"] = rr.monthly_usd, rr.method
+        # common.customer_economics from the cube: the same subscription spells (metering.subscriptions)
+        # from (customer, day, tier, latest call) rows, so the cards match the profitability analyzer
+        if spells is None:
+            spells = self._spells(
+                sel, window[1] // _DAY_MS if window[1] % _DAY_MS else window[1] // _DAY_MS - 1
+            )
+        out["spells"] = spells
+        rev = revenue(spells, *window)
+        per = _sum_by(sel, ["customer_id"], ["cost_usd", "calls", "unpriced_calls"])
+        per["customer_id"] = self._labels("customer_id", per["customer_id"])
+        econ = economics_arrays(per, rev, self.ctx.at_risk_share)
+        known = econ["tier"] != UNKNOWN_TIER
+        out["revenue_usd"] = float(econ["revenue_usd"].sum())
+        out["gross_margin_pct"] = gross_margin_pct(out["revenue_usd"], float(econ["cost_usd"][known].sum()))
+        out["loss_making_customers"] = int(econ["loss_making"].sum())
+        out["at_risk_customers"] = int(econ["at_risk"].sum())
         return out
+
+    def _spells(self, sel: Cube, as_of_day: int) -> Spells:
+        """Subscription spells of the selected cube rows (``metering.subscriptions.build_spells`` on the
+        customer x day x tier rows and their latest call time: the same spells as from the calls)."""
+        return build_spells(
+            sel["customer_id"],
+            np.asarray(self._codes["customer_id"].values, dtype=object),
+            sel["day"],
+            sel["subscription_tier"],
+            np.asarray(self._codes["subscription_tier"].values, dtype=object),
+            sel["last_ms"],
+            tier_prices=self.ctx.tier_prices(),
+            as_of_day=as_of_day,
+            churn_after_days=self.ctx.churn_after_days,
+            overrides=self.ctx.subscriptions,
+        )
 
     def _daily_by_provider(self, sel: Cube) -> pd.DataFrame:
         g = _sum_by(sel, ["day", "provider"], ["cost_usd", "calls"])

@@ -15,6 +15,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 
+from analyzers.base import AnalysisContext
 from dashboard.auth import DashboardLogin, User
 from dashboard.callbacks import shell as shell_callbacks
 from dashboard.callbacks.hub import hub_for
@@ -63,11 +64,13 @@ def create_app(
     control: GenerationControl | None = None,
     default_target_mb: float = 50.0,
     users: dict[str, User] | None = None,
+    context: AnalysisContext | None = None,
 ) -> Dash:
     """A dashboard bound to ``data_path`` (the file may not exist yet: the page then invites Generate).
 
     With ``users`` (``dashboard.auth.load_users``) every page and callback needs a login (the ingest
     routes keep their API keys); without, the app is open (the command allows that on loopback only).
+    ``context`` carries analysis settings such as a subscriptions file (default: the built-in ones).
     """
     data_path = Path(data_path).expanduser().resolve()
     app = Dash(
@@ -80,7 +83,7 @@ def create_app(
         update_title=None,
         serve_locally=True,
     )
-    hub = hub_for(data_path)
+    hub = hub_for(data_path, context)
     control = control or GenerationControl()
     app.server.config["REVENIUM_DATA"] = str(data_path)
     app.server.extensions["revenium_generation"] = control

@@ -37,6 +37,11 @@ _PER_TOKEN_KEYS = (
 )
 
 
+#: model capability classes, best first: a model switch stays within a class (or, for simple tasks and
+#: labelled as a quality trade-off, one class down)
+CAPABILITY_CLASSES = ("frontier", "balanced", "small")
+
+
 class CatalogError(ValueError):
     """The catalog file is unreadable or an entry is wrong; the message names the entry and field."""
 
@@ -54,13 +59,19 @@ class Price:
     cache_creation: float | None = None
     reasoning: float | None = None
     supports_reasoning: bool = False
-    max_input_tokens: int | None = None
+    max_input_tokens: int | None = None  # the context window
     mode: str = "chat"
+    capability: str | None = None  # one of CAPABILITY_CLASSES; None = unclassified
 
     @property
     def cache_read_rate(self) -> float:
         """Rate for cached input tokens: the cache-read price when known, else the input price."""
         return self.input if self.cache_read is None else self.cache_read
+
+    @property
+    def cache_creation_rate(self) -> float:
+        """Rate for cache-write tokens: the cache-creation price when known, else the input price."""
+        return self.input if self.cache_creation is None else self.cache_creation
 
     @property
     def reasoning_rate(self) -> float:
@@ -70,12 +81,24 @@ class Price:
         return self.input * 1000.0, self.output * 1000.0
 
 
+@dataclass(frozen=True)
+class CommitmentProgramme:
+    """A provider's committed-use programme: ``discount`` off list price for a committed spend."""
+
+    provider: str
+    name: str
+    discount: float  # 0..1
+    term_months: int
+
+
 @dataclass
 class Catalog:
     """Price history per (provider, model), sorted by effective date."""
 
     prices: dict[tuple[str, str], list[Price]] = field(default_factory=dict)
     source: str = "built-in"
+    #: provider -> committed-use programmes ("commitment_programmes" of the catalog file)
+    commitments: dict[str, list[CommitmentProgramme]] = field(default_factory=dict)
 
     # --- lookups -------------------------------------------------------------------------
     @property
@@ -117,6 +140,10 @@ class Catalog:
                         "cache_read_per_1k": None if p.cache_read is None else p.cache_read * 1000,
                         "reasoning_per_1k": None if p.reasoning is None else p.reasoning * 1000,
                         "max_input_tokens": p.max_input_tokens,
+                        "capability_class": p.capability,
+                        "cache_creation_per_1k": None
+                        if p.cache_creation is None
+                        else p.cache_creation * 1000,
                     }
                 )
         return pd.DataFrame(rows)
@@ -131,13 +158,16 @@ class Catalog:
         cached_tokens: Any = None,
         reasoning_tokens: Any = None,
         timestamp: Any = None,
+        cache_creation_tokens: Any = None,
     ) -> np.ndarray:
         """Cost in USD per call; NaN where the model is unpriced (or no price was in force yet).
 
-        cost = (input - cached) * input_rate + cached * cache_read_rate
+        cost = (input - cached - cache_creation) * input_rate + cached * cache_read_rate
+             + cache_creation * cache_creation_rate
              + (output - reasoning) * output_rate + reasoning * reasoning_rate
-        Cached tokens sit inside input tokens and reasoning tokens inside output tokens, so nothing
-        is billed twice. With ``timestamp`` (anything ``pd.to_datetime`` reads, or a numpy datetime64
+        Cached (read) and cache-write tokens sit inside input tokens and reasoning tokens inside output
+        tokens, so nothing is billed twice; without a catalog rate a token class pays the plain rate.
+        With ``timestamp`` (anything ``pd.to_datetime`` reads, or a numpy datetime64
         array of UTC instants, the fast form) each call gets the price in force at its time.
         """
         import pandas as pd
@@ -155,7 +185,14 @@ class Catalog:
             (p_uniq[c // len(m_uniq)], m_uniq[c % len(m_uniq)]) if c >= 0 else (None, None) for c in pair_uniq
         ]
         return self.price_keys(
-            uniques, codes, input_tokens, output_tokens, cached_tokens, reasoning_tokens, timestamp
+            uniques,
+            codes,
+            input_tokens,
+            output_tokens,
+            cached_tokens,
+            reasoning_tokens,
+            timestamp,
+            cache_creation_tokens=cache_creation_tokens,
         )
 
     def price_keys(
@@ -167,6 +204,7 @@ class Catalog:
         cached_tokens: Any = None,
         reasoning_tokens: Any = None,
         timestamp: Any = None,
+        cache_creation_tokens: Any = None,
     ) -> np.ndarray:
         """``price_calls`` for callers that already hold each call's (provider, model) as a code into
         ``keys`` (the generator: model indices). Same formula, no pandas with a datetime64 ``timestamp``.
@@ -177,12 +215,19 @@ class Catalog:
         out = np.asarray(output_tokens, dtype=np.float64)
         cached = np.zeros(n) if cached_tokens is None else np.asarray(cached_tokens, dtype=np.float64)
         reas = np.zeros(n) if reasoning_tokens is None else np.asarray(reasoning_tokens, dtype=np.float64)
+        creation = (
+            np.zeros(n)
+            if cache_creation_tokens is None
+            else np.asarray(cache_creation_tokens, dtype=np.float64)
+        )
         cached = np.minimum(np.nan_to_num(cached), inp)
+        creation = np.minimum(np.nan_to_num(creation), inp - cached)
         reas = np.minimum(np.nan_to_num(reas), out)
         rate_in = np.full(n, np.nan)
         rate_cache = np.full(n, np.nan)
         rate_out = np.full(n, np.nan)
         rate_reas = np.full(n, np.nan)
+        rate_write = np.full(n, np.nan)
         if n == 0:
             return np.zeros(0)
         ts_ns = None
@@ -207,7 +252,14 @@ class Catalog:
                     rate_cache[sel] = p.cache_read_rate
                     rate_out[sel] = p.output
                     rate_reas[sel] = p.reasoning_rate
-        return (inp - cached) * rate_in + cached * rate_cache + (out - reas) * rate_out + reas * rate_reas
+                    rate_write[sel] = p.cache_creation_rate
+        return (
+            (inp - cached - creation) * rate_in
+            + cached * rate_cache
+            + creation * rate_write
+            + (out - reas) * rate_out
+            + reas * rate_reas
+        )
 
     def price_frame(self, df: pd.DataFrame, *, at_call_time: bool = True) -> np.ndarray:
         """``price_calls`` on a call DataFrame with the schema's column names."""
@@ -219,6 +271,7 @@ class Catalog:
             df["cached_tokens"].to_numpy() if "cached_tokens" in df else None,
             df["reasoning_tokens"].to_numpy() if "reasoning_tokens" in df else None,
             df["timestamp"] if at_call_time and "timestamp" in df else None,
+            df["cache_creation_tokens"].to_numpy() if "cache_creation_tokens" in df else None,
         )
 
 
@@ -283,6 +336,11 @@ def _entry_to_price(entry: dict[str, Any], where: str, model: str | None = None)
     except (ValueError, TypeError) as exc:
         raise CatalogError(f"{where} ({model}): field 'effective_from' is not a date: {eff!r}") from exc
     mit = entry.get("max_input_tokens")
+    cap = entry.get("capability_class")
+    if cap is not None and cap not in CAPABILITY_CLASSES:
+        raise CatalogError(
+            f"{where} ({model}): field 'capability_class' must be one of {', '.join(CAPABILITY_CLASSES)}, got {cap!r}"
+        )
     return Price(
         provider=provider,
         model=model,
@@ -297,7 +355,31 @@ def _entry_to_price(entry: dict[str, Any], where: str, model: str | None = None)
         ),
         max_input_tokens=int(mit) if isinstance(mit, int | float) and not isinstance(mit, bool) else None,
         mode=str(entry.get("mode", "chat")),
+        capability=cap,
     )
+
+
+def _programmes(doc: Any, source: str) -> dict[str, list[CommitmentProgramme]]:
+    """The catalog's "commitment_programmes" ({"providers": {provider: [{name, discount, term_months}]}})."""
+    raw = doc.get("commitment_programmes") if isinstance(doc, dict) else None
+    if raw is None:
+        return {}
+    providers = raw.get("providers") if isinstance(raw, dict) else None
+    if not isinstance(providers, dict):
+        raise CatalogError(f"{source}: commitment_programmes: expected an object with a 'providers' object")
+    out: dict[str, list[CommitmentProgramme]] = {}
+    for prov, items in providers.items():
+        if not isinstance(items, list):
+            raise CatalogError(f"{source}: commitment_programmes.{prov}: expected a list")
+        for i, it in enumerate(items):
+            where = f"{source}: commitment_programmes.{prov}[{i}]"
+            d, t = (it.get("discount"), it.get("term_months")) if isinstance(it, dict) else (None, None)
+            if isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d < 1:
+                raise CatalogError(f"{where}: field 'discount' must be a number between 0 and 1, got {d!r}")
+            if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+                raise CatalogError(f"{where}: field 'term_months' must be an integer >= 1, got {t!r}")
+            out.setdefault(prov, []).append(CommitmentProgramme(prov, str(it.get("name", "")), float(d), t))
+    return out
 
 
 def parse_catalog(doc: Any, source: str = "catalog") -> Catalog:
@@ -323,7 +405,7 @@ def parse_catalog(doc: Any, source: str = "catalog") -> Catalog:
         dates = [p.effective_from for p in hist]
         if len(set(dates)) != len(dates):
             raise CatalogError(f"{source}: {key[1]} has two prices with the same effective_from")
-    return Catalog(prices=prices, source=source)
+    return Catalog(prices=prices, source=source, commitments=_programmes(doc, source))
 
 
 def default_catalog_path() -> Path:

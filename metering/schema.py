@@ -36,7 +36,12 @@ SEED_COLUMNS: tuple[Column, ...] = (
     Column("cost_usd", "float", "cost priced from the catalog; empty when the model is unpriced"),
     Column("latency_ms", "int", "request duration in milliseconds"),
     Column("customer_id", "category", "paying customer (subscriber)"),
-    Column("subscription_tier", "category", "starter, pro or enterprise"),
+    Column(
+        "subscription_tier",
+        "category",
+        "starter, pro or enterprise; empty = not stated (the customer keeps its last known tier)",
+        default="",
+    ),
     Column("organization_id", "category", "organization that owns the customer"),
     Column("product_id", "category", "product of the organization"),
     Column("feature_id", "category", "user-facing feature (chat, code_generation, ...)"),
@@ -61,6 +66,12 @@ EXTENSION_COLUMNS: tuple[Column, ...] = (
         "category",
         "where the row came from: simulated, metered (REST) or otlp",
         default="simulated",
+    ),
+    Column(
+        "cache_creation_tokens",
+        "int",
+        "cache-write tokens (inside input_tokens, apart from cached_tokens), priced at the cache-creation rate",
+        default=0,
     ),
     Column(
         "operation_type",
@@ -428,6 +439,14 @@ def validate_record(
     inp, cached = num("input_tokens"), num("cached_tokens")
     if inp is not None and cached is not None and cached > inp:
         problems.append(Problem("cached_tokens", f"cached tokens ({cached}) exceed input tokens ({inp})"))
+    creation = num("cache_creation_tokens")
+    if inp is not None and creation and (cached or 0) <= inp and (cached or 0) + creation > inp:
+        problems.append(
+            Problem(
+                "cache_creation_tokens",
+                f"cache-write ({creation}) and cached ({cached or 0}) tokens exceed input tokens ({inp})",
+            )
+        )
     out, reasoning = num("output_tokens"), num("reasoning_tokens")
     if out is not None and reasoning is not None and reasoning > out:
         problems.append(

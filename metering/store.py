@@ -45,7 +45,14 @@ from metering.schema import (
 
 #: cost is stored rounded to this many decimals (1e-9 USD): exact enough, and short lines
 COST_DECIMALS = 9
-_NON_NEGATIVE = ("input_tokens", "output_tokens", "latency_ms", "cached_tokens", "reasoning_tokens")
+_NON_NEGATIVE = (
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cache_creation_tokens",
+)
 _REQUIRED_NUMERIC = ("input_tokens", "output_tokens", "latency_ms")
 
 

@@ -44,6 +44,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "REVENIUM_FLOW_API_KEYS",
         "REVENIUM_FLOW_API_KEYS_FILE",
         "REVENIUM_FLOW_WORKSPACE",
+        "REVENIUM_FLOW_SUBSCRIPTIONS",
+        "REVENIUM_FLOW_BUDGETS",
     ):
         monkeypatch.delenv(var, raising=False)
 

@@ -1,16 +1,16 @@
-"""Rate optimization: what the same traffic would cost on cheaper models, with commitments, volume
-discounts and more prompt caching.
+"""Rate optimization: what the same traffic would cost on cheaper models of the same capability, with
+committed-use programmes, volume discounts and more prompt caching.
 
-Model quality is not in the data, so it is derived from the catalog: models are ranked by their
-blended list price ((input + output) / 2 per token) and split into three equal-sized quality tiers
-(economy < standard < premium). Each task type needs a minimum tier (``TASK_MIN_TIER``, overridable
-with ``ctx.params["task_min_tier"]``); a switch is proposed only to a model of at least that tier,
-so "a cheaper model serves the task" is an explicit, documented rule.
+Model capability comes from the catalog: each model has a ``capability_class`` (frontier > balanced >
+small) and a context window (``max_input_tokens``). A switch goes only to a model of the same class
+or, for task types marked simple and labelled as a quality trade-off, one class down; only calls whose
+input fits the target's context window count; one switch per source model (the one saving most), so
+savings never add up alternatives and never exceed the spend they apply to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,28 +19,15 @@ import pandas as pd
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import daily_totals, period_days
 from analyzers.revenue.profitability import monthly_factor, str_keys
-from metering.prices import Catalog
+from metering.prices import CAPABILITY_CLASSES, Catalog
 
 NAME = "optimization"
 TITLE = "Rate Optimization"
-DESCRIPTION = "Model-switch matrix, committed-use and volume discounts, caching savings, total potential."
+DESCRIPTION = "Model switches within a capability class, commitments per provider, volume discounts, caching."
 
-QUALITY_NAMES = {1: "economy", 2: "standard", 3: "premium"}
-#: minimum quality tier a task type needs (1 economy, 2 standard, 3 premium); unknown tasks need 2
-TASK_MIN_TIER: dict[str, int] = {
-    "qa": 1,
-    "translation": 1,
-    "summarization": 1,
-    "classification": 1,
-    "extraction": 1,
-    "chat": 2,
-    "analysis": 2,
-    "code_generation": 3,
-    "code": 3,
-    "reasoning": 3,
-}
-DEFAULT_MIN_TIER = 2
-COMMIT_DISCOUNTS = (0.20, 0.30, 0.40)
+#: task types simple enough to accept a model one capability class down (labelled a quality trade-off);
+#: override with ``ctx.params["simple_tasks"]``
+SIMPLE_TASKS: tuple[str, ...] = ("qa", "translation", "summarization", "classification", "extraction")
 #: (monthly spend with one provider in USD, discount) -- an illustrative negotiated schedule
 VOLUME_TIERS: tuple[tuple[float, float], ...] = (
     (0.0, 0.0),
@@ -50,20 +37,28 @@ VOLUME_TIERS: tuple[tuple[float, float], ...] = (
     (100_000.0, 0.12),
 )
 CACHE_TARGET_HIT_RATE = 0.30
+#: input token counts are capped here when matching context windows (no real call comes near it)
+_TOKEN_CAP = 2**40
 
-QUALITY_METHOD = (
-    "quality tier = tercile of the catalog models ranked by blended list price (input + output) / 2 per "
-    "token: cheapest third economy (1), middle standard (2), dearest premium (3)"
+CAPABILITY_METHOD = (
+    "capability class and context window per model from the catalog (capability_class: "
+    + " > ".join(CAPABILITY_CLASSES)
+    + "; max_input_tokens); unclassified models are neither switched from nor to"
 )
 SWITCH_METHOD = (
-    "for each (task_type, model): re-price the group's own input/cached/output/reasoning tokens at every "
-    "catalog model's current price; the target is the cheapest model whose quality tier >= the task's "
-    "minimum tier (TASK_MIN_TIER); savings = data cost - re-priced cost, x switch_adoption (default 1.0)"
+    "per source model: every catalog model of the same capability class is a candidate for all its calls, "
+    "and a model one class down for its calls of simple task types (a quality trade-off); only calls whose "
+    "input tokens fit the candidate's context window qualify; their own input/cached/cache-write/output/"
+    "reasoning tokens are re-priced at the candidate's current list prices; the candidate saving most is the "
+    "one switch of that source model; savings = qualifying calls' data cost - re-priced cost, x "
+    "switch_adoption (default 1.0); never a sum of alternatives, never more than the qualifying spend"
 )
 COMMIT_METHOD = (
-    "commit c per day at discount d: daily saving = min(spend, c) - c x (1 - d); utilisation = "
-    "sum min(spend, c) / (c x days); break-even utilisation = 1 - d; c = 10th percentile (baseline) or "
-    "median of daily spend"
+    "off unless params commitments = true. Per provider and programme of the catalog's "
+    "commitment_programmes: commit c per day at discount d against that provider's daily spend: daily "
+    "saving = min(spend, c) - c x (1 - d); utilisation = sum min(spend, c) / (c x days); break-even "
+    "utilisation = 1 - d; c = 10th percentile (baseline) or median of its daily spend; the best worthwhile "
+    "option per provider counts, summed over providers"
 )
 CACHE_METHOD = (
     "cached tokens sit inside input tokens; realised saving = cached x (input price - cache-read price); "
@@ -71,14 +66,17 @@ CACHE_METHOD = (
     "catalog cache-read price only"
 )
 TOTAL_METHOD = (
-    "total = switching + caching x (1 - switching / cost) + best commitment x (1 - (switching + caching) / "
-    "cost); volume discounts are an alternative to a commitment and are not added"
+    "total = switching + caching x (1 - switching / cost) + commitments x (1 - (switching + caching) / "
+    "cost), each lever applied to what the previous ones leave; volume discounts already earned are not "
+    "added; the total never exceeds the monthly cost"
 )
 
 
-def quality_tiers(catalog: Catalog) -> pd.DataFrame:
-    """One row per catalog model: provider, model, current rates per token, blended price, quality tier."""
+def capabilities(catalog: Catalog) -> pd.DataFrame:
+    """One row per catalog model: provider, model, capability class and rank (0 = best), context window,
+    current rates per token (input, output, cache read / write, reasoning) and the blended price."""
     rows = []
+    rank = {c: i for i, c in enumerate(CAPABILITY_CLASSES)}
     for provider, model in catalog.prices:
         p = catalog.current(provider, model)
         if p is None:
@@ -87,18 +85,19 @@ def quality_tiers(catalog: Catalog) -> pd.DataFrame:
             {
                 "provider": provider,
                 "model": model,
+                "capability": p.capability or "unclassified",
+                "class_rank": rank.get(p.capability or "", -1),
+                "context_window": p.max_input_tokens if p.max_input_tokens is not None else _TOKEN_CAP,
                 "input": p.input,
                 "output": p.output,
                 "cache_read": p.cache_read_rate,
+                "cache_creation": p.input if p.cache_creation is None else p.cache_creation,
                 "reasoning": p.reasoning_rate,
                 "has_cache_price": p.cache_read is not None,
                 "blended_per_1k": (p.input + p.output) / 2 * 1000.0,
             }
         )
-    out = pd.DataFrame(rows).sort_values(["blended_per_1k", "provider", "model"], kind="stable")
-    rank = np.arange(len(out))
-    out["quality_tier"] = (rank * 3 // max(len(out), 1) + 1).astype("int64")
-    out["quality"] = out["quality_tier"].map(QUALITY_NAMES)
+    out = pd.DataFrame(rows).sort_values(["class_rank", "blended_per_1k", "provider", "model"], kind="stable")
     return out.reset_index(drop=True)
 
 
@@ -135,145 +134,222 @@ def token_groups(df: pd.DataFrame) -> pd.DataFrame:
     return str_keys(out.reset_index(), keys).sort_values(keys, kind="stable").reset_index(drop=True)
 
 
+SWITCH_COLUMNS = [
+    "from_provider",
+    "from_model",
+    "from_class",
+    "to_provider",
+    "to_model",
+    "to_class",
+    "quality_tradeoff",
+    "calls",
+    "qualifying_calls",
+    "current_cost_usd",
+    "qualifying_cost_usd",
+    "switched_cost_usd",
+    "savings_usd",
+    "savings_pct",
+    "from_p50_ms",
+    "to_p50_ms",
+    "assumption",
+]
+_SUMS = ("calls", "cost", "input", "cached", "creation", "output", "reasoning")
+
+
 def switch_matrix(
     df: pd.DataFrame,
     catalog: Catalog,
     *,
-    task_min_tier: Mapping[str, int] | None = None,
+    simple_tasks: Sequence[str] | None = None,
     adoption: float = 1.0,
-    groups: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """From -> to per (task_type, model) with the savings of moving those calls to the cheapest model
-    that still meets the task's quality tier. Only rows with a positive saving; sorted by savings."""
-    cols = [
-        "task_type",
-        "from_provider",
-        "from_model",
-        "to_provider",
-        "to_model",
-        "calls",
-        "current_cost_usd",
-        "switched_cost_usd",
-        "savings_usd",
-        "savings_pct",
-        "from_quality",
-        "to_quality",
-        "min_quality",
-        "from_p50_ms",
-        "to_p50_ms",
-        "tradeoff",
-    ]
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    need = {**TASK_MIN_TIER, **(task_min_tier or {})}
-    qt = quality_tiers(catalog)
-    groups = token_groups(df) if groups is None else groups
-    # token sums are of priced calls only, so they compare like with like against cost_usd
-    groups = groups[groups["unpriced_calls"] < groups["calls"]].reset_index(drop=True)
-    if groups.empty:
-        return pd.DataFrame(columns=cols)
-    inp = groups["input_tokens"].to_numpy(dtype="float64")
-    cached = np.minimum(groups["cached_tokens"].to_numpy(dtype="float64"), inp)
-    out_t = groups["output_tokens"].to_numpy(dtype="float64")
-    reas = np.minimum(groups["reasoning_tokens"].to_numpy(dtype="float64"), out_t)
-    cost_matrix = (
-        (inp - cached)[:, None] * qt["input"].to_numpy()[None, :]
-        + cached[:, None] * qt["cache_read"].to_numpy()[None, :]
-        + (out_t - reas)[:, None] * qt["output"].to_numpy()[None, :]
-        + reas[:, None] * qt["reasoning"].to_numpy()[None, :]
+    """The best switch of each source model (SWITCH_METHOD): one row per source model with a positive
+    saving, sorted by savings. Vectorized: calls sorted by (source model, simple task, input tokens) and
+    prefix sums give every candidate's qualifying calls with one ``searchsorted``."""
+    cost = df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan) if len(df) else np.zeros(0)
+    priced = ~np.isnan(cost)
+    if not priced.any():
+        return pd.DataFrame(columns=SWITCH_COLUMNS)
+    caps = capabilities(catalog)
+    sub = df[priced]
+    # source model = (provider, model): factorize the two key columns, then their code pairs
+    p_codes, p_labels = pd.factorize(sub["provider"], use_na_sentinel=False)
+    m_codes, m_labels = pd.factorize(sub["model"], use_na_sentinel=False)
+    src_code, pairs = pd.factorize(p_codes.astype("int64") * (len(m_labels) + 1) + m_codes)
+    src_provider = np.asarray(p_labels, dtype=object)[pairs // (len(m_labels) + 1)].astype(str)
+    src_model = np.asarray(m_labels, dtype=object)[pairs % (len(m_labels) + 1)].astype(str)
+    src_provider, src_model = src_provider.astype(object), src_model.astype(object)
+    simple_set = set(SIMPLE_TASKS if simple_tasks is None else simple_tasks)
+    simple = sub["task_type"].astype("object").isin(simple_set).to_numpy()
+    g = src_code.astype("int64") * 2 + simple
+    inp = np.minimum(sub["input_tokens"].to_numpy(dtype="int64"), _TOKEN_CAP - 1)
+    order = np.lexsort((inp, g))
+    cols = {
+        "calls": np.ones(len(sub)),
+        "cost": cost[priced],
+        "input": sub["input_tokens"].to_numpy(dtype="float64"),
+        "cached": sub["cached_tokens"].to_numpy(dtype="float64")
+        if "cached_tokens" in sub
+        else np.zeros(len(sub)),
+        "creation": sub["cache_creation_tokens"].to_numpy(dtype="float64")
+        if "cache_creation_tokens" in sub
+        else np.zeros(len(sub)),
+        "output": sub["output_tokens"].to_numpy(dtype="float64"),
+        "reasoning": sub["reasoning_tokens"].to_numpy(dtype="float64")
+        if "reasoning_tokens" in sub
+        else np.zeros(len(sub)),
+    }
+    cum = {k: np.r_[0.0, np.cumsum(v[order])] for k, v in cols.items()}
+    key = g[order] * (_TOKEN_CAP + 1) + inp[order]
+    n_src = len(pairs)
+    windows = np.minimum(caps["context_window"].to_numpy(dtype="int64"), _TOKEN_CAP - 1)
+    gid = np.arange(2 * n_src, dtype="int64")
+    start = np.searchsorted(key, gid * (_TOKEN_CAP + 1), side="left")
+    upto = np.searchsorted(key, gid[:, None] * (_TOKEN_CAP + 1) + windows[None, :], side="right")
+    q = {k: c[upto] - c[start][:, None] for k, c in cum.items()}  # (2 x sources, targets)
+    # source model capability
+    rank_of = dict(zip(zip(caps["provider"], caps["model"], strict=True), caps["class_rank"], strict=True))
+    src_rank = np.array([rank_of.get((p, m), -1) for p, m in zip(src_provider, src_model, strict=True)])
+    t_rank = caps["class_rank"].to_numpy()
+    same = (t_rank[None, :] == src_rank[:, None]) & (src_rank[:, None] >= 0)
+    down = (t_rank[None, :] == src_rank[:, None] + 1) & (src_rank[:, None] >= 0)
+    same &= ~(
+        (caps["provider"].to_numpy()[None, :] == src_provider[:, None])
+        & (caps["model"].to_numpy()[None, :] == src_model[:, None])
     )
-    min_tier = groups["task_type"].map(need).fillna(DEFAULT_MIN_TIER).astype("int64").to_numpy()
-    eligible = qt["quality_tier"].to_numpy()[None, :] >= min_tier[:, None]
-    eligible &= qt["model"].to_numpy()[None, :] != groups["model"].to_numpy()[:, None]
-    masked = np.where(eligible, cost_matrix, np.inf)
-    best = masked.argmin(axis=1)
-    best_cost = masked[np.arange(len(groups)), best]
-    current = groups["cost_usd"].to_numpy()
-    savings = np.where(np.isfinite(best_cost), (current - best_cost) * adoption, 0.0)
-    tier_of = dict(zip(qt["model"], qt["quality_tier"], strict=True))
-    # observed p50 latency of the target model on the same task (else over all its calls)
-    to_model = qt["model"].to_numpy()[best]
-    lat_task = groups.set_index(["task_type", "model"])["p50_ms"]
-    lat_model = df["latency_ms"].astype("float64").groupby(df["model"], observed=True, dropna=False).median()
-    lat_model.index = lat_model.index.astype("object").fillna("(none)").astype("str")
-    on_task = lat_task.reindex(pd.MultiIndex.from_arrays([groups["task_type"], to_model])).to_numpy()
-    to_p50 = np.where(np.isnan(on_task), lat_model.reindex(to_model).to_numpy(), on_task)
-    res = pd.DataFrame(
+    both = {k: v[0::2] + v[1::2] for k, v in q.items()}  # all the source's calls (not simple + simple)
+    simple_only = {k: v[1::2] for k, v in q.items()}
+    take = {k: np.where(same, both[k], np.where(down, simple_only[k], 0.0)) for k in _SUMS}
+    rate = {
+        k: caps[k].to_numpy(dtype="float64")[None, :]
+        for k in ("input", "cache_read", "cache_creation", "output", "reasoning")
+    }
+    cached = np.minimum(take["cached"], take["input"])
+    creation = np.minimum(take["creation"], take["input"] - cached)
+    reasoning = np.minimum(take["reasoning"], take["output"])
+    switched = (
+        (take["input"] - cached - creation) * rate["input"]
+        + cached * rate["cache_read"]
+        + creation * rate["cache_creation"]
+        + (take["output"] - reasoning) * rate["output"]
+        + reasoning * rate["reasoning"]
+    )
+    saving = np.where((same | down) & (take["calls"] > 0), (take["cost"] - switched) * adoption, -np.inf)
+    best = saving.argmax(axis=1)
+    rows = np.arange(n_src)
+    best_saving = saving[rows, best]
+    keep = np.flatnonzero(best_saving > 0)
+    if not len(keep):
+        return pd.DataFrame(columns=SWITCH_COLUMNS)
+    bt = best[keep]
+    lat = df["latency_ms"].astype("float64").groupby(df["model"], observed=True).median()
+    lat.index = lat.index.astype("object").astype("str")
+    totals = np.bincount(src_code, weights=cost[priced], minlength=n_src)
+    all_calls = np.bincount(src_code, minlength=n_src)
+    tradeoff = down[keep, bt]
+    out = pd.DataFrame(
         {
-            "task_type": groups["task_type"],
-            "from_provider": groups["provider"],
-            "from_model": groups["model"],
-            "to_provider": qt["provider"].to_numpy()[best],
-            "to_model": to_model,
-            "calls": groups["calls"],
-            "current_cost_usd": current,
-            "switched_cost_usd": np.where(np.isfinite(best_cost), best_cost, np.nan),
-            "savings_usd": savings,
-            "from_quality": groups["model"].map(tier_of).map(QUALITY_NAMES).fillna("unranked"),
-            "to_quality": pd.Series(to_model).map(tier_of).map(QUALITY_NAMES).to_numpy(),
-            "min_quality": pd.Series(min_tier).map(QUALITY_NAMES).to_numpy(),
-            "from_p50_ms": groups["p50_ms"],
-            "to_p50_ms": to_p50,
+            "from_provider": src_provider[keep],
+            "from_model": src_model[keep],
+            "from_class": [CAPABILITY_CLASSES[r] if r >= 0 else "unclassified" for r in src_rank[keep]],
+            "to_provider": caps["provider"].to_numpy()[bt],
+            "to_model": caps["model"].to_numpy()[bt],
+            "to_class": caps["capability"].to_numpy()[bt],
+            "quality_tradeoff": tradeoff,
+            "calls": all_calls[keep].astype("int64"),
+            "qualifying_calls": np.rint(take["calls"][keep, bt]).astype("int64"),
+            "current_cost_usd": totals[keep],
+            "qualifying_cost_usd": take["cost"][keep, bt],
+            "switched_cost_usd": switched[keep, bt],
+            "savings_usd": best_saving[keep],
+            "from_p50_ms": lat.reindex(src_model[keep]).to_numpy(),
+            "to_p50_ms": lat.reindex(caps["model"].to_numpy()[bt]).to_numpy(),
         }
     )
-    res = res[res["savings_usd"] > 0].copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        res["savings_pct"] = np.where(
-            res["current_cost_usd"] > 0, res["savings_usd"] / res["current_cost_usd"] * 100, 0.0
+        out["savings_pct"] = np.where(
+            out["qualifying_cost_usd"] > 0, out["savings_usd"] / out["qualifying_cost_usd"] * 100, 0.0
         )
-    lat = np.where(
-        res["to_p50_ms"].notna(),
-        "p50 "
-        + res["from_p50_ms"].round().astype("Int64").astype("str")
-        + " -> "
-        + res["to_p50_ms"].round().astype("Int64").astype("str")
-        + " ms",
-        "target latency not observed",
-    )
-    res["tradeoff"] = "quality " + res["from_quality"] + " -> " + res["to_quality"] + "; " + lat
-    return res[cols].sort_values("savings_usd", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def commitments(daily: pd.Series, discounts: tuple[float, ...] = COMMIT_DISCOUNTS) -> pd.DataFrame:
-    """Committed-use options: per commitment level and discount, utilisation, break-even and saving."""
-    cols = [
-        "level",
-        "discount_pct",
-        "commit_usd_day",
-        "commit_usd_month",
-        "utilisation_pct",
-        "break_even_utilisation_pct",
-        "savings_usd_month",
-        "worthwhile",
+    win = caps["context_window"].to_numpy()[bt]
+    out["assumption"] = [
+        f"Assumes {t} ({c}) does the job of {f} for these {n:,} calls"
+        + (" of simple task types, one capability class down (a quality trade-off)" if d else "")
+        + (f", each fitting its {w:,}-token context window" if w < _TOKEN_CAP else "")
+        + f", at current list prices{'' if adoption == 1 else f' with {adoption:.0%} adoption'}."
+        for t, c, f, n, d, w in zip(
+            out["to_model"],
+            out["to_class"],
+            out["from_model"],
+            out["qualifying_calls"],
+            tradeoff,
+            win,
+            strict=True,
+        )
     ]
-    s = daily.to_numpy(dtype="float64")
-    if s.size == 0 or s.sum() <= 0:
-        return pd.DataFrame(columns=cols)
-    levels = {
-        "baseline (p10 daily spend)": float(np.percentile(s, 10)),
-        "median daily spend": float(np.median(s)),
-    }
+    return (
+        out[SWITCH_COLUMNS].sort_values("savings_usd", ascending=False, kind="stable").reset_index(drop=True)
+    )
+
+
+COMMIT_COLUMNS = [
+    "provider",
+    "programme",
+    "term_months",
+    "level",
+    "discount_pct",
+    "commit_usd_day",
+    "commit_usd_month",
+    "utilisation_pct",
+    "break_even_utilisation_pct",
+    "savings_usd_month",
+    "worthwhile",
+]
+
+
+def commitments(df: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Committed-use options per provider and programme (COMMIT_METHOD): utilisation, break-even, saving."""
     rows = []
-    for name, c in levels.items():
-        if c <= 0:
+    for provider, programmes in sorted(catalog.commitments.items()):
+        mine = df[df["provider"].astype("object") == provider] if len(df) else df
+        s = daily_totals(mine).to_numpy(dtype="float64") if len(mine) else np.zeros(0)
+        if s.size == 0 or s.sum() <= 0:
             continue
-        used = np.minimum(s, c)
-        util = used.sum() / (c * s.size)
-        for d in discounts:
-            saving_day = (used - c * (1 - d)).mean()
-            rows.append(
-                {
-                    "level": name,
-                    "discount_pct": d * 100,
-                    "commit_usd_day": c,
-                    "commit_usd_month": c * 30.4375,
-                    "utilisation_pct": util * 100,
-                    "break_even_utilisation_pct": (1 - d) * 100,
-                    "savings_usd_month": saving_day * 30.4375,
-                    "worthwhile": bool(util > 1 - d),
-                }
-            )
-    return pd.DataFrame(rows, columns=cols)
+        levels = {
+            "baseline (p10 daily spend)": float(np.percentile(s, 10)),
+            "median daily spend": float(np.median(s)),
+        }
+        for name, c in levels.items():
+            if c <= 0:
+                continue
+            used = np.minimum(s, c)
+            util = used.sum() / (c * s.size)
+            for prog in programmes:
+                d = prog.discount
+                rows.append(
+                    {
+                        "provider": provider,
+                        "programme": prog.name,
+                        "term_months": prog.term_months,
+                        "level": name,
+                        "discount_pct": d * 100,
+                        "commit_usd_day": c,
+                        "commit_usd_month": c * 30.4375,
+                        "utilisation_pct": util * 100,
+                        "break_even_utilisation_pct": (1 - d) * 100,
+                        "savings_usd_month": (used - c * (1 - d)).mean() * 30.4375,
+                        "worthwhile": bool(util > 1 - d),
+                    }
+                )
+    return pd.DataFrame(rows, columns=COMMIT_COLUMNS)
+
+
+def best_commitments(commits: pd.DataFrame) -> pd.DataFrame:
+    """The worthwhile option saving most, per provider (providers' spends are disjoint, so these add)."""
+    ok = commits[commits["worthwhile"].astype(bool)] if len(commits) else commits
+    if ok.empty:
+        return ok
+    ok = ok.sort_values(["provider", "savings_usd_month"], ascending=[True, False], kind="stable")
+    return ok.groupby("provider", sort=True).head(1).reset_index(drop=True)
 
 
 def volume_discounts(
@@ -344,7 +420,7 @@ def caching(
     ]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    qt = quality_tiers(catalog).set_index(["provider", "model"])
+    qt = capabilities(catalog).set_index(["provider", "model"])
     groups = token_groups(df) if groups is None else groups
     groups = groups[groups["unpriced_calls"] < groups["calls"]]
     if groups.empty:
@@ -383,17 +459,16 @@ def caching(
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
-    params: dict[str, Any] = ctx.params or {}
-    days = period_days(df)
+    params: dict[str, Any] = {**(ctx.params or {}), **((ctx.params or {}).get(NAME) or {})}
+    days = period_days(df, ctx.as_of)
     f = monthly_factor(days)
     total = float(df["cost_usd"].sum()) if len(df) else 0.0
     monthly_cost = total * f
     adoption = float(params.get("switch_adoption", 1.0))
     groups = token_groups(df) if len(df) else None
-    switches = switch_matrix(
-        df, ctx.catalog, task_min_tier=params.get("task_min_tier"), adoption=adoption, groups=groups
-    )
-    switches["savings_usd_month"] = switches["savings_usd"] * f
+    switches = switch_matrix(df, ctx.catalog, simple_tasks=params.get("simple_tasks"), adoption=adoption)
+    switches["savings_usd_month"] = switches["savings_usd"].astype("float64") * f
+    switches["qualifying_cost_usd_month"] = switches["qualifying_cost_usd"].astype("float64") * f
     pivot = (
         switches.pivot_table(
             index="from_model", columns="to_model", values="savings_usd_month", aggfunc="sum"
@@ -404,44 +479,51 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         else pd.DataFrame(columns=["from_model"])
     )
     pivot.columns = [str(c) for c in pivot.columns]
-    commits = commitments(daily_totals(df), tuple(params.get("commit_discounts", COMMIT_DISCOUNTS)))
+    model_commitments = bool(params.get("commitments", False))
+    commits = commitments(df, ctx.catalog) if model_commitments else pd.DataFrame(columns=COMMIT_COLUMNS)
+    commit_best = best_commitments(commits)
     volume = volume_discounts(df, f, tuple(params.get("volume_tiers", VOLUME_TIERS)))
     target = float(params.get("cache_target_hit_rate", CACHE_TARGET_HIT_RATE))
     cache = caching(df, ctx.catalog, f, target, groups=groups)
 
     switch_m = float(switches["savings_usd_month"].sum())
+    qualifying_m = float(switches["qualifying_cost_usd_month"].sum())
     cache_m = float(cache["potential_savings_usd_month"].sum()) if len(cache) else 0.0
-    commit_best = (
-        commits.loc[commits["worthwhile"].astype(bool)]
-        .sort_values("savings_usd_month", ascending=False)
-        .head(1)
-    )
-    commit_m = float(commit_best["savings_usd_month"].iloc[0]) if len(commit_best) else 0.0
+    commit_m = float(commit_best["savings_usd_month"].sum()) if len(commit_best) else 0.0
     volume_m = float(volume["savings_usd_month"].sum()) if len(volume) else 0.0
     if monthly_cost > 0:
         cache_eff = cache_m * max(1 - switch_m / monthly_cost, 0.0)
         commit_eff = commit_m * max(1 - (switch_m + cache_eff) / monthly_cost, 0.0)
     else:
         cache_eff = commit_eff = 0.0
-    potential = switch_m + cache_eff + commit_eff
+    potential = min(switch_m + cache_eff + commit_eff, monthly_cost)
     metrics = {
-        "monthly_cost_usd": Metric(
-            monthly_cost, "USD/month", "Monthly run-rate", "period cost x 30.4375 / days"
-        ),
+        "monthly_cost_usd": Metric(monthly_cost, "USD/month", "Monthly cost", "period cost x 30.4375 / days"),
         "switch_savings_usd_month": Metric(switch_m, "USD/month", "Model switching", SWITCH_METHOD),
+        "qualifying_spend_usd_month": Metric(
+            qualifying_m,
+            "USD/month",
+            "Spend the switches apply to",
+            "monthly cost of the calls that qualify for the recommended switches (switch savings never exceed it)",
+        ),
         "caching_savings_usd_month": Metric(cache_m, "USD/month", "More caching", CACHE_METHOD),
         "realised_caching_savings_usd": Metric(
             float(cache["realised_savings_usd"].sum()) if len(cache) else 0.0,
             "USD",
             "Saved by caching (period)",
         ),
-        "commitment_savings_usd_month": Metric(commit_m, "USD/month", "Best commitment", COMMIT_METHOD),
+        "commitment_savings_usd_month": Metric(
+            commit_m,
+            "USD/month",
+            "Commitments" + ("" if model_commitments else " (not modelled)"),
+            COMMIT_METHOD,
+        ),
         "volume_savings_usd_month": Metric(volume_m, "USD/month", "Volume discounts earned"),
         "total_potential_usd_month": Metric(
             potential, "USD/month", "Total optimisation potential", TOTAL_METHOD
         ),
         "total_potential_pct": Metric(
-            potential / monthly_cost * 100 if monthly_cost > 0 else 0.0, "%", "Potential vs run-rate"
+            potential / monthly_cost * 100 if monthly_cost > 0 else 0.0, "%", "Potential vs monthly cost"
         ),
         "unpriced_calls": Metric(
             int(df["cost_usd"].isna().sum()) if len(df) else 0, "calls", "Unpriced calls"
@@ -454,8 +536,8 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         tables={
             "switch_matrix": switches,
             "switch_pivot": pivot,
-            "quality_tiers": quality_tiers(ctx.catalog)[
-                ["provider", "model", "blended_per_1k", "quality_tier", "quality"]
+            "capabilities": capabilities(ctx.catalog)[
+                ["provider", "model", "capability", "context_window", "blended_per_1k"]
             ],
             "commitments": commits,
             "volume_discounts": volume,
@@ -463,15 +545,17 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         },
         recommendations=_recommendations(switches, commit_best, cache, volume),
         methods={
-            "quality": QUALITY_METHOD,
+            "capability": CAPABILITY_METHOD,
             "switching": SWITCH_METHOD,
+            "simple_tasks": "task types accepting one class down: "
+            + ", ".join(params.get("simple_tasks") or SIMPLE_TASKS),
             "commitments": COMMIT_METHOD,
             "caching": CACHE_METHOD,
             "volume": "per provider monthly spend against the schedule "
             + repr(VOLUME_TIERS)
-            + " (ctx.params['volume_tiers'])",
+            + " (ctx.params['volume_tiers']); already earned, not added to the total",
             "total": TOTAL_METHOD,
-            "monthly": f"monthly = period figure x 30.4375 / {days} days",
+            "monthly": f"monthly = period figure x 30.4375 / {days:.2f} days",
         },
     )
 
@@ -483,24 +567,25 @@ def _recommendations(
     for row in switches.head(5).itertuples():
         recs.append(
             Recommendation(
-                title=f"{row.task_type}: move {row.from_model} to {row.to_model}",
+                title=f"Move {row.from_model} to {row.to_model}"
+                + (" for simple tasks (quality trade-off)" if row.quality_tradeoff else ""),
                 detail=(
-                    f"{row.calls:,} calls; {row.savings_pct:.0f}% cheaper on the same tokens. Trade-off: "
-                    f"{row.tradeoff} (task needs at least {row.min_quality})."
+                    f"{row.qualifying_calls:,} of its {row.calls:,} calls qualify; {row.savings_pct:.0f}% cheaper "
+                    f"on those calls' own tokens. {row.assumption}"
                 ),
                 monthly_impact_usd=float(row.savings_usd_month),
-                priority="high" if row.savings_pct >= 50 else "medium",
+                priority="high" if row.savings_pct >= 50 and not row.quality_tradeoff else "medium",
                 category="model switch",
             )
         )
-    if len(commit_best):
-        c = commit_best.iloc[0]
+    for c in commit_best.to_dict("records"):
         recs.append(
             Recommendation(
-                title=f"Commit ${c['commit_usd_month']:,.0f}/month at {c['discount_pct']:.0f}% off",
+                title=f"{c['provider']}: commit ${c['commit_usd_month']:,.0f}/month ({c['programme']})",
                 detail=(
                     f"{c['level']}: utilisation {c['utilisation_pct']:.0f}% vs break-even "
-                    f"{c['break_even_utilisation_pct']:.0f}%."
+                    f"{c['break_even_utilisation_pct']:.0f}%. Assumes the catalog's {c['discount_pct']:.0f}% "
+                    f"discount over a {c['term_months']}-month term and daily spend like the period's."
                 ),
                 monthly_impact_usd=float(c["savings_usd_month"]),
                 priority="medium",
@@ -514,7 +599,8 @@ def _recommendations(
                 Recommendation(
                     title="Raise prompt-cache hit rate on " + ", ".join(top["model"]),
                     detail=f"Current hit rates {', '.join(f'{h:.0f}%' for h in top['hit_rate_pct'])}; "
-                    f"target {CACHE_TARGET_HIT_RATE:.0%} of input tokens.",
+                    f"assumes {CACHE_TARGET_HIT_RATE:.0%} of input tokens can be served from the cache at the "
+                    "catalog's cache-read price.",
                     monthly_impact_usd=float(top["potential_savings_usd_month"].sum()),
                     priority="medium",
                     category="caching",
@@ -531,7 +617,8 @@ def _recommendations(
                     Recommendation(
                         title=f"Consolidate spend on {row.provider} to reach the {row.next_discount_pct:.0f}% volume tier",
                         detail=f"${row.monthly_spend_usd:,.0f}/month today; ${row.gap_usd_month:,.0f}/month more "
-                        f"(shifted from other providers) reaches ${row.next_threshold_usd:,.0f}.",
+                        f"(shifted from other providers) reaches ${row.next_threshold_usd:,.0f}. Assumes the "
+                        "illustrative volume schedule and that the shifted work runs as well there.",
                         monthly_impact_usd=float(gain),
                         priority="low",
                         category="volume",

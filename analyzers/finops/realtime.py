@@ -7,7 +7,8 @@ same alerts as a from-scratch run on the rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,11 @@ from analyzers.common import (
     customer_tiers,
     fmt_pct,
     fmt_usd,
+    last_complete_day,
     ts_ms,
     zscore_anomalies,
 )
+from metering.budgets import SCOPE_COLUMNS
 
 NAME = "realtime"
 TITLE = "Real-time decision making"
@@ -59,10 +62,18 @@ class RealtimeInputs:
     customer_tier: pd.Series  # customer_id -> tier of the most recent call
     first: pd.Timestamp | None  # first call
     last: pd.Timestamp | None  # newest call
+    #: budget scope (organization, product, api_key) -> date, entity, cost_usd; only scopes with a budget
+    daily_scopes: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def inputs_from_frame(df: pd.DataFrame) -> RealtimeInputs:
-    """Aggregate call rows into RealtimeInputs (NaN costs are skipped and counted as unpriced)."""
+def budget_scopes(ctx: AnalysisContext) -> tuple[str, ...]:
+    """The non-customer scopes the budgets file names (their daily spend is aggregated)."""
+    return tuple(sorted({b.scope for b in ctx.scope_budgets if b.scope != "customer"}))
+
+
+def inputs_from_frame(df: pd.DataFrame, scopes: tuple[str, ...] = ()) -> RealtimeInputs:
+    """Aggregate call rows into RealtimeInputs (NaN costs are skipped and counted as unpriced); daily cost
+    per entity of each budget scope in ``scopes`` whose column the frame has."""
     if df.empty:
         return RealtimeInputs(
             pd.DataFrame(columns=["date", "customer_id", "cost_usd", "calls", "unpriced_calls"]),
@@ -91,11 +102,19 @@ def inputs_from_frame(df: pd.DataFrame) -> RealtimeInputs:
     hr = hr[["hour", "provider", "model", "cost_usd", "calls"]].sort_values(
         ["hour", "provider", "model"], ignore_index=True
     )
-    return RealtimeInputs(dc, hr, customer_tiers(df), ts.min(), ts.max())
+    scoped: dict[str, pd.DataFrame] = {}
+    for scope in scopes:
+        col = SCOPE_COLUMNS[scope]
+        if col not in df.columns:
+            continue
+        g = cost_breakdown(keyed.assign(entity=df[col]), ["day", "entity"], measures=m, tokens=False)
+        g.insert(0, "date", pd.to_datetime(g["day"].to_numpy(dtype="int64") * _DAY_MS, unit="ms", utc=True))
+        scoped[scope] = g[["date", "entity", "cost_usd"]]
+    return RealtimeInputs(dc, hr, customer_tiers(df), ts.min(), ts.max(), scoped)
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
-    return analyze_inputs(inputs_from_frame(df), ctx)
+    return analyze_inputs(inputs_from_frame(df, budget_scopes(ctx)), ctx)
 
 
 def analyze_inputs(inp: RealtimeInputs, ctx: AnalysisContext) -> AnalysisResult:
@@ -119,6 +138,10 @@ def analyze_inputs(inp: RealtimeInputs, ctx: AnalysisContext) -> AnalysisResult:
     res.tables["anomalies"] = anomalies
     budgets = _budgets(dc, inp.customer_tier, inp.first, as_of, ctx, p)
     res.tables["budgets"] = budgets
+    scope_budgets = _scope_budgets(
+        {k: v[v["date"] <= today] for k, v in inp.daily_scopes.items()}, as_of, ctx
+    )
+    res.tables["scope_budgets"] = scope_budgets
     res.tables["cumulative"] = _cumulative(dc, budgets, inp.first, as_of)
     spikes = _spikes(dc, hr, as_of, ctx, p)
     res.tables["spikes"] = spikes
@@ -181,7 +204,7 @@ def analyze_inputs(inp: RealtimeInputs, ctx: AnalysisContext) -> AnalysisResult:
             "see methods",
         )
 
-    res.alerts = _alerts(open_anoms, budgets, spikes, level, share, at_risk, as_of, ctx, p)
+    res.alerts = _alerts(open_anoms, budgets, scope_budgets, spikes, level, share, at_risk, as_of, ctx, p)
     m["open_alerts"] = Metric(len(res.alerts), "count", "Open alerts", "alerts emitted for the current state")
     actions = _actions(open_anoms, budgets, risk, spikes, ctx, p)
     res.tables["actions"] = actions
@@ -202,11 +225,16 @@ def _methods(res: AnalysisResult, ctx: AnalysisContext, p: dict) -> None:
         "critical when z >= 2x threshold and excess >= 10x the minimum"
     )
     res.methods["budgets"] = (
-        "month-to-date (UTC calendar month of as_of) priced cost per customer against its budget "
-        "(AnalysisContext.budgets override, else the tier's ai_budget_usd_month); elapsed days counted from "
-        "the later of the month start and the first call; projection = month-to-date / elapsed days x days in "
-        f"month; days_left = (budget - month-to-date) / daily run rate; warning at {p['warn_pct']:g} %, "
-        f"exceeded at {p['limit_pct']:g} %"
+        "per customer (budgets file, else AnalysisContext.budgets, else the tier's ai_budget_usd_month) and per "
+        "organization / product / API key from the budgets file: month-to-date (UTC calendar month of as_of) "
+        f"priced cost; daily rate = mean cost of the last {TRAILING_DAYS} complete days (from the scope's first "
+        "call; the month's elapsed part when no day is complete); weekday factor = the median cost of that "
+        "weekday in the window, normalised to mean 1 (with >= 14 days, else 1); projection = month-to-date + rate x (rest of today and "
+        "each remaining day of the month x its weekday factor); rolling 30 days = cost of the last 30 UTC days "
+        "(today included) against the monthly budget; days_left = (budget - month-to-date) / rate. Alerts: when "
+        f"the projection reaches a threshold (default {p['warn_pct']:g} % and {p['limit_pct']:g} %; per budget "
+        "in the file) one alert for the highest one crossed, and 'spent' once month-to-date reaches the budget; "
+        "ids name scope, id, month and threshold, so each fires once per scope and month"
     )
     res.methods["cumulative"] = (
         "cumulative month-to-date cost per day against allocation x elapsed share of the month (linear)"
@@ -323,6 +351,17 @@ def _anomalies(
     return out.sort_values(["severity", "bucket"], ascending=[False, True], kind="stable", ignore_index=True)
 
 
+#: burn columns every budget table has (customers and the budgets file's other scopes)
+_BURN_COLS = (
+    "daily_run_rate_usd",
+    "projected_month_usd",
+    "projected_pct",
+    "rolling_30d_usd",
+    "rolling_30d_pct",
+    "days_left",
+    "status",
+    "alert_threshold_pct",
+)
 _BUDGET_COLS = [
     "customer_id",
     "subscription_tier",
@@ -331,13 +370,13 @@ _BUDGET_COLS = [
     "used_pct",
     "expected_to_date_usd",
     "pace_pct",
-    "daily_run_rate_usd",
-    "projected_month_usd",
-    "projected_pct",
-    "days_left",
-    "status",
+    *_BURN_COLS,
     "monthly_price_usd",
 ]
+_SCOPE_COLS = ["scope", "scope_id", "mtd_cost_usd", "budget_usd", "used_pct", *_BURN_COLS]
+#: the projection's trailing window of complete days
+TRAILING_DAYS = 28
+ROLLING_DAYS = 30
 
 
 def _month(as_of: pd.Timestamp, first: pd.Timestamp) -> tuple[pd.Timestamp, float, float]:
@@ -347,6 +386,108 @@ def _month(as_of: pd.Timestamp, first: pd.Timestamp) -> tuple[pd.Timestamp, floa
     begin = max(month_start, pd.Timestamp(first))
     elapsed = max((as_of - begin) / pd.Timedelta(days=1), 1.0 / 24.0)
     return month_start, days_in_month, elapsed
+
+
+def burn(daily: pd.DataFrame, entity: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Month-to-date spend, trailing rate, month-end projection and rolling 30-day spend per entity.
+
+    ``daily``: date (UTC midnight), ``entity``, cost_usd. Rate r = mean daily cost over the last
+    TRAILING_DAYS complete days (from the entity's first day with calls; the elapsed part of the current
+    month when no day is complete yet); weekday factor f_w = the median cost on weekday w in that window,
+    normalised so the seven average 1, when the window holds >= 14 days, else 1. Projection = month-to-date + r x (rest of today x f_today + sum over the
+    month's remaining days of f_w). Rolling = cost of the last 30 UTC days, today included.
+    """
+    cols = ["entity", "mtd_cost_usd", "daily_run_rate_usd", "projected_month_usd", "rolling_30d_usd"]
+    if daily.empty:
+        return pd.DataFrame({c: pd.Series(dtype="str" if c == "entity" else "float64") for c in cols})
+    today = as_of.normalize()
+    month_start = today - pd.Timedelta(days=as_of.day - 1)
+    last_complete = last_complete_day(as_of)
+    codes, ents = pd.factorize(daily[entity].astype("object").to_numpy())
+    d0 = min(daily["date"].min(), last_complete - pd.Timedelta(days=TRAILING_DAYS - 1), month_start)
+    d0 = min(d0, today - pd.Timedelta(days=ROLLING_DAYS - 1))
+    span = int((today - d0) / pd.Timedelta(days=1)) + 1
+    di = ((daily["date"] - d0) / pd.Timedelta(days=1)).to_numpy().astype("int64")
+    keep = (di >= 0) & (di < span)
+    mat = np.zeros((len(ents), span))
+    np.add.at(mat, (codes[keep], di[keep]), daily["cost_usd"].to_numpy(dtype="float64")[keep])
+    has = np.zeros((len(ents), span), dtype=bool)
+    has[codes[keep], di[keep]] = True
+    first = np.where(has.any(axis=1), has.argmax(axis=1), span)
+    days = pd.date_range(d0, periods=span, freq="D")
+    dow = days.day_of_week.to_numpy()
+    idx = np.arange(span)
+    lc = int((last_complete - d0) / pd.Timedelta(days=1))
+    in_trail = (idx[None, :] <= lc) & (idx[None, :] > lc - TRAILING_DAYS) & (idx[None, :] >= first[:, None])
+    n_trail = in_trail.sum(axis=1)
+    month_cols = idx >= int((month_start - d0) / pd.Timedelta(days=1))
+    mtd = mat[:, month_cols].sum(axis=1)
+    frac_today = (as_of - today) / pd.Timedelta(days=1)
+    elapsed = np.maximum(
+        (as_of - np.maximum(days[np.minimum(first, span - 1)], month_start)) / pd.Timedelta(days=1), 1.0 / 24
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(n_trail > 0, (mat * in_trail).sum(axis=1) / np.maximum(n_trail, 1), mtd / elapsed)
+        # weekday profile: the median cost of each weekday in the window (one spike cannot set it),
+        # normalised to mean 1; with fewer than 14 days (or nothing spent) a flat profile
+        med = np.ones((len(ents), 7))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a weekday absent from the window
+            for w in range(7):
+                med[:, w] = np.nanmedian(np.where(in_trail & (dow[None, :] == w), mat, np.nan), axis=1)
+            scale = np.nanmean(med, axis=1, keepdims=True)
+        ok = (n_trail >= 14)[:, None] & (scale > 0) & np.isfinite(med).all(axis=1, keepdims=True)
+        factors = np.where(ok, med / np.where(scale > 0, scale, 1.0), 1.0)
+    month_end = month_start + pd.Timedelta(days=as_of.days_in_month)
+    rest = pd.date_range(today + pd.Timedelta(days=1), month_end - pd.Timedelta(days=1), freq="D")
+    weight = np.bincount(rest.day_of_week.to_numpy(), minlength=7).astype("float64")
+    weight[today.day_of_week] += 1.0 - frac_today
+    projected = mtd + rate * (factors * weight[None, :]).sum(axis=1)
+    rolling = mat[:, span - ROLLING_DAYS :].sum(axis=1)
+    return pd.DataFrame(
+        {
+            "entity": np.asarray(ents, dtype=object).astype(str),
+            "mtd_cost_usd": mtd,
+            "daily_run_rate_usd": rate,
+            "projected_month_usd": projected,
+            "rolling_30d_usd": rolling,
+        }
+    )
+
+
+def _status(t: pd.DataFrame, thresholds: list[tuple[float, ...]]) -> pd.DataFrame:
+    """used/projected/rolling percentages, days left, status and the highest threshold the projection
+    crossed (``alert_threshold_pct``, NaN when none) for rows with budget_usd, in place."""
+    b = t["budget_usd"].to_numpy(dtype="float64")
+    spend = t["mtd_cost_usd"].to_numpy(dtype="float64")
+    rate = t["daily_run_rate_usd"].to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t["used_pct"] = np.where(b > 0, spend / b * 100, np.nan)
+        t["projected_pct"] = np.where(
+            b > 0, t["projected_month_usd"].to_numpy(dtype="float64") / b * 100, np.nan
+        )
+        t["rolling_30d_pct"] = np.where(
+            b > 0, t["rolling_30d_usd"].to_numpy(dtype="float64") / b * 100, np.nan
+        )
+        t["days_left"] = np.where(
+            spend >= b, 0.0, np.where(rate > 0, (b - spend) / np.where(rate > 0, rate, 1), np.nan)
+        )
+    proj = t["projected_pct"].to_numpy(dtype="float64")
+    crossed = [
+        max((x for x in th if pr >= x), default=np.nan) for pr, th in zip(proj, thresholds, strict=True)
+    ]
+    t["alert_threshold_pct"] = np.asarray(crossed, dtype="float64")
+    used = t["used_pct"].to_numpy(dtype="float64")
+    top = np.array([max(th) for th in thresholds], dtype="float64") if len(thresholds) else np.zeros(0)
+    status = np.where(
+        used >= 100.0,
+        "exceeded",
+        np.where(
+            proj >= top, "projected_over", np.where(np.isfinite(t["alert_threshold_pct"]), "warning", "ok")
+        ),
+    )
+    t["status"] = np.where(np.isnan(used), "no_budget", status)
+    return t
 
 
 def _budgets(
@@ -360,45 +501,53 @@ def _budgets(
     if dc.empty:
         return pd.DataFrame(columns=_BUDGET_COLS)
     month_start, dim, elapsed = _month(as_of, first)
-    mtd = dc[dc["date"] >= month_start].groupby("customer_id", sort=True)["cost_usd"].sum()
-    mtd = mtd.reindex(sorted(dc["customer_id"].unique()), fill_value=0.0)
-    t = pd.DataFrame({"customer_id": mtd.index, "mtd_cost_usd": mtd.to_numpy()})
+    t = burn(dc, "customer_id", as_of).rename(columns={"entity": "customer_id"})
+    t = t.sort_values("customer_id", kind="stable").reset_index(drop=True)
     t["subscription_tier"] = tiers_of.reindex(t["customer_id"]).to_numpy()
     tier_budget = {n: tr.ai_budget_usd_month for n, tr in ctx.tiers.items()}
     tier_price = ctx.tier_prices()
+    own = {b.id: b for b in ctx.scope_budgets if b.scope == "customer"}
+    default = (float(p["warn_pct"]), float(p["limit_pct"]))
     t["budget_usd"] = [
-        ctx.budgets.get(c, tier_budget.get(tr, np.nan))
+        own[c].monthly_usd if c in own else ctx.budgets.get(c, tier_budget.get(tr, np.nan))
         for c, tr in zip(t["customer_id"], t["subscription_tier"], strict=True)
     ]
     t["monthly_price_usd"] = t["subscription_tier"].map(tier_price).astype("float64")
     b = t["budget_usd"].to_numpy(dtype="float64")
     spend = t["mtd_cost_usd"].to_numpy(dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
-        t["used_pct"] = np.where(b > 0, spend / b * 100, np.nan)
         t["expected_to_date_usd"] = b * elapsed / dim
         t["pace_pct"] = np.where(b > 0, spend / (b * elapsed / dim) * 100, np.nan)
-        rate = spend / elapsed
-        t["daily_run_rate_usd"] = rate
-        t["projected_month_usd"] = rate * dim
-        t["projected_pct"] = np.where(b > 0, rate * dim / b * 100, np.nan)
-        left = np.where(
-            spend >= b, 0.0, np.where(rate > 0, (b - spend) / np.where(rate > 0, rate, 1), np.nan)
-        )
-    t["days_left"] = left
-    used = t["used_pct"].to_numpy()
-    status = np.where(
-        used >= p["limit_pct"],
-        "exceeded",
-        np.where(
-            used >= p["warn_pct"],
-            "warning",
-            np.where(t["projected_pct"] >= p["limit_pct"], "projected_over", "ok"),
-        ),
-    )
-    t["status"] = np.where(np.isnan(used), "no_budget", status)
+    _status(t, [own[c].thresholds if c in own else default for c in t["customer_id"]])
     return t[_BUDGET_COLS].sort_values(
         ["used_pct", "customer_id"], ascending=[False, True], ignore_index=True
     )
+
+
+def _scope_budgets(
+    daily_scopes: dict[str, pd.DataFrame], as_of: pd.Timestamp, ctx: AnalysisContext
+) -> pd.DataFrame:
+    """The budgets file's organization / product / API-key budgets against their scope's spend."""
+    wanted = [b for b in ctx.scope_budgets if b.scope != "customer"]
+    if not wanted:
+        return pd.DataFrame(columns=_SCOPE_COLS)
+    parts = []
+    for scope in sorted({b.scope for b in wanted}):
+        mine = [b for b in wanted if b.scope == scope]
+        daily = daily_scopes.get(scope)
+        got = burn(daily if daily is not None else pd.DataFrame(), "entity", as_of)
+        t = pd.DataFrame(
+            {"scope": scope, "scope_id": [b.id for b in mine], "budget_usd": [b.monthly_usd for b in mine]}
+        )
+        t = t.merge(got.rename(columns={"entity": "scope_id"}), on="scope_id", how="left")
+        for c in ("mtd_cost_usd", "daily_run_rate_usd", "projected_month_usd", "rolling_30d_usd"):
+            t[c] = t[c].astype("float64").fillna(0.0)
+        _status(t, [b.thresholds for b in mine])
+        if daily is None:  # no column to measure this scope by
+            t["status"] = "no_data"
+            t["alert_threshold_pct"] = np.nan
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)[_SCOPE_COLS]
 
 
 def _cumulative(
@@ -540,6 +689,7 @@ def _portfolio(risk: pd.DataFrame, p: dict) -> tuple[str, float, float, float]:
 def _alerts(
     anoms: pd.DataFrame,
     budgets: pd.DataFrame,
+    scope_budgets: pd.DataFrame,
     spikes: pd.DataFrame,
     level: str,
     share: float,
@@ -570,24 +720,41 @@ def _alerts(
             )
         )
     month = as_of.strftime("%Y-%m")
-    for r in budgets[budgets["status"].isin(["exceeded", "warning"])].itertuples() if len(budgets) else ():
-        limit = r.status == "exceeded"
-        pct = p["limit_pct"] if limit else p["warn_pct"]
+    rows = [
+        ("customer", r.customer_id, f"{r.customer_id} ({r.subscription_tier})", r)
+        for r in (budgets.itertuples() if len(budgets) else ())
+    ] + [
+        (r.scope, r.scope_id, f"{r.scope} {r.scope_id}", r)
+        for r in (scope_budgets.itertuples() if len(scope_budgets) else ())
+    ]
+    for scope, ident, name, r in rows:
+        # one alert per scope, month and threshold: the id is stable, so it fires once a month; only the
+        # highest threshold crossed (by the month-end projection) or "spent" (month-to-date >= budget)
+        if r.status == "exceeded":
+            kind, thr = "spent", 100.0
+        elif np.isfinite(r.alert_threshold_pct):
+            kind, thr = "projected", float(r.alert_threshold_pct)
+        else:
+            continue
         left = (
             ""
-            if limit or not np.isfinite(r.days_left)
-            else f"; about {r.days_left:.1f} days left at the current rate"
+            if kind == "spent" or not np.isfinite(r.days_left)
+            else f"; about {r.days_left:.1f} days left at the trailing rate"
+        )
+        what = (
+            f"spent {fmt_pct(r.used_pct)} of"
+            if kind == "spent"
+            else f"is projected to reach {fmt_pct(r.projected_pct)} (threshold {thr:g} %) of"
         )
         out.append(
             Alert(
-                id=f"budget:{r.customer_id}:{month}:{int(pct)}",
-                severity="critical" if limit else "warning",
+                id=f"budget:{scope}:{ident}:{month}:{kind}{thr:g}",
+                severity="critical" if kind == "spent" or thr >= 100 else "warning",
                 kind="budget",
-                entity=f"customer:{r.customer_id}",
-                message=f"{r.customer_id} ({r.subscription_tier}) used {fmt_pct(r.used_pct)} of its "
-                f"{fmt_usd(r.budget_usd)} monthly AI allocation{left}",
-                value=float(r.mtd_cost_usd),
-                threshold=float(r.budget_usd * pct / 100),
+                entity=f"{scope}:{ident}",
+                message=f"{name} {what} its {fmt_usd(r.budget_usd)} monthly budget{left}",
+                value=float(r.mtd_cost_usd if kind == "spent" else r.projected_month_usd),
+                threshold=float(r.budget_usd * thr / 100),
                 time=as_of,
             )
         )

@@ -12,8 +12,12 @@ import pandas as pd
 
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
+    BACKTEST_BLOCK_DAYS,
+    FORECAST_METHOD,
     MONTHLY_METHOD,
     PERIOD_METHOD,
+    RUN_RATE_METHOD,
+    as_of_ts,
     call_measures,
     cost_breakdown,
     cost_forecast,
@@ -27,7 +31,9 @@ from analyzers.common import (
     period_bounds,
     period_days,
     plain_keys,
+    run_rate,
 )
+from metering.tiers import DAYS_PER_MONTH
 
 NAME = "understanding"
 TITLE = "Understanding usage & cost"
@@ -134,7 +140,6 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     m["avg_daily_cost_usd"] = Metric(
         total / days if days else None, "USD/day", "Average daily cost", "total / period_days"
     )
-    m["monthly_run_rate_usd"] = Metric(monthly(total, days), "USD/month", "Monthly run rate", MONTHLY_METHOD)
     res.methods["period"] = PERIOD_METHOD
     res.methods["monthly"] = MONTHLY_METHOD
     res.methods["unpriced"] = (
@@ -174,27 +179,35 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     )
     res.methods["hourly"] = "hours are UTC; share_pct = calls in that hour / calls x 100"
 
-    # --- forecasts --------------------------------------------------------------------------------
+    # --- run-rate and forecasts -----------------------------------------------------------------
     daily = daily_totals(df)
+    as_of = as_of_ts(df, ctx.as_of)
+    rr = run_rate(daily, first, as_of)
+    m["run_rate_month_usd"] = Metric(rr.monthly_usd, "USD/month", "Monthly run-rate", rr.method)
+    res.methods["run_rate"] = RUN_RATE_METHOD
     for h in (30, 90):
-        fc = cost_forecast(daily, last, h)
+        fc = cost_forecast(daily, as_of, h)
         m[f"forecast_{h}d_usd"] = Metric(fc.total, "USD", f"{h}-day forecast", fc.method)
-        m[f"forecast_{h}d_lo_usd"] = Metric(fc.total_lo, "USD", f"{h}-day forecast, low", "80 % interval low")
-        m[f"forecast_{h}d_hi_usd"] = Metric(
-            fc.total_hi, "USD", f"{h}-day forecast, high", "80 % interval high"
+        m[f"forecast_{h}d_low_usd"] = Metric(
+            fc.total_lo, "USD", f"{h}-day forecast, low", "10th percentile of backtested relative errors"
         )
-        if h == 90:
+        m[f"forecast_{h}d_high_usd"] = Metric(
+            fc.total_hi, "USD", f"{h}-day forecast, high", "90th percentile of backtested relative errors"
+        )
+        if h == 30:
             res.tables["forecast"] = fc.daily
             m["forecast_trend_usd_per_day"] = Metric(
-                fc.slope_per_day, "USD/day²", "Trend", "least-squares slope of daily cost"
+                fc.slope_per_day, "USD/day²", "Trend", "Theil-Sen slope of weekday-adjusted daily cost"
             )
-            m["forecast_backtest_wape_pct"] = Metric(
-                fc.backtest_wape_pct,
+            m["forecast_backtest_mape_pct"] = Metric(
+                fc.backtest_mape_pct,
                 "%",
-                "Backtest error (WAPE)",
-                f"refit without the last {fc.backtest_days} days; sum|actual-pred| / sum actual x 100",
+                "Backtest error (MAPE)",
+                f"mean |actual - forecast| / actual of {BACKTEST_BLOCK_DAYS}-day totals over "
+                f"{fc.backtest_origins} rolling origins x 100",
             )
-            res.methods["forecast"] = fc.method
+            res.methods["forecast"] = FORECAST_METHOD
+            res.methods["forecast_now"] = fc.method
 
     # --- top spenders -----------------------------------------------------------------------------
     top = cbc.head(top_n).copy()
@@ -422,15 +435,17 @@ def _recommendations(
                 "concentration",
             )
         )
-    f30 = m["forecast_30d_usd"].value
-    run = m["monthly_run_rate_usd"].value
-    if f30 and run and f30 > 1.1 * run:
+    f30, lo = m["forecast_30d_usd"].value, m["forecast_30d_low_usd"].value
+    run = m["run_rate_month_usd"].value
+    run30 = run * 30 / DAYS_PER_MONTH if run else None
+    if f30 and run30 and lo is not None and run30 < lo:  # growth beyond the backtested interval only
         recs.append(
             Recommendation(
                 "Budget for growth",
-                f"The 30-day forecast ({fmt_usd(f30)}) is {(f30 / run - 1) * 100:.0f}% above the current monthly "
-                f"run rate ({fmt_usd(run)}); raise budgets or act on the optimisations now.",
-                f30 - run,
+                f"The 30-day forecast ({fmt_usd(f30)}, interval {fmt_usd(lo)}-"
+                f"{fmt_usd(m['forecast_30d_high_usd'].value)}) is above the current run-rate for 30 days "
+                f"({fmt_usd(run30)}) even at its low end; assumes the trend of the complete days continues.",
+                f30 - run30,
                 "medium",
                 "forecast",
             )

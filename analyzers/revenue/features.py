@@ -1,9 +1,10 @@
 """Feature economics: what each feature costs, who uses it, the revenue it earns and where it goes next.
 
-Attributed revenue: each customer's revenue (``common.customer_economics``) is split over the features
-that customer used in proportion to the feature's share of that customer's cost (by calls when the
-customer's cost is 0), so attributed revenue sums to total revenue. Quadrant: adoption against margin
-%, split at the median adoption of all features and the portfolio margin %.
+Attributed revenue: each customer's subscription revenue (``common.customer_economics``) is split over
+the features that customer used by call share (``params["features"]["attribution"]``: "calls",
+"tokens" or "equal"), so attributed revenue sums to total revenue; cost is each feature's actual cost,
+so margins differ by how cost-intensive a feature is. Quadrant: adoption (share of customers using the
+feature) against margin %, split at the median adoption of all features and the portfolio margin %.
 """
 
 from __future__ import annotations
@@ -12,17 +13,30 @@ import numpy as np
 import pandas as pd
 
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
-from analyzers.common import bucket, cost_breakdown, gross_margin_pct, period_days
+from analyzers.common import bucket, cost_breakdown, gross_margin_pct, period_days, revenue_method
 from analyzers.revenue.profitability import customer_margins, monthly_factor, str_keys
 
 NAME = "features"
 TITLE = "Feature Economics"
 DESCRIPTION = "Cost, adoption, attributed revenue, ROI and invest/maintain/optimize/sunset per feature."
 
-ATTRIBUTION_METHOD = (
-    "customer revenue x (feature cost for the customer / customer's total cost); by calls when the "
-    "customer's cost is 0; sums to total revenue"
-)
+#: how a customer's revenue is split over its features: method -> what the share is
+ATTRIBUTIONS: dict[str, str] = {
+    "calls": "the feature's share of the customer's calls",
+    "tokens": "the feature's share of the customer's tokens (by calls when it has none)",
+    "equal": "an equal share for each feature the customer used",
+}
+DEFAULT_ATTRIBUTION = "calls"
+
+
+def attribution_method(method: str = DEFAULT_ATTRIBUTION) -> str:
+    return (
+        f"customer revenue x {ATTRIBUTIONS[method]} (params features.attribution = {method!r}; one of "
+        f"{', '.join(ATTRIBUTIONS)}); sums to total revenue; cost is the feature's actual cost"
+    )
+
+
+ATTRIBUTION_METHOD = attribution_method()
 QUADRANT_METHOD = (
     "high adoption = adoption_pct >= median adoption of all features; high margin = margin_pct >= "
     "portfolio margin %; invest = high/high, optimize = high adoption + low margin, maintain = low "
@@ -31,25 +45,38 @@ QUADRANT_METHOD = (
 
 
 def _cust_feature(df: pd.DataFrame) -> pd.DataFrame:
-    """calls, cost_usd and unpriced_calls per (customer, feature): ``common.cost_breakdown``."""
+    """calls, cost_usd, unpriced_calls and tokens per (customer, feature): ``common.cost_breakdown``."""
     keys = ["customer_id", "feature_id"]
-    out = cost_breakdown(df, keys, tokens=False)[[*keys, "calls", "cost_usd", "unpriced_calls"]]
+    out = cost_breakdown(df, keys)[
+        [*keys, "calls", "cost_usd", "unpriced_calls", "input_tokens", "output_tokens"]
+    ]
+    out["tokens"] = out.pop("input_tokens") + out.pop("output_tokens")
     return out.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def attribute_revenue(cf: pd.DataFrame, revenue: pd.Series) -> np.ndarray:
-    """Revenue attributed to each (customer, feature) row of ``cf`` (see ATTRIBUTION_METHOD)."""
-    cust_cost = cf.groupby("customer_id")["cost_usd"].transform("sum").to_numpy()
-    cust_calls = cf.groupby("customer_id")["calls"].transform("sum").to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(
-            cust_cost > 0, cf["cost_usd"].to_numpy() / cust_cost, cf["calls"].to_numpy() / cust_calls
+def attribute_revenue(cf: pd.DataFrame, revenue: pd.Series, method: str = DEFAULT_ATTRIBUTION) -> np.ndarray:
+    """Revenue attributed to each (customer, feature) row of ``cf`` (see ``attribution_method``)."""
+    if method not in ATTRIBUTIONS:
+        raise ValueError(
+            f"features.attribution: unknown method {method!r}; expected one of {', '.join(ATTRIBUTIONS)}"
         )
+    g = cf.groupby("customer_id")
+    calls = cf["calls"].to_numpy(dtype="float64")
+    share_calls = calls / g["calls"].transform("sum").to_numpy(dtype="float64")
+    if method == "calls":
+        share = share_calls
+    elif method == "equal":
+        share = 1.0 / g["calls"].transform("size").to_numpy(dtype="float64")
+    else:
+        tok = cf["tokens"].to_numpy(dtype="float64")
+        cust_tok = g["tokens"].transform("sum").to_numpy(dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(cust_tok > 0, tok / cust_tok, share_calls)
     rev = revenue.reindex(cf["customer_id"]).to_numpy(dtype="float64")
     return np.nan_to_num(rev) * share
 
 
-def feature_table(df: pd.DataFrame, margins: pd.DataFrame) -> pd.DataFrame:
+def feature_table(df: pd.DataFrame, margins: pd.DataFrame, method: str = DEFAULT_ATTRIBUTION) -> pd.DataFrame:
     cols = [
         "feature_id",
         "calls",
@@ -68,7 +95,7 @@ def feature_table(df: pd.DataFrame, margins: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=cols)
     cf = _cust_feature(df)
-    cf["revenue_usd"] = attribute_revenue(cf, margins.set_index("customer_id")["revenue_usd"])
+    cf["revenue_usd"] = attribute_revenue(cf, margins.set_index("customer_id")["revenue_usd"], method)
     out = cf.groupby("feature_id", sort=True).agg(
         calls=("calls", "sum"),
         cost_usd=("cost_usd", "sum"),
@@ -159,10 +186,11 @@ def adoption_daily(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
-    days = period_days(df)
+    days = period_days(df, ctx.as_of)
     f = monthly_factor(days)
-    margins = customer_margins(df, ctx.tiers, days)
-    table = feature_table(df, margins)
+    margins = customer_margins(df, ctx)
+    method = str((ctx.params.get("features") or {}).get("attribution", DEFAULT_ATTRIBUTION))
+    table = feature_table(df, margins, method)
     pairs = co_usage(df)
     revenue = float(table["attributed_revenue_usd"].sum()) if len(table) else 0.0
     cost = float(table["cost_usd"].sum()) if len(table) else 0.0
@@ -170,7 +198,9 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     metrics = {
         "feature_count": Metric(len(table), "features", "Features"),
         "total_cost_usd": Metric(cost, "USD", "Feature cost (period)"),
-        "attributed_revenue_usd": Metric(revenue, "USD", "Attributed revenue (period)", ATTRIBUTION_METHOD),
+        "attributed_revenue_usd": Metric(
+            revenue, "USD", "Attributed revenue (period)", attribution_method(method)
+        ),
         "portfolio_margin_pct": Metric(gross_margin_pct(revenue, cost), "%", "Portfolio margin %"),
         "top_feature": Metric(None if top is None else str(top["feature_id"]), "", "Costliest feature"),
         "median_adoption_pct": Metric(
@@ -188,7 +218,8 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         tables={"features": table, "co_usage": pairs, "adoption_daily": adoption_daily(df)},
         recommendations=_recommendations(table, f),
         methods={
-            "attribution": ATTRIBUTION_METHOD,
+            "attribution": attribution_method(method),
+            "revenue": revenue_method(ctx.churn_after_days),
             "quadrant": QUADRANT_METHOD,
             "adoption": "adoption_pct = customers who used the feature / customers in the data x 100",
             "co_usage": "pairs of features used by the same customer; jaccard = both / either; lift = both x "

@@ -2,8 +2,8 @@
 
 Every customer's observed usage (tokens, cost) is billed as
 
-* ``flat``   - today's subscription: tier price pro-rated to the period;
-* ``tiered`` - tier price + overage: tokens above the tier's pro-rated ``included_tokens_month`` at
+* ``flat``   - today's subscription revenue (``metering.subscriptions``: active days x tier price);
+* ``tiered`` - tier price + overage: tokens above the tier's ``included_tokens_month`` pro-rated to the customer's active days at
   the tier's ``overage_usd_per_1k_tokens`` (both from ``metering.tiers``);
 * ``usage``  - pure usage: tokens x one list price per 1K tokens = the fleet's cost per 1K tokens x
   (1 + ``usage_markup``) (or ``usage_price_per_1k`` when given);
@@ -64,9 +64,9 @@ def usage_segments(tokens: pd.Series) -> np.ndarray:
 def bills(margins: pd.DataFrame, days: float, tiers: dict, p: dict[str, Any]) -> tuple[pd.DataFrame, float]:
     """Per customer: revenue under each pricing model (``rev_<model>``) for the period, and the usage
     price per 1K tokens used. ``margins`` is ``customer_margins`` output (revenue_usd = flat)."""
-    out = margins[["customer_id", "subscription_tier", "calls", "tokens", "cost_usd", "revenue_usd"]].copy()
-    tier = out["subscription_tier"].astype("str")
-    frac = float(days) / DAYS_PER_MONTH
+    out = margins[["customer_id", "tier", "calls", "tokens", "cost_usd", "active_days", "revenue_usd"]].copy()
+    tier = out["tier"].astype("str")
+    frac = out["active_days"].to_numpy(dtype="float64") / DAYS_PER_MONTH
     included = tier.map({n: t.included_tokens_month for n, t in tiers.items()}).astype("float64") * frac
     rate = tier.map({n: t.overage_usd_per_1k_tokens for n, t in tiers.items()}).astype("float64")
     tokens = out["tokens"].astype("float64")
@@ -157,9 +157,9 @@ def by_segment(b: pd.DataFrame) -> pd.DataFrame:
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     p = params_of(ctx)
-    days = period_days(df)
+    days = period_days(df, ctx.as_of)
     f = monthly_factor(days)
-    margins = customer_margins(df, ctx.tiers, days)
+    margins = customer_margins(df, ctx)
     b, price_1k = bills(margins, days, ctx.tiers, p)
     models = compare(b, p, f)
     flat = models.iloc[0]
@@ -187,7 +187,8 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         recommendations=_recommendations(models, best, flat),
         methods={
             "flat": REVENUE_METHOD,
-            "tiered": "flat + max(0, tokens - included_tokens_month x days / 30.4375) / 1000 x overage rate",
+            "tiered": "flat + max(0, tokens - included_tokens_month x active_days / 30.4375) / 1000 x overage "
+            "rate",
             "usage": f"tokens / 1000 x {price_1k:.6f} USD (fleet cost per 1K tokens x (1 + usage_markup))",
             "hybrid": "hybrid_base_share x flat + cost x (1 + hybrid_markup)",
             "segments": "light <= median tokens < regular <= 90th percentile < heavy",

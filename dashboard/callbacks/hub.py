@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from analyzers.base import AnalysisContext
 from analyzers.session import AnalysisSession, Filters
 
 FILTER_FIELDS: tuple[str, ...] = (
@@ -56,8 +57,9 @@ class Tick:
 class DataHub:
     """Lazily opens the session (the file may not exist yet) and tails it on every tick."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ctx: AnalysisContext | None = None) -> None:
         self.path = Path(path)
+        self.ctx = ctx  # analysis settings (subscriptions file, ...); None = the defaults
         self._lock = threading.Lock()
         self._session: AnalysisSession | None = None
         self._rows = 0
@@ -68,7 +70,7 @@ class DataHub:
     def session(self) -> AnalysisSession | None:
         with self._lock:
             if self._session is None and self.path.exists():
-                self._session = AnalysisSession(self.path)
+                self._session = AnalysisSession(self.path, self.ctx)
             return self._session
 
     def tick(self) -> Tick:
@@ -151,11 +153,11 @@ _HUBS: dict[Path, DataHub] = {}
 _HUBS_LOCK = threading.Lock()
 
 
-def hub_for(path: Path) -> DataHub:
-    """The one hub per resolved data path in this server process."""
+def hub_for(path: Path, ctx: AnalysisContext | None = None) -> DataHub:
+    """The one hub per resolved data path in this server process (``ctx`` applies when it is created)."""
     key = Path(path).expanduser().resolve()
     with _HUBS_LOCK:
         hub = _HUBS.get(key)
         if hub is None:
-            hub = _HUBS[key] = DataHub(key)
+            hub = _HUBS[key] = DataHub(key, ctx)
         return hub

@@ -18,10 +18,17 @@ DEFAULT_OUT = Path("analysis")
 
 def add_shared_options(p: argparse.ArgumentParser) -> None:
     """--data, --prices, --tiers, --sla-ms, --sensitivity, --only (used by analyze and report)."""
-    from dashboard.commands.common import add_catalog_options, add_data_option
+    from dashboard.commands.common import (
+        add_budgets_option,
+        add_catalog_options,
+        add_data_option,
+        add_subscriptions_option,
+    )
 
     add_data_option(p)
     add_catalog_options(p)
+    add_subscriptions_option(p)
+    add_budgets_option(p)
     p.add_argument("--sla-ms", type=float, default=3000.0, help="latency SLA threshold in ms (default 3000)")
     p.add_argument(
         "--sensitivity",
@@ -48,9 +55,11 @@ class InputError(Exception):
 def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(typed call frame, AnalysisContext, ReadResult) from the parsed options."""
     from analyzers.base import AnalysisContext
-    from dashboard.commands.common import data_path
+    from dashboard.commands.common import data_path, load_budgets_option, load_subscriptions_option
+    from metering.budgets import BudgetError
     from metering.prices import CatalogError, load_catalog
     from metering.store import StoreError, read_calls_report
+    from metering.subscriptions import SubscriptionError
     from metering.tiers import TierError, load_tiers
 
     path = data_path(args)
@@ -73,11 +82,15 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     try:
         catalog = load_catalog(getattr(args, "prices", None))
         tiers = load_tiers(getattr(args, "tiers", None))
-    except (CatalogError, TierError) as exc:
+        subscriptions = load_subscriptions_option(args, tiers)
+        budgets = load_budgets_option(args)
+    except (CatalogError, TierError, SubscriptionError, BudgetError) as exc:
         raise InputError(str(exc)) from exc
     ctx = AnalysisContext(
         catalog=catalog,
         tiers=tiers,
+        subscriptions=subscriptions,
+        scope_budgets=budgets,
         sla_ms=float(getattr(args, "sla_ms", 3000.0)),
         sensitivity=getattr(args, "sensitivity", "medium"),
     )
@@ -128,9 +141,35 @@ def summary(
         "period_end": None if last is None else iso_utc(last),
         "period_days": period_days(df),
         "malformed_lines": len(report.malformed),
+        **headline_figures(results),
         "analyzers": {name: f"{name}.json" for name in results},
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
     }
+
+
+#: summary.json key -> (analyzer, metric) it is taken from (null when that analyzer did not run)
+HEADLINE: dict[str, tuple[str, str]] = {
+    "revenue_usd": ("profitability", "revenue_usd"),
+    "gross_margin_pct": ("profitability", "gross_margin_pct"),
+    "loss_making_count": ("profitability", "loss_making_count"),
+    "at_risk_count": ("profitability", "at_risk_count"),
+    "run_rate_month_usd": ("understanding", "run_rate_month_usd"),
+    "forecast_30d_usd": ("understanding", "forecast_30d_usd"),
+    "forecast_30d_low_usd": ("understanding", "forecast_30d_low_usd"),
+    "forecast_30d_high_usd": ("understanding", "forecast_30d_high_usd"),
+    "forecast_backtest_mape_pct": ("understanding", "forecast_backtest_mape_pct"),
+    "optimization_potential_month_usd": ("optimization", "total_potential_usd_month"),
+}
+
+
+def headline_figures(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of summary.json (HEADLINE), each as its analyzer computed it."""
+    out: dict[str, Any] = {}
+    for key, (name, metric) in HEADLINE.items():
+        res = results.get(name)
+        m = res.metrics.get(metric) if res is not None else None
+        out[key] = None if m is None else m.value
+    return out
 
 
 def analyze_inputs(

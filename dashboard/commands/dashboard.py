@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dashboard.commands.common import add_data_option, data_path
+from dashboard.commands.common import add_budgets_option, add_data_option, add_subscriptions_option, data_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,6 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "that invites you to press Generate.",
     )
     add_data_option(p)
+    add_subscriptions_option(p)
+    add_budgets_option(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8050, help="port (default: 8050)")
     p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default: 8)")
@@ -47,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if args.interval_ms < 250:
         print("--interval-ms: must be at least 250")
         return 2
+    from analyzers.base import AnalysisContext
     from dashboard.auth import USERS_ENV, UsersError, is_loopback, load_users
+    from dashboard.commands.common import load_budgets_option, load_subscriptions_option
+    from metering.budgets import BudgetError
+    from metering.subscriptions import SubscriptionError
 
     try:
         users = load_users(users_file=args.users_file)
@@ -62,7 +68,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     path = data_path(args)
-    app = create_app(path, interval_ms=args.interval_ms, users=users)
+    try:
+        ctx = AnalysisContext()
+        ctx.subscriptions = load_subscriptions_option(args, ctx.tiers)
+        ctx.scope_budgets = load_budgets_option(args)
+    except (SubscriptionError, BudgetError, ValueError) as exc:
+        print(f"revenium-flow dashboard: {exc}")
+        return 2
+    app = create_app(path, interval_ms=args.interval_ms, users=users, context=ctx)
     if args.workspace:
         from dashboard.components.chart_workspace import WORKSPACE_CONFIG
 

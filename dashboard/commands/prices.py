@@ -17,9 +17,10 @@ COLUMNS = (
     ("input_per_1k", "input/1K"),
     ("output_per_1k", "output/1K"),
     ("cache_read_per_1k", "cache_read/1K"),
+    ("cache_creation_per_1k", "cache_write/1K"),
     ("reasoning_per_1k", "reasoning/1K"),
 )
-_NUMERIC = {"input_per_1k", "output_per_1k", "cache_read_per_1k", "reasoning_per_1k"}
+_NUMERIC = {"input_per_1k", "output_per_1k", "cache_read_per_1k", "cache_creation_per_1k", "reasoning_per_1k"}
 
 
 def add_parser(subparsers: Any) -> None:

@@ -1,7 +1,7 @@
 """``revenium-flow scenario NAME``: run an end-to-end showcase story in the terminal.
 
-``scenario profitability [--data PATH]`` finds the customers whose AI cost exceeds 80 % of their revenue
-and prints the interventions with their dollar effect (``showcase.scenarios.customer_profitability_scenario``).
+``scenario profitability [--data PATH] [--subscriptions FILE]`` finds the customers whose margin is at
+risk (AI cost above 80 % of their revenue; loss-making when above all of it) and prints the interventions with their dollar effect (``showcase.scenarios.customer_profitability_scenario``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     stories = p.add_subparsers(dest="scenario", metavar="SCENARIO", required=True)
     prof = stories.add_parser(
         "profitability",
-        help="unprofitable customers (cost > 80 %% of revenue) and what to do about them",
+        help="customers with margin at risk (cost > 80 %% of revenue) or loss-making, and what to do",
         description=(profitability.__doc__ or "").split("\n\n")[1],
     )
     profitability.add_arguments(prof)

@@ -69,6 +69,12 @@ def _vocabulary_problems(frame: Any) -> list[str]:
         over = int((frame[part] > frame[whole]).sum())
         if over:
             out.append(f"{part}: exceeds {whole} in {over:,} rows")
+    both = int(((frame["cached_tokens"] + frame["cache_creation_tokens"]) > frame["input_tokens"]).sum())
+    if both:
+        out.append(f"cache_creation_tokens: with cached_tokens exceeds input_tokens in {both:,} rows")
+    empty_ids = int((frame["call_id"] == "").sum())
+    if empty_ids:
+        out.append(f"call_id: empty in {empty_ids:,} rows")
     out.extend(_id_problems(frame))
     return out
 
@@ -228,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
     cost = frame["cost_usd"]
     unpriced = int(cost.isna().sum())
     print(f"total cost: ${float(cost.sum()):,.4f} ({unpriced:,} unpriced calls)")
+    print(
+        f"cache tokens: {int(frame['cached_tokens'].sum()):,} read, "
+        f"{int(frame['cache_creation_tokens'].sum()):,} written (inside input tokens, priced at the cache rates)"
+    )
 
     _print_generation(path)
     print(f"result: {'ERRORS found' if errors else 'OK'}")

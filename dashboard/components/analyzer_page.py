@@ -25,7 +25,7 @@ from dashboard.components.charts.common import DATA_INPUTS, has_rows
 
 @dataclass(frozen=True)
 class ExtraGrid:
-    """A grid always shown on the page (e.g. unprofitable customers): its rows come from ``select``."""
+    """A grid always shown on the page (e.g. customers with margin at risk): its rows come from ``select``."""
 
     key: str
     title: str
@@ -40,6 +40,8 @@ class PageSpec:
     charts: Sequence[Any] = ()  # chart modules with layout() and register(app, hub)
     extra_grids: Sequence[ExtraGrid] = field(default_factory=tuple)
     max_cards: int = 8
+    #: the metrics shown as cards, in order (default: the analyzer's first ``max_cards`` scalar metrics)
+    card_keys: Sequence[str] = ()
 
 
 def register_page(module: str, spec: PageSpec, *, path: str, name: str, order: int) -> None:
@@ -172,7 +174,10 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         options = table_options(result)
         values = [o["value"] for o in options]
         value = selected if selected in values else (values[0] if values else None)
-        cards = kpi_row(result.metrics, None, scalar_metric_keys(result, spec.max_cards))
+        keys = [k for k in spec.card_keys if k in result.metrics] or scalar_metric_keys(
+            result, spec.max_cards
+        )
+        cards = kpi_row(result.metrics, None, keys)
         return cards, recommendation_list(result.recommendations), methods_list(result), options, value, ""
 
     @app.callback(

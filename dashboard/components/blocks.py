@@ -20,8 +20,15 @@ PRIORITY_COLOURS = {"high": "danger", "medium": "warning", "low": "secondary"}
 SEVERITY_COLOURS = {"critical": "danger", "warning": "warning", "info": "info"}
 
 
-def kpi_card(key: str, metric: Metric, change: float | None = None, show_change: bool = False) -> dbc.Col:
-    """One KPI: label, value by unit, optional change against the previous period, formula as tooltip."""
+def kpi_card(
+    key: str,
+    metric: Metric,
+    change: float | None = None,
+    show_change: bool = False,
+    against: str = "vs previous period",
+) -> dbc.Col:
+    """One KPI: label, value by unit, optional change against the previous period (arrow coloured by
+    whether the move is good for this KPI: ``analyzers.session.KPI_DIRECTION``), formula as tooltip."""
     body: list[Any] = [
         html.Div(metric.label, className="kpi-label text-muted small"),
         html.Div(
@@ -29,7 +36,11 @@ def kpi_card(key: str, metric: Metric, change: float | None = None, show_change:
         ),
     ]
     if show_change:
-        text, colour = change_text(change)
+        from analyzers.session import KPI_DIRECTION, POINT_CHANGE_KEYS
+
+        text, colour = change_text(
+            change, KPI_DIRECTION.get(key, 0), points=key in POINT_CHANGE_KEYS, against=against
+        )
         body.append(html.Div(text, className=f"small text-{colour}"))
     return dbc.Col(
         html.Div(
@@ -48,11 +59,12 @@ def kpi_row(
     metrics: Mapping[str, Metric],
     changes: Mapping[str, float | None] | None = None,
     keys: Iterable[str] | None = None,
+    against: str = "vs previous period",
 ) -> list[dbc.Col]:
     """Cards for ``keys`` (default: every metric) in order; changes shown when a mapping is given."""
     chosen = list(keys) if keys is not None else list(metrics)
     return [
-        kpi_card(k, metrics[k], (changes or {}).get(k), show_change=changes is not None)
+        kpi_card(k, metrics[k], (changes or {}).get(k), show_change=changes is not None, against=against)
         for k in chosen
         if k in metrics
     ]

@@ -51,13 +51,20 @@ def format_value(value: Any, unit: str) -> str:
     return number(value)
 
 
-def change_text(change: float | None) -> tuple[str, str]:
-    """Change (a fraction: 0.12 = +12 %) against the previous period as text and a Bootstrap colour."""
+def change_text(
+    change: float | None, direction: int = 0, *, points: bool = False, against: str = "vs previous period"
+) -> tuple[str, str]:
+    """Change (a fraction: 0.12 = +12 %, or percentage points / 100 when ``points``) against the previous
+    period as text and a Bootstrap colour: green when the move is good for the KPI (``direction`` +1: a
+    rise is good, -1: a rise is bad), red when bad, grey when neither."""
     if is_missing(change):
         return "no previous period", "secondary"
     pct = float(change) * 100.0
     arrow = "▲" if pct > 0 else ("▼" if pct < 0 else "■")
-    return f"{arrow} {abs(pct):.1f} % vs previous period", ("secondary" if pct == 0 else "info")
+    good = pct * direction
+    colour = "success" if good > 0 else ("danger" if good < 0 else "secondary")
+    unit = "pp" if points else "%"
+    return f"{arrow} {abs(pct):.1f} {unit} {against}", colour
 
 
 def megabytes(value: Any) -> str:

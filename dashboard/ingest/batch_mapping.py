@@ -208,7 +208,7 @@ def _fast_path(
     extra = cached + creation  # None counts as 0 (placeholders of bad rows are 0 as well)
     outside = ~total_none & (extra != 0) & (total == inp + out + extra)
     inp = np.where(outside, inp + extra, inp)
-    ok &= (inp <= MAX_INT) & (cached <= inp) & (reasoning <= out)
+    ok &= (inp <= MAX_INT) & (cached <= inp) & (cached + creation <= inp) & (reasoning <= out)
 
     cost, cost_ok = _numbers(w["totalCost"], MAX_COST_USD)
     latency, latency_ok, _ = _ints(w["requestDuration"], optional=False, floats=True)
@@ -260,7 +260,7 @@ def _fast_path(
 
     def tier_fn(v: Any) -> tuple[Any, bool]:
         stored = _or_default(v, "subscription_tier")
-        return stored, stored in TIERS
+        return stored, stored == "" or stored in TIERS
 
     def environment_fn(v: Any) -> tuple[Any, bool]:
         stored = normalize_environment(_or_default(v, "environment"))
@@ -320,6 +320,7 @@ def _fast_path(
         "region": text["region"],
         "stop_reason": text["stop_reason"],
         "cached_tokens": pa.array(cached, pa.int64()),
+        "cache_creation_tokens": pa.array(creation, pa.int64()),
         "reasoning_tokens": pa.array(reasoning, pa.int64()),
         "scenario": _constant("", n),
         "source": _constant("metered", n),

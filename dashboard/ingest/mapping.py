@@ -45,6 +45,7 @@ WIRE_TO_COLUMN: dict[str, str] = {
     "region": "region",
     "stopReason": "stop_reason",
     "cacheReadTokenCount": "cached_tokens",
+    "cacheCreationTokenCount": "cache_creation_tokens",
     "reasoningTokenCount": "reasoning_tokens",
     "operationType": "operation_type",
     "isStreamed": "is_streamed",
@@ -64,7 +65,7 @@ DERIVED_COLUMNS: dict[str, str] = {
 #: value used when an optional wire field is absent
 DEFAULTS: dict[str, str] = {
     "customer_id": "unknown",
-    "subscription_tier": "starter",
+    "subscription_tier": "",  # no tier: the customer keeps its last known one (metering.subscriptions)
     "organization_id": "unknown",
     "product_id": "unknown",
     "feature_id": "unknown",
@@ -281,6 +282,7 @@ def map_revenium(
         if isinstance(stop, str) and stop.strip()
         else _or_default(stop, "stop_reason"),
         "cached_tokens": 0 if cached is None or cached == "" else cached,
+        "cache_creation_tokens": _int_like(_first(body.get("cacheCreationTokenCount"), 0)),
         "reasoning_tokens": _int_like(_first(body.get("reasoningTokenCount"), 0)),
         "scenario": "",
         "source": "metered",

@@ -73,7 +73,10 @@ def records_to_arrays(records: list[dict[str, Any]]) -> dict[str, pa.Array]:
     for col in COLUMNS:
         values = [r.get(col.name) for r in records]
         if col.kind == "int":
-            arrays[col.name] = pa.array([int(float(v)) for v in values], pa.int64())
+            # a column a mapping does not fill (e.g. cache_creation_tokens from OTLP) takes its default
+            arrays[col.name] = pa.array(
+                [int(float(col.default if v is None or v == "" else v)) for v in values], pa.int64()
+            )
         elif col.kind == "float":
             arrays[col.name] = pa.array(
                 [np.nan if v is None or v == "" else float(v) for v in values], pa.float64()
@@ -105,6 +108,7 @@ def price_missing(arrays: dict[str, pa.Array], catalog: Catalog) -> np.ndarray:
         col("cached_tokens"),
         col("reasoning_tokens"),
         stamp_instants(rows("timestamp")),
+        col("cache_creation_tokens") if "cache_creation_tokens" in arrays else None,
     )
     return cost
 

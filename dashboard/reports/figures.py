@@ -129,13 +129,11 @@ def _alignment(r: AnalysisResult) -> list[Figure]:
 
 
 def _profitability(r: AnalysisResult) -> list[Figure]:
-    t = _table(r, "tiers", "subscription_tier", "revenue_usd", "cost_usd")
+    t = _table(r, "tiers", "tier", "revenue_usd", "cost_usd")
     if t is None:
         return []
-    long = t.melt(id_vars="subscription_tier", value_vars=["revenue_usd", "cost_usd"], var_name="what")
-    return [
-        ("Revenue and cost by tier", _bar(long, "subscription_tier", "value", color="what", ytitle="USD"))
-    ]
+    long = t.melt(id_vars="tier", value_vars=["revenue_usd", "cost_usd"], var_name="what")
+    return [("Revenue and cost by tier", _bar(long, "tier", "value", color="what", ytitle="USD"))]
 
 
 def _pricing(r: AnalysisResult) -> list[Figure]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from analyzers.base import AnalysisResult
 from dashboard.components.format import format_value, money
+from dashboard.components.headline import CARD_KEYS
 from dashboard.reports.figures import figures_for
 
 PLOTLY_FILE = "plotly.min.js"
@@ -57,7 +58,9 @@ def _nav(results: dict[str, AnalysisResult]) -> str:
 
 def _cards(result: AnalysisResult) -> str:
     cards = []
-    for key, m in result.metrics.items():
+    first = [k for k in CARD_KEYS.get(result.name, ()) if k in result.metrics]
+    order = first + [k for k in result.metrics if k not in first]
+    for key, m in ((k, result.metrics[k]) for k in order):
         if len(cards) >= MAX_CARDS:
             break
         if m.value is not None and not isinstance(m.value, int | float | str):

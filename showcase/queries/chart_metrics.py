@@ -5,8 +5,10 @@ group. Every group's metric is computed from the raw rows of that group, never f
 parent's p95 latency or error rate is exact, and additive metrics (cost, calls, tokens, margin) of the
 children sum to the parent.
 
-Margin needs revenue, which is a per-customer fact: the tier's monthly price pro-rated to the period the
-data covers, taken from ``analyzers.common.customer_economics`` (the profitability analyzer's definition). To cut margin by any dimension, each customer's
+Margin needs revenue, which is a per-customer fact: subscription revenue over the customer's active days
+(``metering.subscriptions``), taken from ``analyzers.common.customer_economics`` (the profitability
+analyzer's definition; ``$REVENIUM_FLOW_SUBSCRIPTIONS`` overrides the inference as it does for the
+analyzers). To cut margin by any dimension, each customer's
 revenue is spread over that customer's calls in equal shares (call-share attribution): a customer's calls
 on an expensive model then show a lower margin than their calls on a cheap one, and summing over all
 groups gives back revenue minus cost exactly.
@@ -194,14 +196,20 @@ def prepare(
 
 
 def call_revenue(df: pd.DataFrame, tiers: Mapping[str, Tier]) -> np.ndarray:
-    """Each call's equal share of its customer's revenue for the period (0 for a tier without a price).
+    """Each call's equal share of its customer's revenue for the period (0 for an unknown tier).
 
     Customer revenue comes from ``analyzers.common.customer_economics``, the profitability analyzer's own
     definition, so margin by customer in a chart equals the analyzer's margin to the cent.
     """
     if df.empty:
         return np.zeros(0)
-    econ = customer_economics(df, dict(tiers))
+    from analyzers.base import AnalysisContext
+    from metering.subscriptions import subscriptions_from_env
+
+    prices = {n: t.price_usd_month for n, t in tiers.items()}
+    # the catalog plays no part in revenue: an empty one saves reading the price file per chart
+    ctx = AnalysisContext(catalog=None, tiers=dict(tiers), subscriptions=subscriptions_from_env(prices))  # type: ignore[arg-type]
+    econ = customer_economics(df, ctx)
     share = (econ["revenue_usd"].astype("float64").fillna(0.0) / econ["calls"]).set_axis(
         econ["customer_id"].astype("str")
     )

@@ -5,8 +5,10 @@ Run it as ``python -m showcase.scenarios.customer_profitability_scenario`` (or a
 dataset into a temporary folder with the project's generator, at the seed's per-customer call rates
 (``rate_scale`` 1.0: light 5-20, power 50-150, heavy 200-500 calls a day), the intensity at which flat
 subscriptions start to lose money. It then runs the profitability analyzer and prints the customers whose
-cost exceeds 80 % of their revenue, the total financial impact, and the three interventions (tier upgrade,
-usage cap, usage-based pricing) with the dollar effect of each.
+margin is at risk (cost > 80 % of their subscription revenue; the loss-making ones, cost > revenue,
+counted apart), the total financial impact, and the three interventions (tier upgrade, usage cap,
+usage-based pricing) with the dollar effect of each. Revenue is subscription revenue over each
+customer's active days (``metering.subscriptions``; ``--subscriptions FILE`` overrides the inference).
 
 The numbers come from ``analyzers.revenue.profitability``; this module only chooses the data and lays
 the result out as text.
@@ -86,7 +88,7 @@ class ProfitabilityStory:
     """The analyzer's result plus the rows the report prints."""
 
     result: AnalysisResult
-    unprofitable: pd.DataFrame  # customers table rows with cost > 80 % of revenue, worst margin first
+    at_risk: pd.DataFrame  # customers table rows with margin at risk (cost > 80 % of revenue), worst first
     calls: int
     period_start: pd.Timestamp | None
     period_end: pd.Timestamp | None
@@ -100,23 +102,34 @@ class ProfitabilityStory:
         return {k: m.value for k, m in self.result.metrics.items()}
 
 
-def analyse(df: pd.DataFrame, tiers_path: str | None = None) -> ProfitabilityStory:
-    """Run the profitability analyzer on ``df`` and join each unprofitable customer to its interventions."""
+def analyse(
+    df: pd.DataFrame, tiers_path: str | None = None, subscriptions_path: str | None = None
+) -> ProfitabilityStory:
+    """Run the profitability analyzer on ``df`` and join each customer with margin at risk to its
+    interventions."""
+    import os
+
     from analyzers.base import AnalysisContext
     from analyzers.revenue.profitability import analyze
+    from metering.subscriptions import ENV_VAR, load_subscriptions
     from metering.tiers import load_tiers
 
-    ctx = AnalysisContext(tiers=load_tiers(tiers_path))
+    tiers = load_tiers(tiers_path)
+    subs_path = subscriptions_path or os.environ.get(ENV_VAR)
+    subs = (
+        load_subscriptions(subs_path, {n: t.price_usd_month for n, t in tiers.items()}) if subs_path else None
+    )
+    ctx = AnalysisContext(tiers=tiers, subscriptions=subs)
     result = analyze(df, ctx)
     customers = result.tables["customers"]
-    bad = customers[customers["unprofitable"].astype(bool)]
-    fixes = result.tables["interventions"].drop(columns=["subscription_tier"], errors="ignore")
+    bad = customers[customers["at_risk"].astype(bool)]
+    fixes = result.tables["interventions"].drop(columns=["tier"], errors="ignore")
     bad = bad.merge(fixes, on="customer_id", how="left")
     bad = bad.sort_values(["margin_usd", "customer_id"], kind="stable").reset_index(drop=True)
     ts = df["timestamp"] if len(df) else None
     return ProfitabilityStory(
         result=result,
-        unprofitable=bad,
+        at_risk=bad,
         calls=len(df),
         period_start=None if ts is None else ts.min(),
         period_end=None if ts is None else ts.max(),
@@ -168,25 +181,33 @@ def render(story: ProfitabilityStory, source: str) -> str:
     out: list[str] = ["Customer profitability", "=" * 22, f"Data     {source}"]
     if story.period_start is not None:
         out.append(
-            f"Period   {story.period_start:%Y-%m-%d} .. {story.period_end:%Y-%m-%d} ({days:g} days)"
+            f"Period   {story.period_start:%Y-%m-%d} .. {story.period_end:%Y-%m-%d} ({days:.2f} days)"
             f"   {story.calls:,} calls   {story.customers:,} customers"
         )
     out.append(
         f"Totals   revenue {usd(m.get('revenue_usd'))}   cost {usd(m.get('cost_usd'))}   "
         f"margin {usd(m.get('margin_usd'))} ({pct(m.get('gross_margin_pct'))})"
     )
-    out += ["", "Alarm line: a customer is unprofitable when its AI cost exceeds 80 % of its revenue", ""]
-    bad = story.unprofitable
+    out += [
+        "",
+        "Alarm lines: margin at risk = AI cost above 80 % of subscription revenue; loss-making = AI cost "
+        "above revenue",
+        "",
+    ]
+    bad = story.at_risk
     total = story.customers
     if bad.empty:
-        out.append(f"No unprofitable customers: all {total:,} customers cost at most 80 % of their revenue.")
+        out.append(
+            f"No customers with margin at risk: all {total:,} customers cost at most 80 % of their revenue."
+        )
         return "\n".join(out) + "\n"
-    out.append(f"Unprofitable customers: {len(bad):,} of {total:,}")
+    loss = int(m.get("loss_making_count") or 0)
+    out.append(f"Customers with margin at risk: {len(bad):,} of {total:,} (loss-making: {loss:,})")
     out.append("")
     rows = [
         [
             str(r["customer_id"]),
-            str(r["subscription_tier"]),
+            str(r["tier"]),
             usd(r["revenue_usd"]),
             usd(r["cost_usd"]),
             usd(r["margin_usd"]),
@@ -199,19 +220,21 @@ def render(story: ProfitabilityStory, source: str) -> str:
     headers = ["customer", "tier", "revenue", "cost", "margin", "margin %", "cost/revenue", "best action"]
     out += text_table(headers, rows, [False, False, True, True, True, True, True, False])
 
-    from analyzers.revenue.profitability import monthly_factor
+    from analyzers.revenue.profitability import customer_monthly_factor
 
-    f = monthly_factor(days)
+    f = customer_monthly_factor(bad)  # per customer: 30.4375 / its active days
     margin = float(bad["margin_usd"].sum())
     excess = float((bad["cost_usd"] - 0.8 * bad["revenue_usd"]).sum())
+    margin_month = float((bad["margin_usd"] * f).sum())
+    excess_month = float(((bad["cost_usd"] - 0.8 * bad["revenue_usd"]) * f).sum())
     out += [
         "",
         "Total financial impact",
-        f"  margin of these customers     {usd(margin):>14} for the period   {usd(margin * f):>14} per month",
-        f"  cost above the 80 % line      {usd(excess):>14} for the period   {usd(excess * f):>14} per month",
+        f"  margin of these customers     {usd(margin):>14} for the period   {usd(margin_month):>14} per month",
+        f"  cost above the 80 % line      {usd(excess):>14} for the period   {usd(excess_month):>14} per month",
         f"  revenue they pay              {usd(float(bad['revenue_usd'].sum())):>14} for the period",
         "",
-        "Actions (monthly effect if applied to every unprofitable customer it fits)",
+        "Actions (monthly effect if applied to every customer with margin at risk it fits)",
         "",
     ]
     action_rows = []
@@ -220,7 +243,7 @@ def render(story: ProfitabilityStory, source: str) -> str:
         applies = int((effect > 0).sum())
         action_rows.append([label, f"{applies:,}", usd(float(effect.sum()), sign=True), how])
         if key == "upgrade" and applies:
-            moves = bad.loc[effect > 0].groupby(["subscription_tier", "upgrade_to"], observed=True).size()
+            moves = bad.loc[effect > 0].groupby(["tier", "upgrade_to"], observed=True).size()
             action_rows[-1][3] += " (" + ", ".join(f"{n} {a}→{b}" for (a, b), n in moves.items()) + ")"
     out += text_table(["action", "customers", "effect/month", "how"], action_rows, [False, True, True, False])
     best = float(bad["best_usd_month"].fillna(0.0).sum()) if "best_usd_month" in bad else 0.0
@@ -244,11 +267,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--days", type=int, default=SAMPLE_DAYS, help=f"sample days (default {SAMPLE_DAYS})")
     p.add_argument("--tiers", default=None, help="tiers JSON (default: $REVENIUM_FLOW_TIERS or built-in)")
+    p.add_argument(
+        "--subscriptions",
+        default=None,
+        help="subscriptions CSV/JSON overriding the inferred ones (default: $REVENIUM_FLOW_SUBSCRIPTIONS)",
+    )
 
 
 def run(args: argparse.Namespace, out: Any = None) -> int:
     """Generate (unless ``--data``), analyse and print; returns the exit code."""
     from metering.store import StoreError, read_calls_report
+    from metering.subscriptions import SubscriptionError
     from metering.tiers import TierError
 
     out = out or sys.stdout
@@ -274,8 +303,8 @@ def run(args: argparse.Namespace, out: Any = None) -> int:
                     f"(first: line {first[0]}: {first[1]})",
                     file=sys.stderr,
                 )
-            story = analyse(report.frame, args.tiers)
-    except (StoreError, TierError, OSError) as exc:
+            story = analyse(report.frame, args.tiers, getattr(args, "subscriptions", None))
+    except (StoreError, TierError, SubscriptionError, OSError) as exc:
         print(f"scenario profitability: {exc}", file=sys.stderr)
         return 1
     out.write(render(story, source))
@@ -285,7 +314,8 @@ def run(args: argparse.Namespace, out: Any = None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="customer_profitability_scenario",
-        description="Find the customers whose AI cost exceeds 80 % of their revenue, and what to do about it.",
+        description="Find the customers whose margin is at risk (AI cost above 80 % of their revenue) "
+        "or who are loss-making, and what to do about it.",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

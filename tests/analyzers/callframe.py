@@ -53,6 +53,8 @@ def typed(df: pd.DataFrame) -> pd.DataFrame:
         "datetime64[ms, UTC]"
     )
     for c in COLUMNS:
+        if c.name not in out.columns:  # an extension column the frame predates: its schema default
+            out[c.name] = c.default
         if c.kind == "int":
             out[c.name] = out[c.name].astype("int64")
         elif c.kind == "float":

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzers import common
+from analyzers.base import AnalysisContext
 from analyzers.registry import ANALYZER_NAMES, MODULES, get
-from metering.tiers import DAYS_PER_MONTH, load_tiers
+from metering.tiers import DAYS_PER_MONTH
 
 
 def test_group_stats_counts_sums_and_interpolated_percentiles():
@@ -64,16 +65,18 @@ def test_bucket_week_month_and_hour():
     assert common.bucket(ts, "h").dt.strftime("%H:%M").tolist() == ["13:00", "00:00"]
 
 
-def test_period_days_is_inclusive_calendar_days():
-    one = calls([{"timestamp": "2026-11-02T23:59:00Z"}])
-    assert common.period_days(one) == 1
-    two = calls([{"timestamp": "2026-11-02T23:59:00Z"}, {"timestamp": "2026-11-04T00:01:00Z"}])
-    assert common.period_days(two) == 3
+def test_period_days_counts_the_elapsed_fraction_of_the_last_day():
+    one = calls([{"timestamp": "2026-11-02T12:00:00Z"}])
+    assert common.period_days(one) == pytest.approx(0.5)  # from 00:00 of the first day to as_of
+    two = calls([{"timestamp": "2026-11-02T23:59:00Z"}, {"timestamp": "2026-11-04T06:00:00Z"}])
+    assert common.period_days(two) == pytest.approx(2.25)
+    assert common.period_days(two, pd.Timestamp("2026-11-05T00:00Z")) == pytest.approx(3.0)
     assert common.period_days(one.iloc[:0]) == 0
 
 
-def test_customer_economics_prorates_tier_price_and_flags_80_percent():
-    tiers = load_tiers()
+def test_customer_economics_uses_subscription_days_and_both_flags():
+    ctx = AnalysisContext()
+    tiers = ctx.tiers
     df = calls(
         [
             {
@@ -83,7 +86,7 @@ def test_customer_economics_prorates_tier_price_and_flags_80_percent():
                 "cost_usd": 2.0,
             },
             {
-                "timestamp": "2026-11-03T10:00:00Z",
+                "timestamp": "2026-11-03T12:00:00Z",
                 "customer_id": "c1",
                 "subscription_tier": "pro",
                 "cost_usd": 1.0,
@@ -96,14 +99,19 @@ def test_customer_economics_prorates_tier_price_and_flags_80_percent():
             },
         ]
     )
-    econ = common.customer_economics(df, tiers).set_index("customer_id")
-    rev_c1 = tiers["pro"].price_usd_month * 3 / DAYS_PER_MONTH  # most recent tier, 3 days
-    assert econ.loc["c1", "subscription_tier"] == "pro"
+    econ = common.customer_economics(df, ctx).set_index("customer_id")
+    # c1: starter on Nov 1-2, pro from Nov 3 to as_of (Nov 3 12:00: half a day); November has 30 days
+    rev_c1 = 2 * tiers["starter"].price_usd_month / 30 + 0.5 * tiers["pro"].price_usd_month / 30
+    assert econ.loc["c1", "tier"] == "pro"
+    assert econ.loc["c1", "active_days"] == pytest.approx(2.5)
     assert econ.loc["c1", "revenue_usd"] == pytest.approx(rev_c1)
     assert econ.loc["c1", "margin_usd"] == pytest.approx(rev_c1 - 3.0)
-    assert econ.loc["c1", "unprofitable"] == (0.8 * rev_c1 < 3.0)
+    assert econ.loc["c1", "loss_making"] == (rev_c1 < 3.0)
+    assert econ.loc["c1", "at_risk"] == (0.8 * rev_c1 < 3.0)
+    # c2 starts on its first day (Nov 2): 1.5 days
+    assert econ.loc["c2", "revenue_usd"] == pytest.approx(1.5 * 29 / 30)
     assert econ.loc["c2", "unpriced_calls"] == 1 and econ.loc["c2", "cost_usd"] == 0.0
-    assert not econ.loc["c2", "unprofitable"]
+    assert not econ.loc["c2", "loss_making"] and not econ.loc["c2", "at_risk"]
     assert common.gross_margin_pct(100.0, 30.0) == 70.0
     assert common.gross_margin_pct(0.0, 30.0) is None
 
@@ -126,38 +134,91 @@ def test_zscore_leave_one_out_with_sigma_floor():
     assert common.zscore_anomalies(frame, z_threshold=3.0, min_impact=10.0).empty
 
 
-def test_forecast_linear_and_weekly_is_exact_on_noise_free_series():
-    days = pd.date_range("2026-10-05", periods=28, freq="D", tz="UTC")  # starts on a Monday
-    weekly = np.array([0, 0, 0, 0, 0, 3.5, -3.5])  # centred weekday effects
-    y = 10 + 0.5 * np.arange(28) + weekly[days.day_of_week]
+MONDAY = "2026-10-05"
+WEEKLY = np.array([1.1, 1.1, 1.1, 1.1, 1.1, 0.75, 0.75])  # weekday factors, mean 1 (weekends -25 %)
+
+
+def series(values, start=MONDAY):
+    return pd.Series(values, index=pd.date_range(start, periods=len(values), freq="D", tz="UTC"))
+
+
+def test_forecast_keeps_a_linear_trend_and_the_weekly_pattern():
+    days = pd.date_range(MONDAY, periods=28, freq="D", tz="UTC")
+    y = (100 + 2 * np.arange(28)) * WEEKLY[days.day_of_week]
     fc = common.forecast(pd.Series(y, index=days), 14)
     t = np.arange(28, 42)
     future = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=14, freq="D")
-    expected = 10 + 0.5 * t + weekly[future.day_of_week]
-    assert fc.daily["yhat"].to_numpy() == pytest.approx(expected)
-    assert fc.total == pytest.approx(expected.sum())
-    assert fc.slope_per_day == pytest.approx(0.5)
-    assert fc.total_hi - fc.total_lo == pytest.approx(0.0, abs=1e-6)
-    assert fc.backtest_days == 7 and fc.backtest_wape_pct == pytest.approx(0.0, abs=1e-6)
+    expected = (100 + 2 * t) * WEEKLY[future.day_of_week]
+    assert fc.daily["yhat"].to_numpy() == pytest.approx(expected, rel=0.02)
+    assert fc.slope_per_day == pytest.approx(2.0, rel=0.05)
+    yhat = fc.daily.set_index(future.day_of_week)["yhat"]
+    assert yhat.loc[5].mean() < 0.8 * yhat.loc[0].mean()  # weekends stay low: the pattern is kept
+    assert [fc.seasonal[w] for w in range(7)] == pytest.approx(WEEKLY, rel=0.02)
+    assert fc.total_lo <= fc.total <= fc.total_hi and fc.backtest_mape_pct < 5
     assert "weekday" in fc.method
 
 
-def test_forecast_short_history_flat_and_interval():
-    s = pd.Series([2.0, 4.0], index=pd.date_range("2026-11-01", periods=2, freq="D", tz="UTC"))
-    fc = common.forecast(s, 30)
-    assert fc.total == pytest.approx(90.0)
-    assert fc.total_hi - fc.total == pytest.approx(common.INTERVAL_Z * 1.0 * math.sqrt(30))
-    assert fc.backtest_wape_pct is None
-    assert common.forecast(pd.Series(dtype="float64"), 30).total == 0.0
+def test_forecast_is_not_dragged_by_one_spike_day():
+    rng = np.random.default_rng(3)
+    days = pd.date_range(MONDAY, periods=35, freq="D", tz="UTC")
+    truth = 100 * WEEKLY[days.day_of_week] * rng.uniform(0.95, 1.05, 35)
+    spiky = truth.copy()
+    spiky[30] *= 10  # one viral day near the end
+    clean = common.forecast(pd.Series(truth, index=days), 30).total
+    fc = common.forecast(pd.Series(spiky, index=days), 30)
+    assert fc.total == pytest.approx(clean, rel=0.15)
+    assert fc.total == pytest.approx(30 * 100, rel=0.15)  # the spike-free truth: flat 100/day on average
+
+
+def test_forecast_intervals_cover_backtests():
+    """Roll an origin through a noisy, trending, weekly series: the 80 % interval of the next 7 days'
+    total, made from earlier days only, contains the actual total at least 70 % of the time."""
+    rng = np.random.default_rng(11)
+    n = 120
+    days = pd.date_range(MONDAY, periods=n, freq="D", tz="UTC")
+    y = (200 + 1.5 * np.arange(n)) * WEEKLY[days.day_of_week] * rng.lognormal(0, 0.15, n)
+    hits = tries = 0
+    for o in range(35, n - 7, 2):
+        fc = common.forecast(pd.Series(y[:o], index=days[:o]), 7)
+        actual = y[o : o + 7].sum()
+        tries += 1
+        hits += fc.total_lo <= actual <= fc.total_hi
+    assert tries >= 30 and hits / tries >= 0.70
+
+
+def test_forecast_short_history_is_the_mean_and_never_zero():
+    fc = common.forecast(series([2.0, 4.0]), 30)
+    assert fc.total == pytest.approx(90.0) and "mean daily cost" in fc.method
+    assert fc.total_lo is None and fc.backtest_mape_pct is None  # nothing to backtest: no interval
+    assert common.forecast(pd.Series(dtype="float64"), 30).total is None
+
+
+def test_forecast_after_a_day_and_a_half_is_neither_zero_nor_infinite():
+    idx = pd.date_range("2026-11-01", periods=2, freq="D", tz="UTC")
+    daily = pd.Series([24.0, 13.0], index=idx)  # day 2 is in progress at 12:00
+    fc = common.cost_forecast(daily, pd.Timestamp("2026-11-02T12:00Z"), 30)
+    assert fc.total == pytest.approx(24.0 * 30)  # one complete day: its cost, projected flat
+    assert 0 < fc.total < math.inf
+    early = common.cost_forecast(daily.iloc[:1], pd.Timestamp("2026-11-01T00:20Z"), 30)
+    assert early.total is None and "no complete day" in early.method  # not $0: no forecast yet
 
 
 def test_cost_forecast_leaves_out_partial_last_day():
-    idx = pd.date_range("2026-11-01", periods=6, freq="D", tz="UTC")
-    s = pd.Series([1.0, 2, 3, 4, 5, 0.1], index=idx)
-    fc = common.cost_forecast(s, pd.Timestamp("2026-11-06T08:00Z"), 2)
-    assert fc.daily["yhat"].to_numpy() == pytest.approx([6.0, 7.0])
-    full = common.cost_forecast(s.iloc[:5], pd.Timestamp("2026-11-05T23:30Z"), 1)
-    assert full.total == pytest.approx(6.0)
+    s = series([3.0, 3, 3, 3, 3, 3, 3, 3, 0.1], start="2026-11-01")
+    fc = common.cost_forecast(s, pd.Timestamp("2026-11-09T08:00Z"), 2)
+    assert fc.daily["yhat"].to_numpy() == pytest.approx([3.0, 3.0])
+    full = common.cost_forecast(s.iloc[:8], pd.Timestamp("2026-11-08T23:30Z"), 1)
+    assert full.total == pytest.approx(3.0) and full.history_days == 8
+
+
+def test_run_rate_uses_the_last_seven_complete_days():
+    s = series([1.0] * 7 + [2.0] * 7 + [50.0], start="2026-11-01")  # day 15 in progress
+    rr = common.run_rate(s, pd.Timestamp("2026-11-01T00:00Z"), pd.Timestamp("2026-11-15T06:00Z"))
+    assert rr.monthly_usd == pytest.approx(2.0 * 30.4375) and rr.complete_days == 7
+    short = common.run_rate(s.iloc[:3], pd.Timestamp("2026-11-01T00:00Z"), pd.Timestamp("2026-11-03T12:00Z"))
+    assert short.monthly_usd == pytest.approx(1.0 * 30.4375) and "only 2 complete days" in short.method
+    first = common.run_rate(s.iloc[:1], pd.Timestamp("2026-11-01T06:00Z"), pd.Timestamp("2026-11-01T12:00Z"))
+    assert first.monthly_usd == pytest.approx(1.0 / 0.25 * 30.4375) and "no complete day" in first.method
 
 
 def test_formatting():
@@ -203,7 +264,9 @@ def test_breakdowns_reconcile_on_random_frames(rows):
         assert abs(out["cost_usd"].sum() - total) <= 0.01
         assert out["calls"].sum() == len(df)
         assert out["unpriced_calls"].sum() == df["cost_usd"].isna().sum()
-    econ = common.customer_economics(df, load_tiers())
+    econ = common.customer_economics(df, AnalysisContext())
     assert abs(econ["cost_usd"].sum() - total) <= 0.01 and econ["calls"].sum() == len(df)
+    rev = common.customer_economics(df, AnalysisContext())["revenue_usd"]
+    assert (rev >= 0).all() and np.isfinite(rev).all()
     daily = common.daily_totals(df)
     assert abs(daily.sum() - total) <= 0.01

@@ -16,7 +16,21 @@ from dashboard.cli import main
 from metering.store import CallStore, header_line
 
 REQUIRED = {
-    "summary.json": ["calls", "total_cost_usd", "customers", "period_start", "period_end"],
+    "summary.json": [
+        "calls",
+        "total_cost_usd",
+        "customers",
+        "period_start",
+        "period_end",
+        "revenue_usd",
+        "gross_margin_pct",
+        "run_rate_month_usd",
+        "forecast_30d_usd",
+        "forecast_30d_low_usd",
+        "forecast_30d_high_usd",
+        "forecast_backtest_mape_pct",
+        "optimization_potential_month_usd",
+    ],
     "understanding.json": [
         "cost_by_provider",
         "cost_by_model",
@@ -28,7 +42,7 @@ REQUIRED = {
     "realtime.json": ["alerts"],
     "optimization.json": ["switch_matrix", "total_potential_usd_month"],
     "alignment.json": ["chargeback", "statements"],
-    "profitability.json": ["customers", "unprofitable_count"],
+    "profitability.json": ["customers", "loss_making_count", "at_risk_count"],
     "pricing.json": ["models"],
     "features.json": ["features"],
 }
@@ -128,8 +142,18 @@ def test_analyze_writes_every_file(tmp_path):
     perf = json.loads((out / "performance.json").read_text())
     assert {"p50_ms", "p95_ms", "p99_ms"} <= set(perf["latency_by_model"][0])
     prof = json.loads((out / "profitability.json").read_text())
-    assert {"customer_id", "revenue_usd", "cost_usd", "margin_usd", "margin_pct"} <= set(prof["customers"][0])
-    assert isinstance(prof["unprofitable_count"], int)
+    assert {
+        "customer_id",
+        "revenue_usd",
+        "cost_usd",
+        "margin_usd",
+        "margin_pct",
+        "active_days",
+        "tier",
+    } <= set(prof["customers"][0])
+    assert isinstance(prof["loss_making_count"], int) and isinstance(prof["at_risk_count"], int)
+    assert s["revenue_usd"] == pytest.approx(prof["revenue_usd"])
+    assert s["forecast_30d_usd"] > 0 and s["forecast_30d_low_usd"] <= s["forecast_30d_usd"]
     assert isinstance(json.loads((out / "realtime.json").read_text())["alerts"], list)
 
 
@@ -189,3 +213,22 @@ def test_report_inline_plotly_once(tmp_path):
     text = (out / "pricing.html").read_text(encoding="utf-8")
     assert not (out / "plotly.min.js").exists()
     assert text.count("<script>") >= 1 and not SRC_RE.search(text)
+
+
+def test_analyze_takes_subscriptions_and_budgets_files(tmp_path, capsys):
+    data = tmp_path / "calls.csv"
+    _write(data, _rows())
+    subs = tmp_path / "subs.csv"
+    subs.write_text("customer,tier,start,price\ncust_0,enterprise,2026-11-01,1000\n", encoding="utf-8")
+    budgets = tmp_path / "budgets.json"
+    budgets.write_text('[{"scope": "organization", "id": "org_0", "monthly_usd": 1}]', encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["analyze", "--data", str(data), "--out", str(out)]
+    assert main([*args, "--subscriptions", str(subs), "--budgets", str(budgets)]) == 0
+    prof = {r["customer_id"]: r for r in json.loads((out / "profitability.json").read_text())["customers"]}
+    assert prof["cust_0"]["tier"] == "enterprise" and prof["cust_0"]["revenue_usd"] > 100
+    rt = json.loads((out / "realtime.json").read_text())
+    assert [r["scope_id"] for r in rt["scope_budgets"]] == ["org_0"]
+    subs.write_text("customer,tier,start\ncust_0,gold,2026-11-01\n", encoding="utf-8")
+    assert main([*args, "--subscriptions", str(subs)]) == 2
+    assert "line 2: field 'tier'" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from analyzers.base import AnalysisContext
 from analyzers.revenue import features, profitability
 
-R = 29 / 30.4375  # one day of a starter subscription
+R = 29 / 30 * 10 / 24  # a starter subscription from 00:00 to as_of (10:00) of a November day
 
 
 def frame():
@@ -31,15 +31,47 @@ def test_feature_table_by_hand():
     assert t.loc["chat", "customers"] == 3 and t.loc["chat", "adoption_pct"] == pytest.approx(100)
     assert t.loc["code", "adoption_pct"] == pytest.approx(100 / 3)
     assert t.loc["chat", "cost_per_customer_usd"] == pytest.approx(4 / 3)
-    # a: chat 1/4, code 3/4 of R; b: chat 1/2, search 1/2; c: chat all of R
-    assert t.loc["chat", "attributed_revenue_usd"] == pytest.approx(1.75 * R)
-    assert t.loc["code", "attributed_revenue_usd"] == pytest.approx(0.75 * R)
+    # by call share: a: chat 1/2, code 1/2 of R; b: chat 1/2, search 1/2; c: chat all of R
+    assert t.loc["chat", "attributed_revenue_usd"] == pytest.approx(2 * R)
+    assert t.loc["code", "attributed_revenue_usd"] == pytest.approx(0.5 * R)
     assert t.loc["search", "attributed_revenue_usd"] == pytest.approx(0.5 * R)
     assert t["attributed_revenue_usd"].sum() == pytest.approx(3 * R)
-    assert t.loc["code", "roi_pct"] == pytest.approx((0.75 * R - 3) / 3 * 100)
+    assert t.loc["code", "roi_pct"] == pytest.approx((0.5 * R - 3) / 3 * 100)
+    # cost is actual: code ($3 on half a customer's revenue) is far more cost-intensive than chat
+    assert t.loc["code", "margin_pct"] < t.loc["search", "margin_pct"] < t.loc["chat", "margin_pct"]
     # median adoption 33 %: all high; portfolio margin (3R - 9) / 3R: chat above it, code/search below
     assert t.loc["chat", "quadrant"] == "invest"
     assert t.loc["code", "quadrant"] == "optimize" and t.loc["search", "quadrant"] == "optimize"
+
+
+@pytest.mark.parametrize(
+    ("method", "chat", "code"),
+    [("calls", 2.0, 0.5), ("equal", 2.0, 0.5), ("tokens", 2.0, 0.5)],
+)
+def test_attribution_methods_sum_to_revenue(method, chat, code):
+    ctx = AnalysisContext(params={"features": {"attribution": method}})
+    r = features.analyze(frame(), ctx)
+    t = r.tables["features"].set_index("feature_id")
+    assert t.loc["chat", "attributed_revenue_usd"] == pytest.approx(chat * R)
+    assert t.loc["code", "attributed_revenue_usd"] == pytest.approx(code * R)
+    assert t["attributed_revenue_usd"].sum() == pytest.approx(3 * R)
+    assert method in r.methods["attribution"]
+
+
+def test_token_share_attribution_differs_from_call_share():
+    df = calls(
+        [
+            {"customer_id": "a", "feature_id": "chat", "input_tokens": 100, "output_tokens": 0},
+            {"customer_id": "a", "feature_id": "code", "input_tokens": 300, "output_tokens": 0},
+        ]
+    )
+    ctx = AnalysisContext(params={"features": {"attribution": "tokens"}})
+    t = features.analyze(df, ctx).tables["features"].set_index("feature_id")
+    assert t.loc["code", "attributed_revenue_usd"] == pytest.approx(
+        3 * t.loc["chat", "attributed_revenue_usd"]
+    )
+    with pytest.raises(ValueError, match="attribution"):
+        features.analyze(df, AnalysisContext(params={"features": {"attribution": "cost"}}))
 
 
 def test_co_usage_by_hand():

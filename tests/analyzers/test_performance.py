@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from test_understanding import ROWS
 
 from analyzers.base import AnalysisContext
+from analyzers.common import period_days
 from analyzers.finops import performance
 
 
@@ -78,8 +79,9 @@ def test_best_model_per_task_and_recommendations():
     assert best.loc["chat", "best_model"] == "gpt-4o" and best.loc["chat", "qualified"] == False  # noqa: E712
     recs = {r.title: r for r in res.recommendations}
     switch = recs["summarization: try gemini-1.5-flash instead of claude-sonnet-4"]
-    # (cost per call $1.00 - $0.01) x 2 calls over 3 days, per month
-    assert switch.monthly_impact_usd == pytest.approx((1.0 - 0.01) * 2 * 30.4375 / 3)
+    # (cost per call $1.00 - $0.01) x 2 calls over the period (00:00 of the first day to the last call)
+    days = period_days(calls(rows))
+    assert switch.monthly_impact_usd == pytest.approx((1.0 - 0.01) * 2 * 30.4375 / days)
     assert set(res.methods) >= {"latency", "sla", "efficiency_score", "best_model"}
 
 

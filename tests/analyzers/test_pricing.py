@@ -9,6 +9,7 @@ from analyzers.base import AnalysisContext
 from analyzers.revenue import pricing
 
 M = 30.4375
+D = 10 / 24  # the default call is at 10:00 UTC: as_of, so the window is 10 hours of a 30-day month
 
 
 def one_customer():
@@ -19,9 +20,9 @@ def one_customer():
 def test_four_models_by_hand():
     r = pricing.analyze(one_customer(), AnalysisContext())
     models = r.tables["models"].set_index("model")
-    flat = 29 / M
+    flat = 29 / 30 * D
     assert models.loc["flat", "revenue_usd"] == pytest.approx(flat)
-    included = 2_000_000 / M
+    included = 2_000_000 * D / M  # pro-rated to the customer's active days
     assert models.loc["tiered", "revenue_usd"] == pytest.approx(flat + (2_000_000 - included) / 1000 * 0.01)
     # usage: fleet cost per 1K tokens = 3 / 2000 = 0.0015, x (1 + 1.0) markup = 0.003 -> 2000 x 0.003
     assert r.metrics["usage_price_per_1k_usd"].value == pytest.approx(0.003)
@@ -73,5 +74,5 @@ def test_edge_cases():
     assert unpriced.tables["models"]["cost_usd"].iloc[0] == 0
     errors = pricing.analyze(calls([{"stop_reason": "ERROR", "cost_usd": 0.5}]), ctx)
     assert errors.tables["models"].set_index("model").loc["hybrid", "revenue_usd"] == pytest.approx(
-        0.5 * 29 / M + 0.5 * 1.3
+        0.5 * 29 / 30 * D + 0.5 * 1.3
     )

@@ -79,17 +79,20 @@ def scratch(df: pd.DataFrame, f: Filters) -> dict:
     """The overview's figures computed from rows with the analyzers themselves."""
     sub = _filter_frame(df, f)
     u = understanding.analyze(sub, CTX)
-    econ = common.customer_economics(sub, CTX.tiers)
+    econ = common.customer_economics(sub, CTX)
     revenue = float(econ["revenue_usd"].sum())
-    known = float(econ.loc[econ["revenue_usd"].notna(), "cost_usd"].sum())
+    known = float(econ.loc[econ["tier"] != "unknown", "cost_usd"].sum())
     return {
         "sub": sub,
         "total_cost_usd": u.metrics["total_cost_usd"].value,
         "calls": u.metrics["calls"].value,
         "cost_per_call_usd": u.metrics["cost_per_call_usd"].value,
         "forecast_30d_usd": u.metrics["forecast_30d_usd"].value if len(sub) else None,
+        "run_rate_month_usd": u.metrics["run_rate_month_usd"].value if len(sub) else None,
+        "revenue_usd": revenue,
         "gross_margin_pct": common.gross_margin_pct(revenue, known),
-        "unprofitable_customers": int(econ["unprofitable"].sum()),
+        "loss_making_customers": int(econ["loss_making"].sum()),
+        "at_risk_customers": int(econ["at_risk"].sum()),
         "unpriced_calls": u.metrics["unpriced_calls"].value,
         "hierarchy": u.tables["hierarchy"],
     }
@@ -115,12 +118,19 @@ def test_overview_equals_from_scratch(tmp_path, data, f):
     s.refresh()
     ov = s.overview(f)
     exp = scratch(read_calls(store.path), f)
-    for k in ("total_cost_usd", "cost_per_call_usd", "forecast_30d_usd", "gross_margin_pct"):
+    for k in (
+        "total_cost_usd",
+        "cost_per_call_usd",
+        "forecast_30d_usd",
+        "run_rate_month_usd",
+        "revenue_usd",
+        "gross_margin_pct",
+    ):
         if exp[k] is None:
             assert ov.metrics[k].value is None, k
         else:
             assert ov.metrics[k].value == pytest.approx(exp[k], rel=1e-9, abs=1e-9), k
-    for k in ("calls", "unprofitable_customers", "unpriced_calls"):
+    for k in ("calls", "loss_making_customers", "at_risk_customers", "unpriced_calls"):
         assert ov.metrics[k].value == exp[k], k
     assert ov.rows == exp["calls"]
     sub = exp["sub"]
@@ -150,9 +160,31 @@ def test_changes_against_previous_period_of_equal_length(tmp_path, data):
     prev = Filters(start=date(2026, 11, 5), end=date(2026, 11, 8))
     cur_cost = s.overview(f).metrics["total_cost_usd"].value
     prev_cost = s.overview(prev).metrics["total_cost_usd"].value
-    assert s.overview(f).changes["total_cost_usd"] == pytest.approx((cur_cost - prev_cost) / prev_cost)
-    assert s.overview(f).changes["open_alerts"] is None
+    ov = s.overview(f)
+    assert ov.changes["total_cost_usd"] == pytest.approx((cur_cost - prev_cost) / prev_cost)
+    assert ov.changes["open_alerts"] is None and ov.comparison == "vs the previous 4 days"
+    cur_m, prev_m = ov.metrics["gross_margin_pct"].value, s.overview(prev).metrics["gross_margin_pct"].value
+    # percentage points; the change covers whole days, the cards end at each selection's last call
+    assert ov.changes["gross_margin_pct"] == pytest.approx((cur_m - prev_m) / 100, abs=1e-4)
     assert all(v is None for v in s.overview(Filters(start=date(2026, 11, 1))).changes.values())
+
+
+def test_changes_without_a_filter_compare_the_last_seven_complete_days(tmp_path, data):
+    _, s = make(tmp_path, data)
+    s.refresh()
+    ov = s.overview()
+    assert ov.comparison == "last 7 complete days vs the 7 before"
+    last = data["timestamp"].max()
+    assert last.hour == 23  # Nov 20 is complete: Nov 14-20 against Nov 7-13
+    cur = s.overview(Filters(start=date(2026, 11, 14), end=date(2026, 11, 20))).metrics
+    prev = s.overview(Filters(start=date(2026, 11, 7), end=date(2026, 11, 13))).metrics
+    for k in ("total_cost_usd", "calls"):
+        assert ov.changes[k] == pytest.approx((cur[k].value - prev[k].value) / prev[k].value), k
+    assert ov.changes["total_cost_usd"] is not None
+    f30 = ov.metrics["forecast_30d_usd"].value
+    assert ov.changes["forecast_30d_usd"] == pytest.approx(
+        (f30 / 30 - prev["total_cost_usd"].value / 7) / (prev["total_cost_usd"].value / 7)
+    )
 
 
 def test_alerts_from_cubes_equal_realtime_on_rows(tmp_path, data):
@@ -298,3 +330,20 @@ def test_overview_filters_by_api_key_and_end_user_and_keys_sum_to_the_total(tmp_
         float(df.loc[df["customer_id"].astype(str) == customer, "cost_usd"].sum()), rel=1e-9
     )
     assert len(s.frame(Filters(api_keys=("bbbbbbbbbbbb",)))) == int((keys == "bbbbbbbbbbbb").sum())
+
+
+def test_scope_budgets_from_cubes_equal_rows(tmp_path, data):
+    from metering.budgets import ScopeBudget
+
+    ctx = AnalysisContext(
+        scope_budgets=(ScopeBudget("organization", "org_1", 5.0), ScopeBudget("product", "x", 1.0))
+    )
+    path = tmp_path / "calls.csv"
+    CallStore(path).append(data)
+    s = AnalysisSession(path, ctx)
+    s.refresh()
+    via = s.result("realtime").tables["scope_budgets"]
+    direct = realtime.analyze(read_calls(path), ctx).tables["scope_budgets"]
+    assert via["scope_id"].tolist() == direct["scope_id"].tolist()
+    assert via["projected_month_usd"].to_numpy() == pytest.approx(direct["projected_month_usd"].to_numpy())
+    assert [a.id for a in s.alerts()] == [a.id for a in realtime.analyze(read_calls(path), ctx).alerts]

@@ -52,8 +52,10 @@ def test_totals(res):
     assert val(res, "cost_per_1k_tokens_usd") == pytest.approx(6.0 / 9000 * 1000)  # unpriced tokens left out
     assert val(res, "input_output_ratio") == pytest.approx(6600 / 2600)
     assert (val(res, "customers"), val(res, "organizations"), val(res, "models")) == (3, 2, 3)
-    assert val(res, "period_days") == 3
-    assert val(res, "monthly_run_rate_usd") == pytest.approx(6.0 * DAYS_PER_MONTH / 3)
+    assert val(res, "period_days") == pytest.approx(2 + 23.5 / 24)  # 00:00 Nov 2 to the last call
+    # Nov 4 is complete (as_of 23:30 is in its last hour): 3 complete days, fewer than 7 -> their mean
+    assert val(res, "run_rate_month_usd") == pytest.approx(6.0 * DAYS_PER_MONTH / 3)
+    assert "only 3 complete days" in res.metrics["run_rate_month_usd"].formula
     assert set(res.methods) >= {"period", "monthly", "unpriced", "breakdowns", "forecast", "weekday"}
 
 
@@ -105,13 +107,14 @@ def test_time_patterns(res):
     assert wd.loc["Wednesday", "cost_usd"] == 3.0 and wd.loc["Sunday", "days"] == 0
 
 
-def test_forecast_is_linear_trend_on_three_days(res):
-    # daily cost 1, 2, 3: a = 1, b = 1; next 30 days t = 3..32 -> sum(1 + t) = 30 + 525
-    assert val(res, "forecast_30d_usd") == pytest.approx(555.0)
-    assert val(res, "forecast_90d_usd") == pytest.approx(90 + (3 + 92) * 90 / 2)
-    assert val(res, "forecast_30d_lo_usd") == pytest.approx(555.0)  # perfect fit: no spread
-    assert val(res, "forecast_trend_usd_per_day") == pytest.approx(1.0)
-    assert len(res.tables["forecast"]) == 90
+def test_forecast_with_under_seven_days_is_the_mean_and_says_so(res):
+    # daily cost 1, 2, 3: fewer than 7 complete days -> flat at the mean ($2/day), no trend
+    assert val(res, "forecast_30d_usd") == pytest.approx(60.0)
+    assert val(res, "forecast_90d_usd") == pytest.approx(180.0)
+    assert "mean daily cost" in res.metrics["forecast_30d_usd"].formula
+    assert "fewer than 7" in res.metrics["forecast_30d_usd"].formula
+    assert val(res, "forecast_trend_usd_per_day") == 0.0
+    assert len(res.tables["forecast"]) == 30
 
 
 def test_top_spenders_and_recommendations(res):
@@ -119,12 +122,12 @@ def test_top_spenders_and_recommendations(res):
     assert top["customer_id"].tolist() == ["A", "B", "C"]
     assert top.loc[0, "organization_id"] == "org_1" and top.loc[0, "cost_per_call_usd"] == pytest.approx(2.0)
     recs = {r.title: r for r in res.recommendations}
-    f = DAYS_PER_MONTH / 3
+    f = DAYS_PER_MONTH / (2 + 23.5 / 24)
     assert recs["Cap non-production spend"].monthly_impact_usd == pytest.approx(1.5 * f * 0.5)
     assert recs["Stop paying for failed calls"].monthly_impact_usd == pytest.approx(3.0 * f)
     assert recs["Stop paying for failed calls"].priority == "high"
     assert recs["Price the unpriced models"].monthly_impact_usd == pytest.approx(1 * 1.5 * f)
-    assert recs["Budget for growth"].monthly_impact_usd == pytest.approx(555.0 - 6.0 * f)
+    assert "Budget for growth" not in recs  # no trend from 3 days: nothing outside an interval
     assert recs["Concentration: A drives 66.7% of spend"].monthly_impact_usd == pytest.approx(4.0 * f)
     impacts = [r.monthly_impact_usd for r in res.recommendations]
     assert impacts == sorted(impacts, reverse=True)
@@ -134,12 +137,12 @@ def test_edge_cases_header_only_one_customer_all_unpriced_all_errors():
     ctx = AnalysisContext()
     e = understanding.analyze(empty(), ctx)
     assert e.metrics["calls"].value == 0 and e.metrics["total_cost_usd"].value == 0
-    assert e.metrics["forecast_30d_usd"].value == 0 and e.tables["forecast"].empty
+    assert e.metrics["forecast_30d_usd"].value is None and e.tables["forecast"].empty
     assert e.recommendations == []
     one = understanding.analyze(
         calls([{"cost_usd": 0.2}, {"cost_usd": 0.3, "timestamp": "2026-11-02T11:00:00Z"}]), ctx
     )
-    assert one.metrics["period_days"].value == 1 and one.metrics["customers"].value == 1
+    assert one.metrics["period_days"].value == pytest.approx(11 / 24) and one.metrics["customers"].value == 1
     assert one.tables["cost_by_customer"]["share_pct"].tolist() == [100.0]
     unpriced = understanding.analyze(calls([{"cost_usd": None}, {"cost_usd": None}]), ctx)
     assert (

@@ -161,6 +161,7 @@ def make_frame(rows=ROWS) -> pd.DataFrame:
                 "reasoning_tokens": 0,
                 "scenario": scen,
                 "source": "simulated",
+                "cache_creation_tokens": 0,
             }
         )
     df = pd.DataFrame.from_records(records, columns=[c.name for c in COLUMNS])

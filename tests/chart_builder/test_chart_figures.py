@@ -7,10 +7,12 @@ import math
 import pandas as pd
 import pytest
 
+from analyzers.base import AnalysisContext
 from analyzers.common import customer_economics
-from metering.tiers import DAYS_PER_MONTH, load_tiers
+from metering.tiers import load_tiers
 from showcase.queries.chart_builder import CHART_TYPES, TIME_GRAINS, ChartConfig, build_figure, chart_frame
 from showcase.queries.chart_metrics import DIMENSIONS, METRICS, aggregate, dimension_values, format_value
+from tests.revenue_reference import reference_revenue
 
 TIERS = load_tiers()
 
@@ -43,14 +45,13 @@ def expected_metric(df: pd.DataFrame, metric: str) -> dict[str, float]:
 
 
 def expected_margin(full: pd.DataFrame, part: pd.DataFrame) -> float:
-    """Margin of ``part`` (rows of ``full``): each customer's pro-rated tier price over their calls."""
-    first, last = full["timestamp"].min().normalize(), full["timestamp"].max().normalize()
-    days = (last - first).days + 1
+    """Margin of ``part`` (rows of ``full``): each customer's subscription revenue (day by day, the
+    reference rule) spread over their calls."""
+    prices = {n: t.price_usd_month for n, t in TIERS.items()}
     revenue = 0.0
     for cust, rows in part.groupby(part["customer_id"].astype("str"), observed=True):
         mine = full[full["customer_id"].astype("str") == cust]
-        tier = str(mine.sort_values("timestamp")["subscription_tier"].iloc[-1])
-        revenue += TIERS[tier].price_usd_month * days / DAYS_PER_MONTH * len(rows) / len(mine)
+        revenue += reference_revenue(full, cust, prices)[0] * len(rows) / len(mine)
     return revenue - float(part["cost_usd"].fillna(0).sum())
 
 
@@ -135,7 +136,7 @@ def test_margin_by_customer_equals_the_profitability_analyzer(calls):
     config = ChartConfig(title="m", chart_type="table", dimensions=("customer",), metric="margin")
     frame = chart_frame(config, calls)
     got = aggregate(frame, ["customer"], "margin").set_index("customer")["value"]
-    econ = customer_economics(calls, dict(TIERS)).set_index("customer_id")
+    econ = customer_economics(calls, AnalysisContext(tiers=dict(TIERS))).set_index("customer_id")
     for cust, margin in econ["margin_usd"].items():
         assert math.isclose(got[cust], margin, rel_tol=1e-12)
     # margin cut by model adds back up to revenue - cost

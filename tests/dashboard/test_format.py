@@ -31,6 +31,20 @@ def test_number_and_megabytes():
 
 
 def test_change_text_is_a_fraction_of_the_previous_period():
-    assert change_text(0.125) == ("▲ 12.5 % vs previous period", "info")
+    assert change_text(0.125) == ("▲ 12.5 % vs previous period", "secondary")  # neither good nor bad
     assert change_text(-0.5)[0] == "▼ 50.0 % vs previous period"
     assert change_text(None) == ("no previous period", "secondary")
+
+
+def test_change_arrows_are_coloured_good_or_bad_per_kpi():
+    from analyzers.session import KPI_DIRECTION
+
+    assert change_text(0.1, KPI_DIRECTION["total_cost_usd"])[1] == "danger"  # cost up: bad
+    assert change_text(-0.1, KPI_DIRECTION["total_cost_usd"])[1] == "success"
+    assert change_text(0.1, KPI_DIRECTION["revenue_usd"])[1] == "success"
+    assert change_text(0.1, KPI_DIRECTION["at_risk_customers"])[1] == "danger"
+    assert change_text(0.1, KPI_DIRECTION["calls"])[1] == "secondary"
+    assert change_text(-0.021, 1, points=True, against="vs the previous 7 days") == (
+        "▼ 2.1 pp vs the previous 7 days",
+        "danger",
+    )

@@ -362,7 +362,7 @@ PLAIN: dict[str, list[Any]] = {
     "model": ["  ", "m" * 128, "a\tb", "😀"],
     "totalTokenCount": [None, 0, 1, MAX_INT],
     "cacheReadTokenCount": [None, 0, 1200],
-    "cacheCreationTokenCount": [None, 0, 7, MAX_INT],
+    "cacheCreationTokenCount": [None, 0, 7],  # stored: cache writes sit inside input tokens
     "reasoningTokenCount": [None, 0, 300],
     "requestTime": ["2026-11-20T10:00:00Z", "2026-11-20T10:00:00.1+00:00", "2028-02-29T00:00:00.123456789Z"],
     "responseTime": [None, "2026-11-20T10:00:00Z", "1970-01-01T00:00:00.000Z"],

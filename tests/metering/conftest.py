@@ -49,6 +49,7 @@ def build_calls(n: int, start: int = 0, prefix: str = "call_", pairs: tuple = PA
             "reasoning_tokens": 0,
             "scenario": "baseline",
             "source": "simulated",
+            "cache_creation_tokens": 0,
         }
     )
 

@@ -125,6 +125,7 @@ def test_prices_table_and_filters(capsys) -> None:
         "input/1K",
         "output/1K",
         "cache_read/1K",
+        "cache_write/1K",
         "reasoning/1K",
     ]
     assert len({len(line) for line in lines[1:25]}) <= 2  # aligned (trailing '-' columns may be trimmed)
@@ -150,6 +151,7 @@ def test_prices_json_and_custom_catalog(capsys, tmp_path: Path) -> None:
         "output_per_1k": 0.01,
         "cache_read_per_1k": 0.00025,
         "reasoning_per_1k": None,
+        "cache_creation_per_1k": 0.0025,
     }
     custom = tmp_path / "p.json"
     custom.write_text(

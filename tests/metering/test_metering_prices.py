@@ -200,3 +200,18 @@ def test_tiers() -> None:
     pro = tiers["pro"]
     assert pro.price_for_days(DAYS_PER_MONTH) == pytest.approx(pro.price_usd_month)
     assert pro.price_for_days(7) == pytest.approx(pro.price_usd_month * 7 / 30.4375)
+
+
+def test_cache_write_tokens_use_the_cache_creation_rate_once() -> None:
+    cat = load_catalog()
+    # claude-sonnet-4: input $3/M, cache read $0.30/M, cache write $3.75/M; 1000 input = 200 read + 300
+    # written + 500 plain
+    (cost,) = cat.price_calls(["anthropic"], ["claude-sonnet-4"], [1000], [0], [200], None, None, [300])
+    assert cost == pytest.approx(500 * 3e-6 + 200 * 3e-7 + 300 * 3.75e-6)
+    # without a catalog cache-write rate they pay the input rate: the plain input price, once
+    (plain,) = cat.price_calls(["openai"], ["gpt-4"], [1000], [0], None, None, None, [300])
+    assert plain == pytest.approx(1000 * 3e-5)
+    # price_frame reads the stored column
+    df = pd.DataFrame({"provider": ["anthropic"], "model": ["claude-sonnet-4"], "input_tokens": [1000],
+                       "output_tokens": [0], "cached_tokens": [200], "cache_creation_tokens": [300]})  # fmt: skip
+    assert cat.price_frame(df, at_call_time=False)[0] == pytest.approx(cost)

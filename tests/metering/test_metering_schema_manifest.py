@@ -55,6 +55,7 @@ def test_schema_order_starts_with_the_seed_columns() -> None:
         "reasoning_tokens",
         "scenario",
         "source",
+        "cache_creation_tokens",
         "operation_type",
         "is_streamed",
         "time_to_first_token_ms",

@@ -1,4 +1,4 @@
-"""The profitability scenario lists exactly the customers whose cost exceeds 80 % of revenue."""
+"""The profitability scenario lists exactly the customers whose cost exceeds 80 % of their revenue."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from dashboard.cli import main as cli_main
-from metering.tiers import DAYS_PER_MONTH, load_tiers
+from metering.tiers import load_tiers
 from showcase.scenarios import customer_profitability_scenario as scenario
 
 SEED = 42
@@ -26,18 +26,22 @@ def sample(tmp_path_factory) -> Path:
     return path
 
 
-def direct_unprofitable(path: Path) -> set[str]:
-    """cost > 80 % of revenue, computed straight from the CSV with plain pandas."""
+def direct_at_risk(path: Path) -> set[str]:
+    """cost > 80 % of revenue, computed straight from the CSV with plain pandas. The sample covers ten
+    November days (30-day month), no customer is silent for 30 days and tiers never change, so a
+    customer's revenue = tier price x (as_of - 00:00 of its first call's day) / 30."""
     df = pd.read_csv(path, usecols=["timestamp", "customer_id", "subscription_tier", "cost_usd"])
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
-    days = (df["timestamp"].max().normalize() - df["timestamp"].min().normalize()).days + 1
+    assert (df["timestamp"].dt.month == 11).all()
+    as_of = df["timestamp"].max()
     price = {name: t.price_usd_month for name, t in load_tiers().items()}
     per = (
         df.sort_values("timestamp")
         .groupby("customer_id")
-        .agg(cost=("cost_usd", "sum"), tier=("subscription_tier", "last"))
+        .agg(cost=("cost_usd", "sum"), tier=("subscription_tier", "last"), first=("timestamp", "min"))
     )
-    revenue = per["tier"].map(price) * days / DAYS_PER_MONTH
+    active = (as_of - per["first"].dt.normalize()) / pd.Timedelta(days=1)
+    revenue = per["tier"].map(price) * active / 30
     return set(per.index[per["cost"] > 0.8 * revenue])
 
 
@@ -62,14 +66,14 @@ def run_scenario(**kw) -> str:
     return buf.getvalue()
 
 
-def test_lists_exactly_the_customers_whose_cost_exceeds_80_percent_of_revenue(sample):
+def test_lists_exactly_the_customers_whose_margin_is_at_risk(sample):
     text = run_scenario(data=sample)
-    expected = direct_unprofitable(sample)
-    assert expected, "the seeded sample should contain unprofitable customers"
+    expected = direct_at_risk(sample)
+    assert expected, "the seeded sample should contain customers with margin at risk"
     listed = listed_customers(text)
     assert sorted(listed) == sorted(expected)
     assert len(listed) == len(set(listed))
-    assert f"Unprofitable customers: {len(expected)} of 40" in text
+    assert f"Customers with margin at risk: {len(expected)} of 40 (loss-making: " in text
 
 
 def test_report_shows_tier_revenue_cost_margin_impact_and_the_three_actions(sample):
@@ -89,16 +93,16 @@ def test_without_data_it_generates_a_sample_in_a_temporary_folder(monkeypatch, t
     assert text == run_scenario(customers=25, days=4)  # same seed, same story
 
 
-def test_cli_command_and_no_unprofitable_message(sample, tmp_path, capsys):
+def test_cli_command_and_no_margin_at_risk_message(sample, tmp_path, capsys):
     assert cli_main(["scenario", "profitability", "--data", str(sample)]) == 0
     out = capsys.readouterr().out
-    assert sorted(listed_customers(out)) == sorted(direct_unprofitable(sample))
+    assert sorted(listed_customers(out)) == sorted(direct_at_risk(sample))
     # one light customer: nowhere near the alarm line
     df = pd.read_csv(sample)
     small = df[df["customer_id"] == df.groupby("customer_id")["cost_usd"].sum().idxmin()]
     small.to_csv(tmp_path / "one.csv", index=False)
     assert cli_main(["scenario", "profitability", "--data", str(tmp_path / "one.csv")]) == 0
-    assert "No unprofitable customers: all 1 customers" in capsys.readouterr().out
+    assert "No customers with margin at risk: all 1 customers" in capsys.readouterr().out
 
 
 def test_missing_file_is_a_clear_error(tmp_path, capsys):

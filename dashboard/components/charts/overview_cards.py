@@ -27,7 +27,7 @@ def layout() -> html.Div:
 
 
 def process_data(metrics: dict[str, Metric]) -> list[str]:
-    """The card keys to show: the seven KPIs, plus unpriced calls when there are any."""
+    """The card keys to show: the KPIs, plus unpriced calls when there are any."""
     keys = [k for k in KPI_KEYS if k in metrics]
     unpriced = metrics.get("unpriced_calls")
     if unpriced is not None and unpriced.value:
@@ -61,6 +61,7 @@ def register(app, hub: DataHub) -> None:
         if ov is None:
             return no_update, no_update
         keys = process_data(ov.metrics)
-        return kpi_row(ov.metrics, ov.changes, keys), scope_text(
+        against = "" if ov.comparison.startswith("vs") else "· "
+        return kpi_row(ov.metrics, ov.changes, keys, against=against + ov.comparison), scope_text(
             int(ov.rows), ov.period_start, ov.period_end, ov.calls_by_source
         )

@@ -40,7 +40,7 @@ def process_data(result: AnalysisResult) -> pd.DataFrame:
 
 def create_figure(pivot: pd.DataFrame) -> go.Figure:
     if pivot.empty:
-        return empty_figure("No cheaper model serves these tasks at the required quality.")
+        return empty_figure("No cheaper model of the same capability class serves these calls.")
     z = pivot.to_numpy()
     fig = go.Figure(
         go.Heatmap(
