@@ -539,13 +539,14 @@ def _scope_budgets(
         t = pd.DataFrame(
             {"scope": scope, "scope_id": [b.id for b in mine], "budget_usd": [b.monthly_usd for b in mine]}
         )
+        seen = t["scope_id"].isin(got["entity"]).to_numpy() if "entity" in got else np.zeros(len(t), bool)
         t = t.merge(got.rename(columns={"entity": "scope_id"}), on="scope_id", how="left")
         for c in ("mtd_cost_usd", "daily_run_rate_usd", "projected_month_usd", "rolling_30d_usd"):
             t[c] = t[c].astype("float64").fillna(0.0)
         _status(t, [b.thresholds for b in mine])
-        if daily is None:  # no column to measure this scope by
-            t["status"] = "no_data"
-            t["alert_threshold_pct"] = np.nan
+        # no column to measure this scope by, or no call carries this id (e.g. a typo in the file)
+        t.loc[~seen, "status"] = "no_data"
+        t.loc[~seen, "alert_threshold_pct"] = np.nan
         parts.append(t)
     return pd.concat(parts, ignore_index=True)[_SCOPE_COLS]
 
