@@ -24,6 +24,8 @@ Sensitivity = Literal["low", "medium", "high"]
 #: z-score threshold per sensitivity setting (low = 3 sigma, medium = 2 sigma, high = 1.5 sigma)
 SENSITIVITY_Z: dict[str, float] = {"low": 3.0, "medium": 2.0, "high": 1.5}
 PRIORITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+#: default share of revenue above which a customer's margin is at risk (AnalysisContext.at_risk_share)
+AT_RISK_COST_SHARE = 0.80
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class AnalysisContext:
     #: API keys
     scope_budgets: tuple[ScopeBudget, ...] = ()
     #: a customer's margin is at risk when its cost exceeds this share of its revenue
-    at_risk_share: float = 0.80
+    at_risk_share: float = AT_RISK_COST_SHARE
     #: free-form parameters of individual analyzers (e.g. pricing markups), documented per analyzer
     params: dict[str, Any] = field(default_factory=dict)
 

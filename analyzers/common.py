@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from analyzers.base import AT_RISK_COST_SHARE
 from metering.schema import ERROR_STOP_REASONS
 from metering.subscriptions import (
     DAY_MS,
@@ -38,10 +39,7 @@ if TYPE_CHECKING:
 #: percentile statistics group_stats understands, name -> quantile
 PERCENTILES: dict[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 DEFAULT_STATS: tuple[str, ...] = ("count", "sum", "mean", "p50", "p95", "p99")
-#: a customer is unprofitable when its cost to serve exceeds this share of its revenue
-UNPROFITABLE_COST_SHARE = 0.80
-#: two-sided normal quantile used for prediction intervals (80 % interval)
-INTERVAL_Z = 1.2816
+#: the forecast interval: 10th to 90th percentile of the backtested relative errors
 INTERVAL_LEVEL = 0.80
 
 PERIOD_METHOD = (
@@ -56,8 +54,6 @@ def revenue_method(churn_after_days: int = DEFAULT_CHURN_AFTER_DAYS) -> str:
 
 
 REVENUE_METHOD = revenue_method()
-#: default share of revenue above which a customer's margin is at risk (configurable: ctx.at_risk_share)
-AT_RISK_COST_SHARE = UNPROFITABLE_COST_SHARE
 LOSS_MAKING_METHOD = (
     "loss-making = cost_usd > revenue_usd (customers with a known tier; priced calls only, unpriced calls "
     "are counted separately, never as $0)"
@@ -70,9 +66,6 @@ def at_risk_method(share: float = AT_RISK_COST_SHARE) -> str:
         f"margin at risk = cost_usd > {share:.0%} of revenue_usd (includes the loss-making customers; "
         "customers with a known tier; priced calls only)"
     )
-
-
-UNPROFITABLE_METHOD = LOSS_MAKING_METHOD + "; " + at_risk_method()
 
 
 # --- masks and totals ---------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import pandas as pd
 
 from analyzers.base import PRIORITY_ORDER, Alert, AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
-    UNPROFITABLE_COST_SHARE,
     call_measures,
     cost_breakdown,
     customer_tiers,
@@ -247,7 +246,7 @@ def _methods(res: AnalysisResult, ctx: AnalysisContext, p: dict) -> None:
     )
     res.methods["portfolio"] = (
         "customer risk: high = month-to-date over budget or projected month cost > "
-        f"{UNPROFITABLE_COST_SHARE:.0%} of the monthly tier price; medium = over {p['warn_pct']:g} % of budget, "
+        f"{ctx.at_risk_share:.0%} of the monthly tier price (margin at risk); medium = over {p['warn_pct']:g} % of budget, "
         "projected over budget, or a spike today; low otherwise. Revenue at risk = monthly tier price of "
         f"high-risk customers; portfolio high when that is >= {p['portfolio_high_pct']:g} % of monthly "
         f"revenue, medium when >= {p['portfolio_medium_pct']:g} % or any customer is high risk"
@@ -644,7 +643,7 @@ def _risk(budgets: pd.DataFrame, spikes: pd.DataFrame, ctx: AnalysisContext, p: 
     b = budgets
     spiking = set(spikes.loc[spikes["dimension"] == "customer", "entity"]) if len(spikes) else set()
     over = (b["used_pct"] >= p["limit_pct"]).to_numpy()
-    margin = (b["projected_month_usd"] > UNPROFITABLE_COST_SHARE * b["monthly_price_usd"]).to_numpy()
+    margin = (b["projected_month_usd"] > ctx.at_risk_share * b["monthly_price_usd"]).to_numpy()
     near = (b["used_pct"] >= p["warn_pct"]).to_numpy()
     proj = (b["projected_pct"] >= p["limit_pct"]).to_numpy()
     spike = b["customer_id"].isin(spiking).to_numpy()
@@ -653,7 +652,7 @@ def _risk(budgets: pd.DataFrame, spikes: pd.DataFrame, ctx: AnalysisContext, p: 
         [over, margin, near, proj, spike],
         [
             "over budget",
-            f"projected cost > {UNPROFITABLE_COST_SHARE:.0%} of tier price",
+            f"margin at risk: projected cost > {ctx.at_risk_share:.0%} of tier price",
             f"over {p['warn_pct']:g} % of budget",
             "projected over budget",
             "spike today",
@@ -811,9 +810,7 @@ def _actions(
         j = flagged.merge(budgets[["customer_id", "budget_usd"]], on="customer_id", how="left")
         over = np.maximum(np.nan_to_num(j["projected_month_usd"] - j["budget_usd"], nan=0.0), 0.0)
         loss = np.maximum(
-            np.nan_to_num(
-                j["projected_month_usd"] - UNPROFITABLE_COST_SHARE * j["monthly_price_usd"].fillna(0.0)
-            ),
+            np.nan_to_num(j["projected_month_usd"] - ctx.at_risk_share * j["monthly_price_usd"].fillna(0.0)),
             0.0,
         )
         j = j.assign(over_usd=over, loss_usd=loss)
@@ -829,7 +826,7 @@ def _actions(
                         f"{r.customer_id}: {move}",
                         f"{r.reason}; projected month cost {fmt_usd(r.projected_month_usd)} against a "
                         f"{fmt_usd(r.monthly_price_usd)} subscription. Impact = projected cost above the "
-                        f"{UNPROFITABLE_COST_SHARE:.0%} margin line (or the budget overrun if larger).",
+                        f"{ctx.at_risk_share:.0%} margin-at-risk line (or the budget overrun if larger).",
                         max(r.loss_usd, r.over_usd),
                     )
                 )

@@ -13,7 +13,7 @@ from dashboard.components.charts.common import MARGIN, TEMPLATE, empty_figure, r
 
 ANALYZER = "profitability"
 GRAPH_ID = "profitability-margin-distribution"
-#: margin % at which cost reaches 80 % of revenue (the unprofitable line)
+#: margin % at which cost reaches 80 % of revenue (the margin-at-risk line; 0 % is the loss-making line)
 ALARM_MARGIN_PCT = 20.0
 
 
