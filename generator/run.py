@@ -271,6 +271,8 @@ def _run(
         rows_by_scenario=dict(prev_mix),
         message=f"seed {opts.seed}, {len(world.scenarios)} scenarios, from {start.isoformat()}",
         pid=os.getpid(),
+        seed=int(opts.seed),
+        pace=opts.pace,
     )
     write_manifest(data, manifest)
 

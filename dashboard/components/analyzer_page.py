@@ -19,7 +19,7 @@ from dash.exceptions import PreventUpdate
 
 from analyzers.base import AnalysisResult
 from dashboard.callbacks.hub import DataHub, filters_from_store
-from dashboard.components.blocks import grid, grid_payload, kpi_row, recommendation_list
+from dashboard.components.blocks import grid, grid_payload, grid_style, kpi_row, recommendation_list
 from dashboard.components.charts.common import DATA_INPUTS, has_rows
 
 
@@ -180,15 +180,17 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         Output(i["grid"], "columnDefs"),
         Output(i["grid"], "csvExportParams"),
         Output(f"{i['grid']}-title", "children"),
+        Output(i["grid"], "style"),
         Input(i["table_select"], "value"),
         *DATA_INPUTS,
     )
     def update_table(selected, version, filters, drill):
         result = compute(hub, spec.name, version, filters, drill)
         if result is None or not selected or selected not in result.tables:
-            return [], [], no_update, ""
+            return [], [], no_update, "", grid_style(0)
         rows, cols = grid_payload(result.tables[selected])
-        return rows, cols, {"fileName": f"{spec.name}-{selected}.csv"}, selected.replace("_", " ")
+        export = {"fileName": f"{spec.name}-{selected}.csv"}
+        return rows, cols, export, selected.replace("_", " "), grid_style(len(rows))
 
     for g in spec.extra_grids:
         _register_extra(app, hub, spec.name, g)
@@ -206,12 +208,15 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
 def _register_extra(app, hub: DataHub, name: str, g: ExtraGrid) -> None:
     grid_id = f"{name}-{g.key}-grid"
 
-    @app.callback(Output(grid_id, "rowData"), Output(grid_id, "columnDefs"), *DATA_INPUTS)
+    @app.callback(
+        Output(grid_id, "rowData"), Output(grid_id, "columnDefs"), Output(grid_id, "style"), *DATA_INPUTS
+    )
     def update_extra(version, filters, drill):
         result = compute(hub, name, version, filters, drill)
         if result is None:
-            return [], []
-        return grid_payload(g.select(result))
+            return [], [], grid_style(0)
+        rows, cols = grid_payload(g.select(result))
+        return rows, cols, grid_style(len(rows))
 
 
 def _register_exports(app, buttons: list[str], grids: list[str]) -> None:
