@@ -40,6 +40,10 @@ class PageSpec:
     charts: Sequence[Any] = ()  # chart modules with layout() and register(app, hub)
     extra_grids: Sequence[ExtraGrid] = field(default_factory=tuple)
     max_cards: int = 8
+    #: components shown above the KPI cards (e.g. the real-time page's three counts), from the result
+    headline: Callable[[AnalysisResult], Any] | None = None
+    #: metrics the headline already shows (left out of the KPI cards)
+    hidden_metrics: tuple[str, ...] = ()
 
 
 def register_page(module: str, spec: PageSpec, *, path: str, name: str, order: int) -> None:
@@ -64,6 +68,7 @@ def ids(name: str) -> dict[str, str]:
         "grid": f"{name}-grid",
         "export": f"{name}-grid-export",
         "status": f"{name}-status",
+        "headline": f"{name}-headline",
     }
 
 
@@ -79,6 +84,7 @@ def layout(spec: PageSpec) -> html.Div:
             html.H3(spec.title, className="mb-0"),
             html.P(spec.description, className="text-muted small"),
             html.Div(id=i["status"], className="small text-muted mb-1"),
+            html.Div(id=i["headline"]),
             html.Div(id=i["kpis"], className="row g-2 mb-2"),
             dbc.Row(chart_cols, className="g-3 mb-1"),
             *extras,
@@ -138,9 +144,13 @@ def table_options(result: AnalysisResult) -> list[dict]:
     ]
 
 
-def scalar_metric_keys(result: AnalysisResult, limit: int) -> list[str]:
+def scalar_metric_keys(result: AnalysisResult, limit: int, hidden: Sequence[str] = ()) -> list[str]:
     """Metrics that fit on a card (numbers or short text), in the analyzer's order."""
-    keys = [k for k, m in result.metrics.items() if not isinstance(m.value, (list, dict, tuple))]
+    keys = [
+        k
+        for k, m in result.metrics.items()
+        if not isinstance(m.value, (list, dict, tuple)) and k not in hidden
+    ]
     return keys[:limit]
 
 
@@ -161,6 +171,7 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         Output(i["table_select"], "options"),
         Output(i["table_select"], "value"),
         Output(i["status"], "children"),
+        Output(i["headline"], "children"),
         *DATA_INPUTS,
         State(i["table_select"], "value"),
     )
@@ -168,12 +179,14 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         result = compute(hub, spec.name, version, filters, drill)
         if result is None:
             msg = "No data yet — press Generate above." if not has_rows(version) else no_update
-            return [], [], [], [], None, msg
+            return [], [], [], [], None, msg, []
         options = table_options(result)
         values = [o["value"] for o in options]
         value = selected if selected in values else (values[0] if values else None)
-        cards = kpi_row(result.metrics, None, scalar_metric_keys(result, spec.max_cards))
-        return cards, recommendation_list(result.recommendations), methods_list(result), options, value, ""
+        cards = kpi_row(result.metrics, None, scalar_metric_keys(result, spec.max_cards, spec.hidden_metrics))
+        headline = spec.headline(result) if spec.headline is not None else []
+        recs = recommendation_list(result.recommendations)
+        return cards, recs, methods_list(result), options, value, "", headline
 
     @app.callback(
         Output(i["grid"], "rowData"),

@@ -98,7 +98,8 @@ def _json_safe(df: pd.DataFrame) -> list[dict]:
     for col in out.columns:
         s = out[col]
         if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = s.dt.strftime("%Y-%m-%d %H:%M").astype(object)
+            whole_days = bool((s.dropna() == s.dropna().dt.normalize()).all())
+            out[col] = s.dt.strftime("%Y-%m-%d" if whole_days else "%Y-%m-%d %H:%M:%S").astype(object)
         elif (
             isinstance(s.dtype, pd.CategoricalDtype)
             or pd.api.types.is_string_dtype(s)
@@ -260,6 +261,8 @@ def grid(grid_id: str, export_id: str, title: str = "", height: str = "420px") -
                         "paginationPageSizeSelector": False,
                         "animateRows": False,
                         "tooltipShowDelay": 300,
+                        # every column rendered, so auto-size measures them all (tables have < 30 columns)
+                        "suppressColumnVirtualisation": True,
                     },
                     columnSize="autoSize",
                     csvExportParams={"fileName": f"{grid_id}.csv"},

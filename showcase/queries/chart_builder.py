@@ -54,6 +54,7 @@ OTHER_SERIES = "(other series)"
 #: the merged rest is grey, never one of the palette's series colours
 OTHER_COLOUR = "#adb5bd"
 MAX_TOP_N = 500
+MAX_LAST_DAYS = 3660
 MAX_FILTER_VALUES = 1000
 MAX_TITLE = 120
 _MIN_DIMENSIONS = {"treemap": 1, "sunburst": 1, "bar": 1, "line": 0, "table": 0}
@@ -204,9 +205,14 @@ def config_problems(cfg: ChartConfig) -> list[tuple[str, str]]:
         if (
             isinstance(cfg.last_days, bool)
             or not isinstance(cfg.last_days, int)
-            or not 1 <= cfg.last_days <= 3660
+            or not 1 <= cfg.last_days <= MAX_LAST_DAYS
         ):
-            p.append(("last_days", f"expected a whole number of days 1..3660 or null, got {cfg.last_days!r}"))
+            p.append(
+                (
+                    "last_days",
+                    f"expected a whole number of days 1..{MAX_LAST_DAYS} or null, got {cfg.last_days!r}",
+                )
+            )
         elif cfg.date_from or cfg.date_to:
             p.append(("last_days", "use either last_days or date_from/date_to, not both"))
     if cfg.top_n is not None and (

@@ -241,3 +241,21 @@ def test_scope_line_names_the_sources_once_real_metering_is_in():
         scope_text(1227, start, end, {"simulated": 1200, "metered": 20, "otlp": 7})
         == "1,227 calls in scope 2026-11-01 → 2026-11-30 · by source: 1,200 simulated, 20 metered, 7 otlp"
     )
+
+
+def test_alert_history_is_a_timeline_of_counts_by_severity(results):
+    df = alert_history.process_data(results["realtime"])
+    assert set(df.columns) == {"bucket", "severity", "alerts", "entities"}
+    assert int(df["alerts"].sum()) == len([a for a in results["realtime"].alerts if a.time is not None])
+    fig = alert_history.create_figure(df)
+    assert fig.layout.barmode == "stack" and {t.type for t in fig.data} == {"bar"}
+
+
+def test_realtime_headline_has_one_count_per_idea(results):
+    from dashboard.components.realtime_headline import headline_counts
+
+    counts = {c["key"]: c for c in headline_counts(results["realtime"])}
+    assert list(counts) == ["open_alerts", "anomalies", "alerts_24h"]
+    assert counts["open_alerts"]["value"] == len(results["realtime"].alerts)
+    assert 0 <= counts["alerts_24h"]["value"] <= counts["open_alerts"]["value"]
+    assert all(c["note"] for c in counts.values())
