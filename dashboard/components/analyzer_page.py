@@ -194,16 +194,17 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         Output(i["grid"], "csvExportParams"),
         Output(f"{i['grid']}-title", "children"),
         Output(i["grid"], "style"),
+        Output(i["grid"], "columnSize"),
         Input(i["table_select"], "value"),
         *DATA_INPUTS,
     )
     def update_table(selected, version, filters, drill):
         result = compute(hub, spec.name, version, filters, drill)
         if result is None or not selected or selected not in result.tables:
-            return [], [], no_update, "", grid_style(0)
+            return [], [], no_update, "", grid_style(0), no_update
         rows, cols = grid_payload(result.tables[selected])
         export = {"fileName": f"{spec.name}-{selected}.csv"}
-        return rows, cols, export, selected.replace("_", " "), grid_style(len(rows))
+        return rows, cols, export, selected.replace("_", " "), grid_style(len(rows)), "autoSize"
 
     for g in spec.extra_grids:
         _register_extra(app, hub, spec.name, g)
@@ -222,14 +223,18 @@ def _register_extra(app, hub: DataHub, name: str, g: ExtraGrid) -> None:
     grid_id = f"{name}-{g.key}-grid"
 
     @app.callback(
-        Output(grid_id, "rowData"), Output(grid_id, "columnDefs"), Output(grid_id, "style"), *DATA_INPUTS
+        Output(grid_id, "rowData"),
+        Output(grid_id, "columnDefs"),
+        Output(grid_id, "style"),
+        Output(grid_id, "columnSize"),
+        *DATA_INPUTS,
     )
     def update_extra(version, filters, drill):
         result = compute(hub, name, version, filters, drill)
         if result is None:
-            return [], [], grid_style(0)
+            return [], [], grid_style(0), no_update
         rows, cols = grid_payload(g.select(result))
-        return rows, cols, grid_style(len(rows))
+        return rows, cols, grid_style(len(rows)), "autoSize"
 
 
 def _register_exports(app, buttons: list[str], grids: list[str]) -> None:

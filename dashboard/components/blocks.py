@@ -263,8 +263,10 @@ def grid(grid_id: str, export_id: str, title: str = "", height: str = "420px") -
                         "tooltipShowDelay": 300,
                         # every column rendered, so auto-size measures them all (tables have < 30 columns)
                         "suppressColumnVirtualisation": True,
+                        # columns as wide as their content once the first rows arrive; the callbacks
+                        # ask again (columnSize) whenever they send another table
+                        "autoSizeStrategy": {"type": "fitCellContents"},
                     },
-                    columnSize="autoSize",
                     csvExportParams={"fileName": f"{grid_id}.csv"},
                     style={"height": height},
                 ),

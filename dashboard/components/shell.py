@@ -91,7 +91,7 @@ def navbar() -> dbc.Navbar:
                 dbc.NavbarBrand("revenium-flow", href="/", className="fw-semibold"),
                 dbc.Nav(links, navbar=True, className="flex-wrap me-auto"),
                 dbc.Button(
-                    ["🔔 ", dbc.Badge("0", id=BELL_COUNT, color="secondary", pill=True)],
+                    ["Alerts ", dbc.Badge("0", id=BELL_COUNT, color="secondary", pill=True)],
                     id=BELL,
                     color="dark",
                     size="sm",

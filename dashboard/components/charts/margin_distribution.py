@@ -68,7 +68,7 @@ def create_figure(df: pd.DataFrame) -> go.Figure:
             line_dash="dash",
             line_color="#dc3545",
             annotation_text="cost = 80 % of revenue",
-            annotation_position="top left",
+            annotation_position="top right",
         )
     if lo <= 0 <= hi:
         fig.add_vline(x=0, line_color="#6c757d")
