@@ -105,7 +105,8 @@ def create_figure(nodes: pd.DataFrame) -> go.Figure:
         "branchvalues": "total",
         "hovertemplate": "%{label}<br>$%{value:,.2f}<br>%{customdata[0]:,} calls<extra></extra>",
         "texttemplate": "%{label}<br>$%{value:,.2f}",
-        "maxdepth": 2,
+        # the levels drawn (two below the drill path, plus its root): a click can only land one level down
+        "maxdepth": int(nodes["depth"].nunique()),
         "pathbar": {"visible": False},
     }
     # plain dicts without plotly's per-property validation: this figure is redrawn on every new data version
