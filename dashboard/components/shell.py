@@ -249,7 +249,7 @@ def breadcrumb(drill: list[str] | tuple[str, ...] | None) -> list[Any]:
 def organization_placeholder(drill: list[str] | tuple[str, ...] | None) -> str:
     """The Organization filter names the drill scope when it has no value of its own."""
     path = list(drill or [])
-    return f"Organization: {path[0]} (drill-down)" if path else f"{FILTER_LABELS['organizations']}: all"
+    return f"{path[0]} (drill-down)" if path else f"{FILTER_LABELS['organizations']}: all"
 
 
 def empty_state() -> html.Div:

@@ -182,7 +182,7 @@ def test_confirmation_says_how_many_simulated_rows_are_replaced_and_that_metered
 
 
 def test_organization_filter_names_the_drill_scope():
-    assert organization_placeholder(["org_019", "product_a"]) == "Organization: org_019 (drill-down)"
+    assert organization_placeholder(["org_019", "product_a"]) == "org_019 (drill-down)"
     assert organization_placeholder([]) == "Organization: all"
 
 
