@@ -99,20 +99,20 @@ def test_badge_is_starting_at_once_and_no_refusal_outlives_the_run(dash_duo, emp
     control = GenerationControl()
     dash_duo.start_server(create_app(empty_path, interval_ms=500, control=control, default_target_mb=3))
     dash_duo.wait_for_text_to_equal("#empty-state h4", "No call data yet", timeout=10)
-    set_value(dash_duo, "#gen-target-mb", "8")
-    dash_duo.find_element("#gen-pace option[value='live']").click()  # about 10 s: time to be refused
+    set_value(dash_duo, "#gen-target-mb", "12")
+    dash_duo.find_element("#gen-pace option[value='live']").click()  # about 15 s: time to be refused and reload
     elapsed = dash_duo.driver.execute_async_script(STARTING_JS)
     assert 0 <= elapsed <= 300, f"badge said 'starting' after {elapsed} ms"
-    dash_duo.wait_for_contains_text("#gen-message", "Generating 8 MB", timeout=10)
+    dash_duo.wait_for_contains_text("#gen-message", "Generating 12 MB", timeout=10)
     dash_duo.find_element("#gen-start").click()  # while the run goes: refused
     dash_duo.wait_for_contains_text("#gen-message", "Refused", timeout=10)
     # a reload during the run shows the run's parameters, not the defaults (3 MB, Fast)
     dash_duo.driver.refresh()
     dash_duo.wait_for_text_to_equal("#gen-state", "generating", timeout=15)
     deadline = time.time() + 10
-    while dash_duo.find_element("#gen-target-mb").get_attribute("value") != "8" and time.time() < deadline:
+    while dash_duo.find_element("#gen-target-mb").get_attribute("value") != "12" and time.time() < deadline:
         time.sleep(0.2)
-    assert dash_duo.find_element("#gen-target-mb").get_attribute("value") == "8"
+    assert dash_duo.find_element("#gen-target-mb").get_attribute("value") == "12"
     assert dash_duo.find_element("#gen-pace").get_attribute("value") == "live"
     assert control.wait(empty_path, timeout=120) == 0
     dash_duo.wait_for_text_to_equal("#gen-state", "done", timeout=15)
