@@ -100,7 +100,9 @@ def test_badge_is_starting_at_once_and_no_refusal_outlives_the_run(dash_duo, emp
     dash_duo.start_server(create_app(empty_path, interval_ms=500, control=control, default_target_mb=3))
     dash_duo.wait_for_text_to_equal("#empty-state h4", "No call data yet", timeout=10)
     set_value(dash_duo, "#gen-target-mb", "12")
-    dash_duo.find_element("#gen-pace option[value='live']").click()  # about 15 s: time to be refused and reload
+    dash_duo.find_element(
+        "#gen-pace option[value='live']"
+    ).click()  # about 15 s: time to be refused and reload
     elapsed = dash_duo.driver.execute_async_script(STARTING_JS)
     assert 0 <= elapsed <= 300, f"badge said 'starting' after {elapsed} ms"
     dash_duo.wait_for_contains_text("#gen-message", "Generating 12 MB", timeout=10)
@@ -190,24 +192,27 @@ def set_value(dash_duo, selector: str, value: str) -> None:
     el.send_keys(Keys.TAB)
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [
-        ("#gen-target-mb", "0", "target MB: must be between 0.1 and 2,000 (got 0)"),
-        ("#gen-target-mb", "-5", "target MB: must be between 0.1 and 2,000 (got -5)"),
-        ("#gen-target-mb", "0.01", "target MB: must be between 0.1 and 2,000 (got 0.01)"),
-        ("#gen-seed", "-1", "seed: must be a whole number from 0 to 4,294,967,295 (got -1)"),
-    ],
+BOUNDS_CASES = (
+    ("#gen-target-mb", "0", "target MB: must be between 0.1 and 2,000 (got 0)"),
+    ("#gen-target-mb", "-5", "target MB: must be between 0.1 and 2,000 (got -5)"),
+    ("#gen-target-mb", "0.01", "target MB: must be between 0.1 and 2,000 (got 0.01)"),
+    ("#gen-seed", "-1", "seed: must be a whole number from 0 to 4,294,967,295 (got -1)"),
 )
-def test_generate_inputs_say_their_bounds(dash_duo, empty_path, field, value, message):
+
+
+def test_generate_inputs_say_their_bounds(dash_duo, empty_path):
     control = GenerationControl()
     dash_duo.start_server(create_app(empty_path, interval_ms=700, control=control))
     dash_duo.wait_for_text_to_equal("#empty-state h4", "No call data yet", timeout=10)
-    set_value(dash_duo, field, value)
-    dash_duo.find_element("#gen-start").click()
-    dash_duo.wait_for_contains_text("#gen-message", message, timeout=10)
-    assert not control.running(empty_path)
-    dash_duo.wait_for_text_to_equal("#gen-state", "idle", timeout=10)
+    for field, value, message in BOUNDS_CASES:
+        set_value(dash_duo, "#gen-target-mb", "50")
+        set_value(dash_duo, "#gen-seed", "42")
+        set_value(dash_duo, field, value)
+        dash_duo.find_element("#gen-start").click()
+        dash_duo.wait_for_contains_text("#gen-message", message, timeout=10)
+        assert not control.running(empty_path)
+        dash_duo.wait_for_text_to_equal("#gen-state", "idle", timeout=10)
+    assert severe(dash_duo.get_logs()) == []
 
 
 def test_chart_builder_inputs_say_their_bounds(dash_duo, data_file, tmp_path, monkeypatch):
