@@ -8,7 +8,6 @@ callbacks only fetch data and call them.
 from __future__ import annotations
 
 import hashlib
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,6 @@ MAX_ALERT_TOASTS = 2
 MAX_SEEN_ALERTS = 5000
 #: alerts listed in the bell's panel
 ALERT_LIST_LIMIT = 20
-
-log = logging.getLogger(__name__)
 
 
 # ---- pure decisions -------------------------------------------------------------------------------
