@@ -60,9 +60,10 @@ def test_live_run_with_many_alerts_keeps_toasts_calm_and_controls_clickable(dash
         assert most <= 3
         time.sleep(0.5)
     assert len(hub.latest_alerts()) >= 10, "the live run raised fewer than 10 alerts in 2 minutes"
-    dash_duo.wait_for_element("#toast-alerts .toast", timeout=15)
-    time.sleep(2)  # a few more ticks with alerts
-    assert 1 <= visible_toasts(dash_duo) <= 3
+    for _ in range(4):  # a few more ticks with alerts
+        most = max(most, visible_toasts(dash_duo))
+        time.sleep(0.5)
+    assert 1 <= most <= 3  # alert toasts were shown, never more than three at once
     assert dash_duo.driver.execute_script(HIT_TEST_JS) == []
     assert int(text(dash_duo, "#alert-bell-count").replace(",", "")) >= 10
     dash_duo.find_element("#gen-stop").click()  # a real click: nothing lies over Stop
