@@ -1,6 +1,9 @@
 # Two commands: `make run` starts the dashboard on data/simulated_calls.csv, `make test` runs the suite.
 # Both create .venv with the pinned dependencies on first use and reuse it afterwards.
+# `make run PORT=8060 HOST=0.0.0.0` serves on another port or interface.
 PYTHON ?= python3.11
+PORT ?= 8050
+HOST ?= 127.0.0.1
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -23,7 +26,7 @@ $(FOCUS_STAMP): tests/focus/focus-validator.txt
 	@touch $(FOCUS_STAMP)
 
 run: $(STAMP)
-	$(BIN)/revenium-flow dashboard
+	$(BIN)/revenium-flow dashboard --host $(HOST) --port $(PORT)
 
 test: $(STAMP) $(FOCUS_STAMP)
 	$(BIN)/ruff check .

@@ -51,6 +51,8 @@ def _layout(interval_ms: int, default_target_mb: float) -> html.Div:
                 className="toast-area",
                 **{"aria-live": "polite"},
             ),
+            shell.confirm_modal(),
+            shell.alert_list(),
             *shell.stores(),
             dcc.Interval(id=shell.TICK, interval=interval_ms, n_intervals=0),
         ]

@@ -167,6 +167,7 @@ class Plan:
     pid: int
     started_at: str
     message: str
+    seed: int
 
 
 # --- the simulation's clock in an existing file ----------------------------------------------------
@@ -286,6 +287,8 @@ class Sink:
             pid=plan.pid,
             sim_start=plan.start.isoformat(),
             simulated_until=plan.prev_until,
+            seed=plan.seed,
+            pace=plan.pace,
         )
 
     def begin(self) -> None:
@@ -896,6 +899,7 @@ def _run(
         pid=os.getpid(),
         started_at=now_iso(),
         message=f"seed {opts.seed}, {len(world.scenarios)} scenarios, from {start.isoformat()}",
+        seed=int(opts.seed),
     )
     workers = opts.worker_count()
     cleaned: list[str] = []
@@ -944,6 +948,8 @@ def _run(
             simulated_until=clock,
             rows_by_scenario=dict(prev_mix),
             bytes=data.stat().st_size if data.exists() else 0,
+            seed=plan.seed,
+            pace=plan.pace,
         ),
     )
     if workers > 1:

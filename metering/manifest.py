@@ -49,6 +49,8 @@ class Manifest:
     message: str = ""
     pid: int | None = None
     data_file: str = ""
+    seed: int | None = None  # the run's options, so a dashboard opened mid-run shows them
+    pace: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,10 @@ thread-safe and caches per data version; the hub's own state is guarded by a loc
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +28,33 @@ FILTER_FIELDS: tuple[str, ...] = (
     "customers",
     "api_keys",
 )
+
+log = logging.getLogger(__name__)
+
+
+def _malloc_trim() -> None:
+    """Give freed heap pages back to the OS (glibc); a no-op elsewhere."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
+
+
+def release_memory() -> None:
+    """After a new run replaced the data: collect the old version's frames and caches and return the
+    memory to the OS, so the server's footprint does not ratchet up run after run (glibc's per-thread
+    malloc arenas and Arrow's pool would otherwise keep the freed pages)."""
+    gc.collect()
+    _malloc_trim()
+    try:  # pandas' text columns live in Arrow's memory pool, which keeps freed pages too
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):
+        pass
 
 
 def filters_from_store(stored: dict | None, drill: list | tuple | None = None) -> Filters:
@@ -63,6 +94,7 @@ class DataHub:
         self._lock = threading.Lock()
         self._session: AnalysisSession | None = None
         self._rows = 0
+        self._active = False  # new rows arrived since the last quiet tick
         #: (data version, alerts) of the newest alert computation; it runs off the request path
         self._alerts: tuple[int, list] = (0, [])
         self._alert_thread: threading.Thread | None = None
@@ -84,6 +116,13 @@ class DataHub:
             if info.reset:
                 self._alerts = (0, [])
             rows = self._rows
+        with self._lock:  # the first quiet tick after new data (a run ended, a burst was ingested)
+            quiet_again = self._active and not info.new_rows and not info.reset
+            self._active = bool(info.new_rows or info.reset) or (self._active and not quiet_again)
+        if info.reset:
+            log.info("data file replaced (a new run): %s rows read", f"{rows:,}")
+        if info.reset or quiet_again:  # off the request path: the tick stays cheap
+            threading.Thread(target=release_memory, daemon=True, name="release-memory").start()
         return Tick(version=int(info.version), rows=rows, new_rows=int(info.new_rows), reset=bool(info.reset))
 
     def overview(self, filters: Filters):

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import threading
+from typing import Any
 
 from dashboard.commands.common import add_budgets_option, add_data_option, add_subscriptions_option, data_path
+
+log = logging.getLogger(__name__)
+#: seconds between two ingest log lines (a line only when something arrived or was refused)
+INGEST_LOG_INTERVAL_S = 60.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +47,59 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def ingest_log_line(prev: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """One line on what ingest did since ``prev`` (counters), or None when nothing happened (pure)."""
+    names = ("rows_stored", "metered_rows", "otlp_rows", "duplicates", "rejected_requests")
+    delta = {k: int(now.get(k) or 0) - int(prev.get(k) or 0) for k in names}
+    if not any(delta.values()):
+        return None
+    return (
+        f"ingest: +{delta['rows_stored']:,} rows ({delta['metered_rows']:,} metered, {delta['otlp_rows']:,} otlp), "
+        f"{delta['duplicates']:,} duplicates, {delta['rejected_requests']:,} requests rejected in the last "
+        f"{INGEST_LOG_INTERVAL_S:.0f} s; {int(now.get('rows_stored') or 0):,} rows since start"
+    )
+
+
+def start_ingest_log(server: Any, interval_s: float = INGEST_LOG_INTERVAL_S) -> threading.Event:
+    """Log ingest totals every ``interval_s`` when anything was ingested; set the event to stop."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        prev: dict[str, Any] = {}
+        while not stop.wait(interval_s):
+            state = server.extensions.get("revenium_ingest")
+            if state is None:
+                continue
+            counters = state.status().get("counters") or {}
+            line = ingest_log_line(prev, counters)
+            if line:
+                log.info("%s", line)
+            prev = counters
+
+    threading.Thread(target=loop, daemon=True, name="ingest-log").start()
+    return stop
+
+
+def configure_logging() -> None:
+    """INFO lines with a time stamp on stderr (unless the embedding program configured logging)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+
+
+def use_system_allocator() -> None:
+    """Arrow (pandas' text columns) allocates from the system malloc in the server process.
+
+    Arrow's default pool (mimalloc) keeps per-thread heaps that only the owning thread gives back:
+    with waitress's worker threads each reading and filtering 50 MB runs, the server's memory climbed
+    run after run (benchmarks/bench_dashboard_memory.py). Set before pandas/pyarrow are imported;
+    an ``ARROW_DEFAULT_MEMORY_POOL`` already in the environment wins.
+    """
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+
 def run(args: argparse.Namespace) -> int:
+    use_system_allocator()
     from waitress import serve
 
     from dashboard.app import create_app
@@ -80,15 +141,21 @@ def run(args: argparse.Namespace) -> int:
         from dashboard.components.chart_workspace import WORKSPACE_CONFIG
 
         app.server.config[WORKSPACE_CONFIG] = args.workspace
+    configure_logging()
     state = "exists" if path.exists() else "missing — press Generate in the page"
     access = (
         f"login required: {len(users)} user(s), {sum(u.can_write for u in users.values())} admin(s)"
         if users
         else f"open without login: loopback address {args.host}, reachable from this machine only"
     )
-    print(
-        f"revenium-flow dashboard on http://{args.host}:{args.port}/  (data: {path}, {state}; {access})",
-        flush=True,
+    log.info(
+        "revenium-flow dashboard on http://%s:%d/  (data: %s, %s; %s)",
+        args.host,
+        args.port,
+        path,
+        state,
+        access,
     )
+    start_ingest_log(app.server)
     serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="revenium-flow")
     return 0

@@ -19,7 +19,14 @@ from dash.exceptions import PreventUpdate
 
 from analyzers.base import AnalysisResult
 from dashboard.callbacks.hub import DataHub, filters_from_store
-from dashboard.components.blocks import csv_export_params, grid, grid_payload, kpi_row, recommendation_list
+from dashboard.components.blocks import (
+    csv_export_params,
+    grid,
+    grid_payload,
+    grid_style,
+    kpi_row,
+    recommendation_list,
+)
 from dashboard.components.charts.common import DATA_INPUTS, has_rows
 
 
@@ -42,6 +49,10 @@ class PageSpec:
     max_cards: int = 8
     #: the metrics shown as cards, in order (default: the analyzer's first ``max_cards`` scalar metrics)
     card_keys: Sequence[str] = ()
+    #: components shown above the KPI cards (e.g. the real-time page's three counts), from the result
+    headline: Callable[[AnalysisResult], Any] | None = None
+    #: metrics the headline already shows (left out of the KPI cards)
+    hidden_metrics: tuple[str, ...] = ()
 
 
 def register_page(module: str, spec: PageSpec, *, path: str, name: str, order: int) -> None:
@@ -66,6 +77,7 @@ def ids(name: str) -> dict[str, str]:
         "grid": f"{name}-grid",
         "export": f"{name}-grid-export",
         "status": f"{name}-status",
+        "headline": f"{name}-headline",
     }
 
 
@@ -81,6 +93,7 @@ def layout(spec: PageSpec) -> html.Div:
             html.H3(spec.title, className="mb-0"),
             html.P(spec.description, className="text-muted small"),
             html.Div(id=i["status"], className="small text-muted mb-1"),
+            html.Div(id=i["headline"]),
             html.Div(id=i["kpis"], className="row g-2 mb-2"),
             dbc.Row(chart_cols, className="g-3 mb-1"),
             *extras,
@@ -140,9 +153,13 @@ def table_options(result: AnalysisResult) -> list[dict]:
     ]
 
 
-def scalar_metric_keys(result: AnalysisResult, limit: int) -> list[str]:
+def scalar_metric_keys(result: AnalysisResult, limit: int, hidden: Sequence[str] = ()) -> list[str]:
     """Metrics that fit on a card (numbers or short text), in the analyzer's order."""
-    keys = [k for k, m in result.metrics.items() if not isinstance(m.value, (list, dict, tuple))]
+    keys = [
+        k
+        for k, m in result.metrics.items()
+        if not isinstance(m.value, (list, dict, tuple)) and k not in hidden
+    ]
     return keys[:limit]
 
 
@@ -163,6 +180,7 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         Output(i["table_select"], "options"),
         Output(i["table_select"], "value"),
         Output(i["status"], "children"),
+        Output(i["headline"], "children"),
         *DATA_INPUTS,
         State(i["table_select"], "value"),
     )
@@ -170,30 +188,35 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
         result = compute(hub, spec.name, version, filters, drill)
         if result is None:
             msg = "No data yet — press Generate above." if not has_rows(version) else no_update
-            return [], [], [], [], None, msg
+            return [], [], [], [], None, msg, []
         options = table_options(result)
         values = [o["value"] for o in options]
         value = selected if selected in values else (values[0] if values else None)
         keys = [k for k in spec.card_keys if k in result.metrics] or scalar_metric_keys(
-            result, spec.max_cards
+            result, spec.max_cards, spec.hidden_metrics
         )
         cards = kpi_row(result.metrics, None, keys)
-        return cards, recommendation_list(result.recommendations), methods_list(result), options, value, ""
+        headline = spec.headline(result) if spec.headline is not None else []
+        recs = recommendation_list(result.recommendations)
+        return cards, recs, methods_list(result), options, value, "", headline
 
     @app.callback(
         Output(i["grid"], "rowData"),
         Output(i["grid"], "columnDefs"),
         Output(i["grid"], "csvExportParams"),
         Output(f"{i['grid']}-title", "children"),
+        Output(i["grid"], "style"),
+        Output(i["grid"], "columnSize"),
         Input(i["table_select"], "value"),
         *DATA_INPUTS,
     )
     def update_table(selected, version, filters, drill):
         result = compute(hub, spec.name, version, filters, drill)
         if result is None or not selected or selected not in result.tables:
-            return [], [], no_update, ""
+            return [], [], no_update, "", grid_style(0), no_update
         rows, cols = grid_payload(result.tables[selected])
-        return rows, cols, csv_export_params(f"{spec.name}-{selected}.csv"), selected.replace("_", " ")
+        export = csv_export_params(f"{spec.name}-{selected}.csv")
+        return rows, cols, export, selected.replace("_", " "), grid_style(len(rows)), "autoSize"
 
     for g in spec.extra_grids:
         _register_extra(app, hub, spec.name, g)
@@ -211,12 +234,19 @@ def register(app, hub: DataHub, spec: PageSpec) -> None:
 def _register_extra(app, hub: DataHub, name: str, g: ExtraGrid) -> None:
     grid_id = f"{name}-{g.key}-grid"
 
-    @app.callback(Output(grid_id, "rowData"), Output(grid_id, "columnDefs"), *DATA_INPUTS)
+    @app.callback(
+        Output(grid_id, "rowData"),
+        Output(grid_id, "columnDefs"),
+        Output(grid_id, "style"),
+        Output(grid_id, "columnSize"),
+        *DATA_INPUTS,
+    )
     def update_extra(version, filters, drill):
         result = compute(hub, name, version, filters, drill)
         if result is None:
-            return [], []
-        return grid_payload(g.select(result))
+            return [], [], grid_style(0), no_update
+        rows, cols = grid_payload(g.select(result))
+        return rows, cols, grid_style(len(rows)), "autoSize"
 
 
 def _register_exports(app, buttons: list[str], grids: list[str]) -> None:

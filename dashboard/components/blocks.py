@@ -112,7 +112,8 @@ def _json_safe(df: pd.DataFrame) -> list[dict]:
     for col in out.columns:
         s = out[col]
         if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = s.dt.strftime("%Y-%m-%d %H:%M").astype(object)
+            whole_days = bool((s.dropna() == s.dropna().dt.normalize()).all())
+            out[col] = s.dt.strftime("%Y-%m-%d" if whole_days else "%Y-%m-%d %H:%M:%S").astype(object)
         elif (
             isinstance(s.dtype, pd.CategoricalDtype)
             or pd.api.types.is_string_dtype(s)
@@ -130,26 +131,102 @@ def _json_safe(df: pd.DataFrame) -> list[dict]:
     return records
 
 
+#: column-name endings -> the unit shown in the header (longest first)
+UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_usd_month", "$/month"),
+    ("_usd_per_call", "$/call"),
+    ("_per_1k_usd", "$ per 1K tokens"),
+    ("_usd_per_1k", "$ per 1K tokens"),
+    ("_usd", "$"),
+    ("_pct", "%"),
+    ("_ms", "ms"),
+    ("_s", "s"),
+)
+#: words spelled out in headers (abbreviations from column names)
+HEADER_WORDS = {
+    "id": "",
+    "pct": "%",
+    "usd": "$",
+    "mtd": "month-to-date",
+    "yhat": "forecast",
+    "lo": "low",
+    "hi": "high",
+}
+MONEY_JS = (
+    "params.value == null ? '' : (Math.abs(params.value) < 1 && params.value != 0 "
+    "? d3.format('$,.4f')(params.value) : d3.format('$,.2f')(params.value))"
+)
+PERCENT_JS = "params.value == null ? '' : d3.format(',.1f')(params.value) + ' %'"
+INTEGER_JS = "params.value == null ? '' : d3.format(',')(params.value)"
+FLOAT_JS = "params.value == null ? '' : d3.format(',.2f')(params.value)"
+MS_JS = "params.value == null ? '' : d3.format(',.0f')(params.value) + ' ms'"
+
+
+def column_unit(col: str) -> str | None:
+    """The unit a column name carries (``cost_usd`` -> "$", ``margin_pct`` -> "%"), or None."""
+    name = str(col)
+    for suffix, unit in UNIT_SUFFIXES:
+        if name.endswith(suffix) or name == suffix[1:]:
+            return unit
+    return "%" if name.startswith("pct_") or "_pct_" in name else None
+
+
+def header_name(col: str) -> str:
+    """A human header with its unit: ``cost_usd`` -> "Cost ($)", ``customer_id`` -> "Customer"."""
+    name, unit = str(col), column_unit(col)
+    for suffix, u in UNIT_SUFFIXES:
+        if u == unit and name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    words = [HEADER_WORDS.get(w, w) for w in name.split("_")]
+    text = " ".join(w for w in words if w) or str(col)
+    text = text[0].upper() + text[1:]
+    return f"{text} ({unit})" if unit and (unit != "%" or "%" not in text) else text
+
+
 def column_defs(df: pd.DataFrame) -> list[dict]:
-    """Sortable, filterable columns; numbers right-aligned with a number filter and formatter."""
+    """Sortable, filterable columns with human headers; money as $1,234.56, percentages as 12.3 %,
+    counts with thousands separators; numbers right-aligned. The field stays the column name, so a
+    CSV export keeps raw values under the header shown."""
     defs = []
     for col in df.columns:
-        d: dict[str, Any] = {"field": str(col), "headerName": str(col).replace("_", " ")}
-        if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
+        d: dict[str, Any] = {
+            "field": str(col),
+            "headerName": header_name(str(col)),
+            "headerTooltip": str(col),
+        }
+        s = df[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             d["filter"] = "agNumberColumnFilter"
             d["type"] = "rightAligned"
-            if str(col).endswith("_usd") or "usd" in str(col):
-                d["valueFormatter"] = {
-                    "function": "params.value == null ? '' : d3.format('$,.2f')(params.value)"
-                }
-            elif pd.api.types.is_float_dtype(df[col]):
-                d["valueFormatter"] = {
-                    "function": "params.value == null ? '' : d3.format(',.2f')(params.value)"
-                }
+            unit = column_unit(str(col))
+            if unit is not None and unit.startswith("$"):
+                fmt = MONEY_JS
+            elif unit == "%":
+                fmt = PERCENT_JS
+            elif unit == "ms":
+                fmt = MS_JS
+            elif pd.api.types.is_integer_dtype(s):
+                fmt = INTEGER_JS
+            else:
+                fmt = FLOAT_JS
+            d["valueFormatter"] = {"function": fmt}
         else:
             d["filter"] = "agTextColumnFilter"
         defs.append(d)
     return defs
+
+
+#: grid geometry (AG Grid's default theme): header and floating filter rows, one data row, pagination bar
+GRID_CHROME_PX = 2 * 49 + 50
+GRID_ROW_PX = 42
+GRID_MAX_ROWS = 12
+
+
+def grid_style(rows: int) -> dict:
+    """Height that fits the rows (at least one, at most ``GRID_MAX_ROWS`` visible, then it scrolls)."""
+    visible = max(1, min(int(rows), GRID_MAX_ROWS))
+    return {"height": f"{GRID_CHROME_PX + visible * GRID_ROW_PX}px"}
 
 
 def grid_payload(df: pd.DataFrame | None, max_rows: int = 5000) -> tuple[list[dict], list[dict]]:
@@ -200,7 +277,18 @@ def grid(grid_id: str, export_id: str, title: str = "", height: str = "420px") -
                         "resizable": True,
                         "floatingFilter": True,
                     },
-                    dashGridOptions={"pagination": True, "paginationPageSize": 20, "animateRows": False},
+                    dashGridOptions={
+                        "pagination": True,
+                        "paginationPageSize": 100,
+                        "paginationPageSizeSelector": False,
+                        "animateRows": False,
+                        "tooltipShowDelay": 300,
+                        # every column rendered, so auto-size measures them all (tables have < 30 columns)
+                        "suppressColumnVirtualisation": True,
+                        # columns as wide as their content once the first rows arrive; the callbacks
+                        # ask again (columnSize) whenever they send another table
+                        "autoSizeStrategy": {"type": "fitCellContents"},
+                    },
                     csvExportParams=csv_export_params(f"{grid_id}.csv"),
                     style={"height": height},
                 ),

@@ -12,7 +12,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from showcase.queries.chart_builder import ChartConfig, ConfigError, describe
+from showcase.queries.chart_builder import MAX_LAST_DAYS, MAX_TOP_N, ChartConfig, ConfigError, describe
 from showcase.queries.workspace import ChartExists, Listing, Workspace, WorkspaceError
 
 #: Flask config key holding the workspace folder (set by ``revenium-flow dashboard --workspace``)
@@ -25,6 +25,10 @@ def workspace_for(server_config: Any) -> Workspace:
     """The workspace of this server: ``--workspace`` when given, else $REVENIUM_FLOW_WORKSPACE or default."""
     root = server_config.get(WORKSPACE_CONFIG) if server_config is not None else None
     return Workspace(root or None)
+
+
+#: control names in messages (the rest: the field name with spaces)
+FIELD_LABELS = {"top_n": "top N"}
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -65,13 +69,15 @@ def config_from_controls(
         "top_n": _int_or_none(top_n) if top_n not in (None, "") else None,
     }
     if last_days not in (None, "") and doc["last_days"] is None:
-        return None, ["last days: expected a whole number of days"]
+        return None, [f"last days: expected a whole number of days 1..{MAX_LAST_DAYS}, got {last_days!r}"]
     if top_n not in (None, "") and doc["top_n"] is None:
-        return None, ["top N: expected a whole number"]
+        return None, [f"top N: expected a whole number 1..{MAX_TOP_N}, got {top_n!r}"]
     try:
         return ChartConfig.from_dict(doc), []
     except ConfigError as exc:
-        return None, [f"{field.replace('_', ' ')}: {reason}" for field, reason in exc.problems]
+        return None, [
+            f"{FIELD_LABELS.get(field, field.replace('_', ' '))}: {reason}" for field, reason in exc.problems
+        ]
 
 
 @dataclass(frozen=True)

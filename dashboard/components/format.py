@@ -34,9 +34,11 @@ def format_value(value: Any, unit: str) -> str:
     """Render a metric value by its unit (USD, %, ms, calls, tokens, USD/call, ...)."""
     if is_missing(value):
         return "—"
+    u = (unit or "").lower()
+    if u == "timestamp":
+        return timestamp(value)
     if isinstance(value, str):
         return value
-    u = (unit or "").lower()
     if u.startswith("usd"):
         text = money(value)
         suffix = unit[3:].strip()
@@ -49,6 +51,20 @@ def format_value(value: Any, unit: str) -> str:
         return f"{float(value):,.2f} s"
     # counts (calls, customers, alerts, days, ...): the card label already names the unit
     return number(value)
+
+
+def timestamp(value: Any) -> str:
+    """A full UTC time to the second: ``2026-12-01 22:32:05 UTC`` (text that is not a time stays as is)."""
+    import pandas as pd
+
+    try:
+        t = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if t is pd.NaT:
+        return "—"
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def change_text(

@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.components.format import megabytes, number
+from dashboard.generation import MAX_SEED, MAX_TARGET_MB, MIN_TARGET_MB
 
 # stores (per tab, never on the server)
 VERSION_STORE = "store-version"  # {"version": int, "rows": int}
@@ -33,7 +34,19 @@ SEED_INPUT = "gen-seed"
 GENERATE_BUTTON = "gen-start"
 STOP_BUTTON = "gen-stop"
 GEN_MESSAGE = "gen-message"
+GEN_MESSAGE_STORE = "store-gen-message"  # {"kind": "run" | "form"}: a run's message clears when the run ends
+PARAMS_STORE = "store-run-params"
+DRILL_HISTORY = "store-drill-history"  # output of the clientside callback that records drill steps  # started_at of the run whose parameters the controls already show
 INGEST_STATUS = "ingest-status"
+CONFIRM_MODAL = "gen-confirm"
+CONFIRM_TEXT = "gen-confirm-text"
+CONFIRM_OK = "gen-confirm-ok"
+CONFIRM_CANCEL = "gen-confirm-cancel"
+BELL = "alert-bell"
+BELL_COUNT = "alert-bell-count"
+ALERT_LIST = "alert-list"
+ALERT_LIST_BODY = "alert-list-body"
+ALERT_LIST_OPEN_PAGE = "alert-list-open-realtime"
 
 FILTER_DATES = "filter-dates"
 FILTER_DROPDOWNS: dict[str, str] = {
@@ -62,6 +75,7 @@ GENERATION_TOASTS = "toast-generation"
 
 STATE_COLOURS: dict[str, str] = {
     "idle": "secondary",
+    "starting": "info",
     "generating": "primary",
     "stopped": "warning",
     "done": "success",
@@ -81,7 +95,16 @@ def navbar() -> dbc.Navbar:
         dbc.Container(
             [
                 dbc.NavbarBrand("revenium-flow", href="/", className="fw-semibold"),
-                dbc.Nav(links, navbar=True, className="flex-wrap"),
+                dbc.Nav(links, navbar=True, className="flex-wrap me-auto"),
+                dbc.Button(
+                    ["Alerts ", dbc.Badge("0", id=BELL_COUNT, color="secondary", pill=True)],
+                    id=BELL,
+                    color="dark",
+                    size="sm",
+                    n_clicks=0,
+                    title="Alerts: open the list",
+                    className="border-secondary",
+                ),
             ],
             fluid=True,
         ),
@@ -111,12 +134,14 @@ def generation_strip(default_target_mb: float = 50.0, default_seed: int = 42) ->
         dbc.InputGroup(
             [
                 dbc.InputGroupText("Target MB"),
+                # no min/max on the element: out-of-range input would reach the server as "no value";
+                # the bounds are checked there and the message says them (generation.validate_request)
                 dbc.Input(
                     id=TARGET_INPUT,
                     type="number",
-                    min=0.1,
-                    step=0.1,
+                    step="any",
                     value=default_target_mb,
+                    placeholder=f"{MIN_TARGET_MB:g}-{MAX_TARGET_MB:,.0f}",
                     style={"maxWidth": "6rem"},
                 ),
                 dbc.Select(
@@ -129,9 +154,9 @@ def generation_strip(default_target_mb: float = 50.0, default_seed: int = 42) ->
                 dbc.Input(
                     id=SEED_INPUT,
                     type="number",
-                    min=0,
-                    step=1,
+                    step="any",
                     value=default_seed,
+                    placeholder=f"0-{MAX_SEED}",
                     style={"maxWidth": "5.5rem"},
                 ),
                 dbc.Button("Generate", id=GENERATE_BUTTON, color="primary", n_clicks=0),
@@ -228,6 +253,12 @@ def breadcrumb(drill: list[str] | tuple[str, ...] | None) -> list[Any]:
     return items
 
 
+def organization_placeholder(drill: list[str] | tuple[str, ...] | None) -> str:
+    """The Organization filter names the drill scope when it has no value of its own."""
+    path = list(drill or [])
+    return f"{path[0]} (drill-down)" if path else f"{FILTER_LABELS['organizations']}: all"
+
+
 def empty_state() -> html.Div:
     return html.Div(
         dbc.Alert(
@@ -268,10 +299,40 @@ def ingest_view(status: dict[str, Any] | None) -> list[Any]:
     return [dbc.Badge("ingest on", color="info", className="me-2"), html.Span(" · ".join(parts))]
 
 
-def progress_view(manifest: dict | None, running: bool, rows_fallback: int) -> dict[str, Any]:
-    """Progress bar value/label, status text, state badge and colour from the manifest (pure)."""
+def run_outcome(state: str, message: str | None) -> str:
+    """A run's end in plain words: "finished", "stopped by you", "failed: <reason>"."""
+    msg = str(message or "")
+    if state == "done":
+        return "finished"
+    if state == "stopped":
+        # the dashboard's Stop sends SIGTERM, Ctrl-C in a terminal SIGINT: both are the user's doing
+        return "stopped by you" if ("SIGTERM" in msg or "SIGINT" in msg or not msg) else f"stopped: {msg}"
+    if state == "error":
+        return f"failed: {msg}" if msg else "failed"
+    if state == "interrupted":  # the generator process went away without a word (killed, crashed)
+        return f"interrupted: {msg}" if msg else "interrupted"
+    return ""
+
+
+def progress_view(
+    manifest: dict | None, running: bool, rows_fallback: int, run_pid: int | None = None
+) -> dict[str, Any]:
+    """Progress bar value/label, status text, state badge and colour from the manifest (pure).
+
+    ``run_pid`` is the process the dashboard launched (alive): while the manifest still describes
+    an earlier run (another pid), the new run is *starting* — never the old "done 100 %".
+    """
     m = manifest or {}
     state = str(m.get("state") or ("generating" if running else "idle"))
+    if running and run_pid is not None and m and m.get("pid") != run_pid:
+        return {
+            "value": 0.0,
+            "label": "",
+            "text": "Starting the generator…",
+            "state": "starting",
+            "colour": STATE_COLOURS["starting"],
+            "animated": True,
+        }
     if running and state not in ("generating", "stopped", "done", "error"):
         state = "generating"
     progress = float(m.get("progress") or 0.0)
@@ -287,8 +348,9 @@ def progress_view(manifest: dict | None, running: bool, rows_fallback: int) -> d
         parts.append(f"simulated to {str(m['simulated_until'])[:16].replace('T', ' ')}")
     if m.get("merger_day") and state == "generating":
         parts.append(f"merger at {m['merger_day']}")
-    if m.get("message") and state in ("error", "stopped", "interrupted"):
-        parts.append(str(m["message"]))
+    outcome = run_outcome(state, m.get("message"))
+    if outcome and m:
+        parts.append(outcome)
     text = "No data yet." if not m and not rows else " · ".join(parts)
     scenarios = [
         f"{name}: {number(int(p.get('rows') or 0))} rows synthesised"
@@ -330,8 +392,67 @@ def toast(header: str, body: list[Any] | str, colour: str, toast_id: str) -> dbc
     )
 
 
+def confirm_modal() -> dbc.Modal:
+    """Asked before a Generate that would replace the simulated rows of the last run."""
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle("Replace the simulated data?")),
+            dbc.ModalBody(id=CONFIRM_TEXT),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id=CONFIRM_CANCEL, color="secondary", n_clicks=0),
+                    dbc.Button("Replace and generate", id=CONFIRM_OK, color="danger", n_clicks=0),
+                ]
+            ),
+        ],
+        id=CONFIRM_MODAL,
+        is_open=False,
+        backdrop="static",
+    )
+
+
+def confirm_text(by_source: dict[str, int] | None) -> str:
+    """What a new run replaces (the simulated rows) and what it keeps (metered and OTLP rows)."""
+    counts = dict(by_source or {})
+    simulated = int(counts.pop("simulated", 0) or 0)
+    kept = sum(int(v or 0) for v in counts.values())
+    text = (
+        f"Generate replaces the {number(simulated)} simulated rows of the last run in the data file. "
+        "This cannot be undone."
+    )
+    if kept:
+        parts = ", ".join(f"{number(int(v))} {k}" for k, v in counts.items() if v)
+        text += f" The {number(kept)} rows from real metering ({parts}) are kept."
+    else:
+        text += " Rows from real metering (metered, OTLP) would be kept; there are none now."
+    return text
+
+
+def alert_list() -> dbc.Offcanvas:
+    """The list the navbar bell opens: newest alerts, most severe first, and the way to the Real-time page."""
+    return dbc.Offcanvas(
+        [
+            dbc.Button(
+                "Open the Real-time page",
+                id=ALERT_LIST_OPEN_PAGE,
+                href="/realtime",
+                size="sm",
+                className="mb-3",
+            ),
+            html.Div(id=ALERT_LIST_BODY),
+        ],
+        id=ALERT_LIST,
+        title="Alerts",
+        placement="end",
+        is_open=False,
+    )
+
+
 def stores() -> list[Any]:
     """The per-tab state. Session storage: a reload keeps the view, another tab has its own.
+
+    Seen alerts are kept in the browser's local storage: an alert shown once is not shown again
+    after a reload or in another tab of the same browser.
 
     The data version starts at -1: the tick's first (initial) call publishes the real one, and every
     callback that depends on it runs then (Dash runs a dependent callback only when its input changes).
@@ -341,6 +462,9 @@ def stores() -> list[Any]:
         dcc.Store(id=MANIFEST_STORE, data=None),
         dcc.Store(id=FILTER_STORE, data={}),
         dcc.Store(id=DRILL_STORE, storage_type="session", data=[]),
-        dcc.Store(id=SEEN_ALERTS_STORE, data=None),
+        dcc.Store(id=SEEN_ALERTS_STORE, storage_type="local", data=None),
         dcc.Store(id=ALERTS_VERSION_STORE, data=-1),
+        dcc.Store(id=GEN_MESSAGE_STORE, data=None),
+        dcc.Store(id=PARAMS_STORE, data=None),
+        dcc.Store(id=DRILL_HISTORY, data=None),
     ]

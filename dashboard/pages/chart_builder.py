@@ -127,9 +127,9 @@ def _builder(defaults: logic.Controls) -> dbc.Card:
             ),
             _labelled(
                 "Top N per dimension",
-                dbc.Input(
-                    id=TOP_N, type="number", min=1, max=500, step=1, value=defaults.top_n, debounce=True
-                ),
+                # no min/max/step on the element: an out-of-range value must reach the check (which
+                # names the bound) instead of arriving as "no value"
+                dbc.Input(id=TOP_N, type="number", value=defaults.top_n, debounce=True),
                 6,
             ),
             _labelled(
@@ -149,9 +149,7 @@ def _builder(defaults: logic.Controls) -> dbc.Card:
             ),
             _labelled(
                 "or last N days",
-                dbc.Input(
-                    id=LAST_DAYS, type="number", min=1, step=1, value=defaults.last_days, debounce=True
-                ),
+                dbc.Input(id=LAST_DAYS, type="number", value=defaults.last_days, debounce=True),
                 4,
             ),
             _labelled(

@@ -6,6 +6,7 @@ from dashboard.components import analyzer_page
 from dashboard.components.analyzer_page import ExtraGrid, PageSpec
 from dashboard.components.charts import alert_history
 from dashboard.components.charts.alert_history import alerts_frame
+from dashboard.components.realtime_headline import HEADLINE_METRICS, headline
 
 SPEC = PageSpec(
     name="realtime",
@@ -15,6 +16,8 @@ SPEC = PageSpec(
     extra_grids=(
         ExtraGrid("alerts", "Alerts (severity, entity, message, time)", lambda r: alerts_frame(r.alerts)),
     ),
+    headline=headline,
+    hidden_metrics=HEADLINE_METRICS,
 )
 
 analyzer_page.register_page(__name__, SPEC, path="/realtime", name="Real-time", order=3)

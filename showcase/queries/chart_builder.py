@@ -51,7 +51,10 @@ MAX_DIMENSIONS = 4
 #: lines and bar segments drawn at most (the rest is merged into "(other series)")
 MAX_SERIES = 20
 OTHER_SERIES = "(other series)"
+#: the merged rest is grey, never one of the palette's series colours
+OTHER_COLOUR = "#adb5bd"
 MAX_TOP_N = 500
+MAX_LAST_DAYS = 3660
 MAX_FILTER_VALUES = 1000
 MAX_TITLE = 120
 _MIN_DIMENSIONS = {"treemap": 1, "sunburst": 1, "bar": 1, "line": 0, "table": 0}
@@ -202,9 +205,14 @@ def config_problems(cfg: ChartConfig) -> list[tuple[str, str]]:
         if (
             isinstance(cfg.last_days, bool)
             or not isinstance(cfg.last_days, int)
-            or not 1 <= cfg.last_days <= 3660
+            or not 1 <= cfg.last_days <= MAX_LAST_DAYS
         ):
-            p.append(("last_days", f"expected a whole number of days 1..3660 or null, got {cfg.last_days!r}"))
+            p.append(
+                (
+                    "last_days",
+                    f"expected a whole number of days 1..{MAX_LAST_DAYS} or null, got {cfg.last_days!r}",
+                )
+            )
         elif cfg.date_from or cfg.date_to:
             p.append(("last_days", "use either last_days or date_from/date_to, not both"))
     if cfg.top_n is not None and (
@@ -380,11 +388,11 @@ def _hierarchy(config: ChartConfig, frame: pd.DataFrame) -> go.Figure:
     fig.add_annotation(
         text=subtitle,
         showarrow=False,
-        x=1,
+        x=0,
         y=1.06,
         xref="paper",
         yref="paper",
-        xanchor="right",
+        xanchor="left",  # the chart toolbar sits on the right
         font={"size": 11},
     )
     return fig
@@ -409,10 +417,17 @@ def _series_traces(
     """One trace per series (a single trace named after the metric when there is none)."""
     if not has_series:
         return [make(x=agg[x], y=agg["value"], customdata=_customdata(metric, agg), name=METRICS[metric][0])]
-    return [
-        make(x=part[x], y=part["value"], customdata=_customdata(metric, part), name=_escape(name))
-        for name, part in agg.groupby("_series", observed=True, sort=True)
-    ]
+    traces, other = [], None
+    for name, part in agg.groupby("_series", observed=True, sort=True):
+        trace = make(x=part[x], y=part["value"], customdata=_customdata(metric, part), name=_escape(name))
+        if name == OTHER_SERIES:
+            trace.marker.color = OTHER_COLOUR
+            if isinstance(trace, go.Scatter):
+                trace.line.color = OTHER_COLOUR
+            other = trace
+        else:
+            traces.append(trace)
+    return traces + ([other] if other is not None else [])  # the rest last, after the named series
 
 
 def _bar(config: ChartConfig, frame: pd.DataFrame) -> go.Figure:

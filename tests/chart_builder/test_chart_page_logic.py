@@ -69,6 +69,10 @@ def test_date_picker_values_are_cut_to_days_and_empty_inputs_mean_none():
         ({"chart_type": "bar", "dimensions": []}, "dimensions: a bar needs at least 1 dimension"),
         ({"last_days": 2.5}, "last days: expected a whole number"),
         ({"top_n": "many"}, "top N: expected a whole number"),
+        ({"last_days": 0}, "last days: expected a whole number of days 1..3660"),
+        ({"last_days": -3}, "last days: expected a whole number of days 1..3660"),
+        ({"top_n": 0}, "top N: expected a whole number 1..500"),
+        ({"top_n": 99999}, "top N: expected a whole number 1..500"),
         (
             {"date_from": "2026-11-09", "date_to": "2026-11-01", "last_days": None},
             "date to: 2026-11-01 is before",

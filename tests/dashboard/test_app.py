@@ -91,3 +91,73 @@ def test_dashboard_command_rejects_a_too_fast_interval(interval):
     parser = argparse.ArgumentParser()
     dashboard_cmd.add_parser(parser.add_subparsers())
     assert dashboard_cmd.run(parser.parse_args(["dashboard", "--interval-ms", str(interval)])) == 2
+
+
+def test_ingest_log_line_only_when_something_arrived():
+    from dashboard.commands.dashboard import ingest_log_line
+
+    assert ingest_log_line({}, {"rows_stored": 0}) is None
+    line = ingest_log_line({"rows_stored": 5}, {"rows_stored": 12, "metered_rows": 7, "rejected_requests": 1})
+    assert line.startswith("ingest: +7 rows (7 metered, 0 otlp)") and "1 requests rejected" in line
+    assert line.endswith("12 rows since start")
+
+
+@pytest.mark.slow
+def test_generation_start_and_end_are_logged(tmp_path, caplog):
+    import logging
+    import time
+
+    from dashboard.generation import GenerationControl
+
+    control = GenerationControl()
+    data = tmp_path / "calls.csv"
+    with caplog.at_level(logging.INFO, logger="dashboard.generation"):
+        assert control.start(data, 0.1, "max", 1).ok
+        assert control.params(data) == {"target_mb": 0.1, "pace": "max", "seed": 1}
+        assert control.wait(data, timeout=60) == 0
+        for _ in range(50):  # the watcher thread logs right after the exit
+            if "generation done" in caplog.text:
+                break
+            time.sleep(0.1)
+    assert "generation started: 0.1 MB, pace max, seed 1" in caplog.text
+    assert "generation done" in caplog.text and "rows" in caplog.text
+
+
+def test_make_run_takes_port_and_host():
+    import subprocess
+
+    out = subprocess.run(
+        ["make", "-n", "run", "PORT=8060", "HOST=0.0.0.0"],
+        cwd=dashdata.Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "dashboard --host 0.0.0.0 --port 8060" in out
+
+
+def test_hub_releases_memory_on_a_new_run_and_when_data_goes_quiet(tmp_path, monkeypatch):
+    import threading
+
+    from dashboard.callbacks import hub as hub_module
+
+    def join_release_threads() -> None:
+        for thread in threading.enumerate():
+            if thread.name == "release-memory":
+                thread.join()
+
+    released = []
+    monkeypatch.setattr(hub_module, "release_memory", lambda: released.append(1))
+    path = tmp_path / "calls.csv"
+    dashdata.write(path, dashdata.calls(100, 2))
+    hub = DataHub(path)
+    hub.tick()  # first read
+    hub.tick()  # quiet again: release once
+    hub.tick()  # still quiet: nothing more
+    join_release_threads()
+    assert len(released) == 1
+    path.unlink()
+    dashdata.write(path, dashdata.calls(50, 1, seed=3))  # a new run replaces the file
+    assert hub.tick().reset
+    join_release_threads()
+    assert len(released) == 2

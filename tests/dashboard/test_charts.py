@@ -74,6 +74,61 @@ def test_margin_distribution_has_the_alarm_line(results):
     assert any(s.x0 == margin_distribution.ALARM_MARGIN_PCT for s in fig.layout.shapes)
 
 
+def test_margin_histogram_spans_the_1st_to_99th_percentile_and_counts_the_rest():
+    margins = pd.Series([-500.0, *[80.0 + i * 0.1 for i in range(198)], 400.0])
+    lo, hi, below, above = margin_distribution.histogram_range(margins)
+    assert 80.0 <= lo < 81.0 and 99.0 < hi < 100.0 and below == 2 and above == 2
+    df = pd.DataFrame({"customer_id": [f"c{i}" for i in range(200)], "margin_pct": margins, "band": "x"})
+    fig = margin_distribution.create_figure(df)
+    assert "4 outside the 1st–99th percentile" in fig.layout.title.text
+    assert fig.layout.xaxis.range[0] <= margin_distribution.ALARM_MARGIN_PCT <= fig.layout.xaxis.range[1]
+
+
+def test_switch_matrix_labels_every_row_and_leaves_zero_cells_blank(results):
+    pivot = pd.DataFrame(
+        [[float(i), 0.0] for i in range(30)],
+        index=[f"m{i:02d}" for i in range(30)],
+        columns=["a", "b"],
+    )
+    fig = switch_matrix.create_figure(switch_matrix._keep_top(pivot, switch_matrix.MAX_ROWS, 0))
+    trace = fig.data[0]
+    assert len(trace.y) == switch_matrix.MAX_ROWS and trace.y[-1] == switch_matrix.OTHER
+    assert fig.layout.yaxis.dtick == 1
+    assert all(t == "" for row in trace.text for t in row[1:])  # the zero column is blank
+    assert switch_matrix.cell_text(0.4) == "<$1" and switch_matrix.cell_text(1234.4) == "$1,234"
+
+
+def test_forecast_view_shows_the_actual_period_plus_30_days(results):
+    df = cost_forecast.process_data(results["understanding"])
+    fig = cost_forecast.create_figure(df)
+    start, end = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+    actual = df.loc[df["kind"] == "actual", "date"]
+    assert start < actual.min() and (end - actual.max()).days == cost_forecast.VIEW_AHEAD_DAYS
+
+
+def test_pricing_margin_axis_has_round_ticks(results):
+    fig = pricing_models.create_figure(pricing_models.process_data(results["pricing"]))
+    axis = fig.layout.yaxis2
+    assert axis.dtick in (1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200, 250, 500)
+    assert axis.range[0] % axis.dtick == 0 and axis.range[1] % axis.dtick == 0
+
+
+def test_feature_labels_alternate_positions_and_only_the_costliest_are_labelled():
+    n = feature_quadrant.MAX_LABELS + 5
+    df = pd.DataFrame(
+        {
+            "feature_id": [f"f{i}" for i in range(n)],
+            "adoption_pct": [float(i) for i in range(n)],
+            "margin_pct": 50.0,
+            "cost_usd": [float(i) for i in range(n)],
+            "quadrant": "invest",
+        }
+    )
+    plan = feature_quadrant.label_plan(df)
+    assert (plan["text"] != "").sum() == feature_quadrant.MAX_LABELS
+    assert all(a != b for a, b in zip(plan["position"], plan["position"].iloc[1:], strict=False))
+
+
 def test_switch_matrix_sums_the_savings(results):
     sw = results["optimization"].tables["switch_matrix"]
     pivot = switch_matrix.process_data(results["optimization"])
@@ -134,8 +189,12 @@ def test_treemap_below_a_drill_path_has_that_node_as_root():
 
 def test_treemap_click_drills_down_and_root_click_goes_up():
     click = {"points": [{"id": "o1/pa"}]}
-    assert hierarchy_treemap.drill_from_click([], click) == ["o1", "pa"]
+    # a click on a product inside an organization goes down exactly one level: the organization
+    assert hierarchy_treemap.drill_from_click([], click) == ["o1"]
+    assert hierarchy_treemap.drill_from_click(["o1"], click) == ["o1", "pa"]
+    assert hierarchy_treemap.drill_from_click(["o1"], {"points": [{"id": "o1/pa/m1"}]}) == ["o1", "pa"]
     assert hierarchy_treemap.drill_from_click(["o1", "pa"], click) == ["o1"]
+    assert hierarchy_treemap.drill_from_click(["o2"], click) is None  # outside the scope: stale figure
     assert hierarchy_treemap.drill_from_click([], {"points": [{"id": "a/b/c/d"}]}) is None
     assert hierarchy_treemap.drill_from_click([], {"points": [{}]}) is None
     assert hierarchy_treemap.drill_from_click([], None) is None
@@ -182,3 +241,21 @@ def test_scope_line_names_the_sources_once_real_metering_is_in():
         scope_text(1227, start, end, {"simulated": 1200, "metered": 20, "otlp": 7})
         == "1,227 calls in scope 2026-11-01 → 2026-11-30 · by source: 1,200 simulated, 20 metered, 7 otlp"
     )
+
+
+def test_alert_history_is_a_timeline_of_counts_by_severity(results):
+    df = alert_history.process_data(results["realtime"])
+    assert set(df.columns) == {"bucket", "severity", "alerts", "entities"}
+    assert int(df["alerts"].sum()) == len([a for a in results["realtime"].alerts if a.time is not None])
+    fig = alert_history.create_figure(df)
+    assert fig.layout.barmode == "stack" and {t.type for t in fig.data} == {"bar"}
+
+
+def test_realtime_headline_has_one_count_per_idea(results):
+    from dashboard.components.realtime_headline import headline_counts
+
+    counts = {c["key"]: c for c in headline_counts(results["realtime"])}
+    assert list(counts) == ["open_alerts", "anomalies", "alerts_24h"]
+    assert counts["open_alerts"]["value"] == len(results["realtime"].alerts)
+    assert 0 <= counts["alerts_24h"]["value"] <= counts["open_alerts"]["value"]
+    assert all(c["note"] for c in counts.values())

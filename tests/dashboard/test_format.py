@@ -48,3 +48,34 @@ def test_change_arrows_are_coloured_good_or_bad_per_kpi():
         "▼ 2.1 pp vs the previous 7 days",
         "danger",
     )
+
+
+def test_timestamps_are_shown_in_full():
+    from dashboard.components.format import timestamp
+
+    assert timestamp("2026-12-01T22:32:05.123+00:00") == "2026-12-01 22:32:05 UTC"
+    assert format_value("2026-12-01T22:32:05Z", "timestamp") == "2026-12-01 22:32:05 UTC"
+    assert timestamp("not a time") == "not a time"
+
+
+def test_grid_headers_are_human_with_units_and_values_formatted():
+    import pandas as pd
+
+    from dashboard.components.blocks import column_defs, grid_payload, grid_style, header_name
+
+    assert header_name("cost_usd") == "Cost ($)"
+    assert header_name("margin_pct") == "Margin (%)"
+    assert header_name("savings_usd_month") == "Savings ($/month)"
+    assert header_name("customer_id") == "Customer"
+    assert header_name("p95_ms") == "P95 (ms)"
+    df = pd.DataFrame({"customer_id": ["c"], "cost_usd": [1234.56], "margin_pct": [12.34], "calls": [1234]})
+    defs = {d["field"]: d for d in column_defs(df)}
+    assert "$,.2f" in defs["cost_usd"]["valueFormatter"]["function"]
+    assert "' %'" in defs["margin_pct"]["valueFormatter"]["function"]
+    assert "d3.format(',')" in defs["calls"]["valueFormatter"]["function"]
+    rows, _ = grid_payload(df)
+    assert rows == [
+        {"customer_id": "c", "cost_usd": 1234.56, "margin_pct": 12.34, "calls": 1234}
+    ]  # raw for CSV
+    small, big = grid_style(4), grid_style(5000)
+    assert int(small["height"][:-2]) < int(big["height"][:-2]) == int(grid_style(12)["height"][:-2])

@@ -8,22 +8,35 @@ from dash import no_update
 from analyzers.base import Alert
 from dashboard.callbacks.hub import Tick
 from dashboard.callbacks.shell import (
+    MAX_SEEN_ALERTS,
     alert_toast_content,
+    alert_toast_contents,
     drill_from_crumb,
     filters_payload,
     finished_toast,
+    merge_toasts,
+    message_belongs_to_ended_run,
+    run_params,
     tick_update,
+    toast_component,
     unseen_alerts,
 )
-from dashboard.components.shell import breadcrumb, ingest_view, progress_view
+from dashboard.components.shell import (
+    breadcrumb,
+    confirm_text,
+    ingest_view,
+    organization_placeholder,
+    progress_view,
+    run_outcome,
+)
 
 
-def alert(i: str, severity: str = "warning", value: float = 1.0) -> Alert:
+def alert(i: str, severity: str = "warning", value: float = 1.0, entity: str | None = None) -> Alert:
     return Alert(
         id=i,
         severity=severity,
         kind="anomaly",
-        entity=f"customer:{i}",
+        entity=entity or f"customer:{i}",
         message=f"m {i}",
         value=value,
         threshold=0.5,
@@ -79,12 +92,98 @@ def test_unseen_alerts_baseline_then_only_new_ones_most_severe_first():
     assert unseen_alerts(seen, [a, b, c, d])[0] == []
 
 
-def test_one_toast_summarises_several_new_alerts():
-    content = alert_toast_content([alert("d", "critical"), alert("c"), alert("e")])
-    assert content["header"] == "Critical alert: customer:d"
-    assert "+2 more" in content["body"]
-    assert content["colour"] == "danger"
-    assert alert_toast_content([]) is None
+def test_one_toast_per_entity_the_most_severe_wins_and_the_rest_are_folded():
+    new = [alert("a", "warning", entity="customer:c1"), alert("b", "critical", entity="customer:c1")]
+    contents = alert_toast_contents(new)
+    assert len(contents) == 1
+    assert contents[0]["header"] == "Critical alert: customer:c1"
+    assert "+1 more for this customer" in contents[0]["body"] and contents[0]["colour"] == "danger"
+    two = alert_toast_contents([alert("a", entity="model:m"), alert("b", "critical", entity="customer:c")])
+    assert [c["header"] for c in two] == ["Critical alert: customer:c", "Warning alert: model:m"]
+    assert alert_toast_contents([]) == [] and alert_toast_content([]) is None
+
+
+def test_a_burst_becomes_one_summary_toast():
+    burst = [alert(str(i), "critical" if i == 7 else "warning", entity=f"customer:c{i}") for i in range(12)]
+    contents = alert_toast_contents(burst)
+    assert len(contents) == 1
+    assert contents[0]["header"] == "12 new alerts — open Real-time"
+    assert "customer:c7" in contents[0]["body"] and contents[0]["link"]
+
+
+def _toast(key: str, is_open: bool = True) -> dict:
+    t = toast_component({"header": key, "body": key, "colour": "info", "key": key}).to_plotly_json()
+    t["props"]["is_open"] = is_open
+    return t
+
+
+def test_toasts_are_capped_newest_first_and_replace_their_entity():
+    shown = [_toast("b"), _toast("c"), _toast("d", is_open=False)]
+    new = [toast_component({"header": "a", "body": "a", "colour": "info", "key": "a"})]
+    merged = merge_toasts(shown, new, 2)
+    assert len(merged) == 2 and merged[0] is new[0]
+    assert merged[1]["props"]["id"] == shown[0]["props"]["id"]
+    again = [toast_component({"header": "b2", "body": "b", "colour": "info", "key": "b"})]
+    assert [getattr(t, "header", None) or t["props"]["header"] for t in merge_toasts(shown, again, 3)] == [
+        "b2",
+        "c",
+    ]
+
+
+def test_seen_alerts_stay_bounded():
+    many = [alert(str(i)) for i in range(MAX_SEEN_ALERTS + 10)]
+    _, seen = unseen_alerts([], many)
+    assert len(seen) == MAX_SEEN_ALERTS and seen[-1] == str(MAX_SEEN_ALERTS + 9)
+
+
+def test_badge_says_starting_until_the_new_run_writes_its_manifest():
+    old = {"state": "done", "progress": 1.0, "rows": 9, "mb": 3, "target_mb": 3, "pid": 111}
+    v = progress_view(old, True, 9, run_pid=222)
+    assert v["state"] == "starting" and v["value"] == 0.0 and "Starting" in v["text"]
+    assert (
+        progress_view({**old, "state": "generating", "pid": 222}, True, 9, run_pid=222)["state"]
+        == "generating"
+    )
+    assert progress_view(old, False, 9)["state"] == "done"
+
+
+def test_run_outcome_in_plain_words():
+    assert run_outcome("done", "") == "finished"
+    assert run_outcome("stopped", "stopped by SIGTERM") == "stopped by you"
+    assert run_outcome("error", "OSError: disk full") == "failed: OSError: disk full"
+    text = progress_view({"state": "stopped", "message": "stopped by SIGTERM", "rows": 5, "mb": 1}, False, 0)[
+        "text"
+    ]
+    assert "stopped by you" in text and "SIGTERM" not in text
+
+
+def test_a_run_message_clears_when_that_run_ends():
+    assert message_belongs_to_ended_run({"state": "stopped", "pid": 5}, False, None)
+    assert message_belongs_to_ended_run({"state": "stopped", "pid": 5}, True, 5)  # process still exiting
+    assert not message_belongs_to_ended_run({"state": "done", "pid": 4}, True, 5)  # the new run is starting
+    assert not message_belongs_to_ended_run({"state": "generating", "pid": 5}, True, 5)
+    assert not message_belongs_to_ended_run({}, False, None)
+
+
+def test_controls_show_the_running_runs_parameters():
+    m = {"state": "generating", "target_mb": 20.0, "seed": 7, "pace": "live", "started_at": "t"}
+    assert run_params(m, None) == {"target_mb": 20.0, "pace": "live", "seed": 7}
+    launched = {"target_mb": 5.0, "pace": "max", "seed": 1}
+    assert run_params(m, launched) == launched
+    old = {"state": "generating", "target_mb": 8.0, "message": "seed 42, 12 scenarios, from 2026-11-01"}
+    assert run_params(old, None) == {"target_mb": 8.0, "pace": None, "seed": 42}
+    assert run_params({**m, "state": "done"}, None) is None
+
+
+def test_confirmation_says_how_many_simulated_rows_are_replaced_and_that_metered_rows_stay():
+    text = confirm_text({"simulated": 170000, "metered": 20, "otlp": 4})
+    assert "170,000 simulated rows" in text and "24 rows from real metering" in text and "kept" in text
+    assert "none now" in confirm_text({"simulated": 5})
+
+
+def test_organization_filter_names_the_drill_scope():
+    assert organization_placeholder(["org_019", "product_a"]) == "org_019 (drill-down)"
+    assert organization_placeholder([]) == "Organization: all"
 
 
 def test_drill_from_crumb_keeps_the_levels_before_it():

@@ -1,4 +1,4 @@
-"""Real-time chart: alert history — every alert at its time, by severity (size = |z| or value)."""
+"""Real-time chart: alert history — a timeline of alert counts per hour (or day), stacked by severity."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from dashboard.components.charts.common import (
     SEVERITY_PLOT_COLOURS,
     TEMPLATE,
     empty_figure,
-    plot_text,
     register_result_chart,
 )
 
@@ -48,9 +47,23 @@ def alerts_frame(alerts: list[Alert]) -> pd.DataFrame:
     return df.drop(columns="rank").reset_index(drop=True)
 
 
+def bucket_freq(times: pd.Series) -> str:
+    """Hourly buckets for up to three days of alerts, daily beyond (pandas aliases "h" / "D")."""
+    span = times.max() - times.min()
+    return "h" if span <= pd.Timedelta(days=3) else "D"
+
+
 def process_data(result: AnalysisResult) -> pd.DataFrame:
+    """Alert counts per time bucket and severity (bucket, severity, alerts, entities): the timeline."""
     df = alerts_frame(result.alerts)
-    return df[df["time"].notna()].reset_index(drop=True) if not df.empty else df
+    df = df[df["time"].notna()] if not df.empty else df
+    if df.empty:
+        return pd.DataFrame({"bucket": [], "severity": [], "alerts": [], "entities": []})
+    df = df.assign(bucket=df["time"].dt.floor(bucket_freq(df["time"])))
+    g = df.groupby(["bucket", "severity"], sort=True, observed=True).agg(
+        alerts=("id", "size"), entities=("entity", "nunique")
+    )
+    return g.reset_index()
 
 
 def create_figure(df: pd.DataFrame) -> go.Figure:
@@ -61,23 +74,22 @@ def create_figure(df: pd.DataFrame) -> go.Figure:
         part = df[df["severity"] == sev]
         if part.empty:
             continue
-        fig.add_scatter(
-            x=part["time"],
-            y=plot_text(part["kind"]),
-            mode="markers",
+        fig.add_bar(
+            x=part["bucket"],
+            y=part["alerts"],
             name=sev,
-            marker={
-                "color": SEVERITY_PLOT_COLOURS[sev],
-                "size": 12,
-                "line": {"width": 1, "color": "#212529"},
-            },
-            customdata=pd.DataFrame(
-                {"e": plot_text(part["entity"]), "m": plot_text(part["message"])}
-            ).to_numpy(),
-            hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+            marker={"color": SEVERITY_PLOT_COLOURS[sev]},
+            customdata=part[["entities"]].to_numpy(),
+            hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{y} " + sev + " alert(s) on %{customdata[0]} "
+            "customer(s), model(s) or provider(s)<extra></extra>",
         )
     fig.update_layout(
-        template=TEMPLATE, margin={**MARGIN, "l": 90}, yaxis_title="", legend={"orientation": "h", "y": -0.2}
+        template=TEMPLATE,
+        margin=MARGIN,
+        barmode="stack",
+        yaxis={"title": "alerts", "rangemode": "tozero"},
+        xaxis={"title": "", "type": "date"},
+        legend={"orientation": "h", "y": -0.2, "traceorder": "normal"},
     )
     return fig
 

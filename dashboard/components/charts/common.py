@@ -27,6 +27,29 @@ DATA_INPUTS = [
 ]
 
 
+def nice_step(span: float, target_ticks: int = 5) -> float:
+    """A round tick step (1, 2, 2.5 or 5 × 10^k) giving about ``target_ticks`` ticks over ``span``."""
+    import math
+
+    if not math.isfinite(span) or span <= 0:
+        return 1.0
+    raw = span / max(1, target_ticks)
+    power = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if raw <= m * power:
+            return m * power
+    return 10 * power
+
+
+def nice_range(lo: float, hi: float, target_ticks: int = 5) -> tuple[float, float, float]:
+    """(start, end, step) covering [lo, hi] on whole multiples of a round step (axis ticks like 20 %,
+    never 46.5 %)."""
+    import math
+
+    step = nice_step(hi - lo, target_ticks)
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step, step
+
+
 def plot_text(values: Iterable) -> list[str]:
     """Plotly renders a small HTML subset in labels; escape so data text shows as literal text."""
     return [_html.escape(str(v), quote=False) for v in values]

@@ -12,6 +12,8 @@ from dashboard.components.charts.common import MARGIN, TEMPLATE, empty_figure, r
 
 ANALYZER = "understanding"
 GRAPH_ID = "understanding-forecast"
+#: days of forecast in the initial view (zoom out to see the rest of the forecast horizon)
+VIEW_AHEAD_DAYS = 30
 
 
 def layout() -> dbc.Card:
@@ -52,6 +54,17 @@ def process_data(result: AnalysisResult) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def view_range(df: pd.DataFrame) -> list[str] | None:
+    """The initial x window: the actual period plus ``VIEW_AHEAD_DAYS`` days ahead (half a day of
+    padding each side so the first and last bars are whole)."""
+    actual = df.loc[df["kind"] == "actual", "date"]
+    if actual.empty:
+        return None
+    start = actual.min() - pd.Timedelta(hours=12)
+    end = actual.max() + pd.Timedelta(days=VIEW_AHEAD_DAYS, hours=12)
+    return [start.isoformat(), end.isoformat()]
+
+
 def create_figure(df: pd.DataFrame) -> go.Figure:
     if df.empty:
         return empty_figure()
@@ -78,6 +91,7 @@ def create_figure(df: pd.DataFrame) -> go.Figure:
     fig.update_layout(
         template=TEMPLATE,
         margin=MARGIN,
+        xaxis={"range": view_range(df)},
         yaxis_tickprefix="$",
         yaxis_title="cost per day",
         legend={"orientation": "h", "y": -0.15},

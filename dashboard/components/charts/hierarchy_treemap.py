@@ -105,7 +105,8 @@ def create_figure(nodes: pd.DataFrame) -> go.Figure:
         "branchvalues": "total",
         "hovertemplate": "%{label}<br>$%{value:,.2f}<br>%{customdata[0]:,} calls<extra></extra>",
         "texttemplate": "%{label}<br>$%{value:,.2f}",
-        "maxdepth": 3,
+        # the levels drawn (two below the drill path, plus its root): a click can only land one level down
+        "maxdepth": int(nodes["depth"].nunique()),
         "pathbar": {"visible": False},
     }
     # plain dicts without plotly's per-property validation: this figure is redrawn on every new data version
@@ -116,7 +117,9 @@ def create_figure(nodes: pd.DataFrame) -> go.Figure:
 
 
 def drill_from_click(current: list[str] | None, click: dict | None) -> list[str] | None:
-    """New drill path from a treemap click: the clicked node, or one level up when it is the current root.
+    """New drill path from a treemap click: exactly one level below the current path, towards the
+    clicked node (a click on a product box inside an organization drills into the organization),
+    or one level up when the click is on the current root.
 
     Returns None when the click carries no usable node id.
     """
@@ -132,7 +135,9 @@ def drill_from_click(current: list[str] | None, click: dict | None) -> list[str]
     current = list(current or [])
     if path == current:
         return current[:-1]
-    return path
+    if path[: len(current)] != current:  # a node outside the current scope (a stale figure)
+        return None
+    return path[: len(current) + 1]
 
 
 def register(app, hub: DataHub) -> None:

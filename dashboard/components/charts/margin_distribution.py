@@ -31,30 +31,52 @@ def process_data(result: AnalysisResult) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def histogram_range(margins: pd.Series) -> tuple[float, float, int, int]:
+    """(low, high, below, above): the 1st-99th percentile of the margins (linear interpolation) and
+    how many customers fall outside it on each side."""
+    values = margins.astype("float64").to_numpy()
+    lo, hi = (float(x) for x in np.percentile(values, [1.0, 99.0]))
+    if hi <= lo:  # (almost) everyone at one margin: a narrow window around it
+        lo, hi = lo - 1.0, hi + 1.0
+    return lo, hi, int((values < lo).sum()), int((values > hi).sum())
+
+
 def create_figure(df: pd.DataFrame) -> go.Figure:
     if df.empty:
         return empty_figure()
-    clipped = df["margin_pct"].clip(lower=-200.0)
+    lo, hi, below, above = histogram_range(df["margin_pct"])
+    lo = min(lo, ALARM_MARGIN_PCT - 5.0)  # the alarm line is always in view
+    shown = df["margin_pct"][(df["margin_pct"] >= lo) & (df["margin_pct"] <= hi)]
+    outside = below + above
+    title = f"{len(df):,} customers"
+    if outside:
+        title += (
+            f" · {outside:,} outside the 1st–99th percentile not drawn"
+            f" ({below:,} below {lo:,.0f} %, {above:,} above {hi:,.0f} %)"
+        )
     fig = go.Figure(
         go.Histogram(
-            x=clipped,
-            nbinsx=40,
+            x=shown,
+            xbins={"start": lo, "end": hi, "size": (hi - lo) / 40},
             marker_color="#0d6efd",
             hovertemplate="margin %{x}<br>%{y} customers<extra></extra>",
         )
     )
-    fig.add_vline(
-        x=ALARM_MARGIN_PCT,
-        line_dash="dash",
-        line_color="#dc3545",
-        annotation_text="cost = 80 % of revenue",
-        annotation_position="top left",
-    )
-    fig.add_vline(x=0, line_color="#6c757d")
+    if hi >= ALARM_MARGIN_PCT:
+        fig.add_vline(
+            x=ALARM_MARGIN_PCT,
+            line_dash="dash",
+            line_color="#dc3545",
+            annotation_text="cost = 80 % of revenue",
+            annotation_position="top right",
+        )
+    if lo <= 0 <= hi:
+        fig.add_vline(x=0, line_color="#6c757d")
     fig.update_layout(
         template=TEMPLATE,
-        margin=MARGIN,
-        xaxis_title="margin % (clipped at -200 %)",
+        margin={**MARGIN, "t": 40},
+        title={"text": title, "font": {"size": 12}, "x": 0.01},
+        xaxis={"title": "margin %", "ticksuffix": " %", "range": [lo, hi]},
         yaxis_title="customers",
         bargap=0.05,
     )

@@ -12,6 +12,7 @@ from dashboard.components.charts.common import (
     MARGIN,
     TEMPLATE,
     empty_figure,
+    nice_range,
     plot_text,
     register_result_chart,
 )
@@ -38,6 +39,17 @@ def process_data(result: AnalysisResult) -> pd.DataFrame:
     out = t[cols].copy()
     out["model"] = out["model"].astype(str)
     return out.reset_index(drop=True)
+
+
+def margin_axis(df: pd.DataFrame) -> dict:
+    """The margin % axis on round ticks (0 % included; 20 %, not 46.5 %)."""
+    axis = {"overlaying": "y", "side": "right", "ticksuffix": " %", "showgrid": False, "title": "margin %"}
+    values = df["margin_pct"].astype("float64") if "margin_pct" in df else pd.Series(dtype="float64")
+    values = values[values.notna() & values.abs().lt(float("inf"))]
+    if values.empty:
+        return axis
+    start, end, step = nice_range(min(0.0, float(values.min())), max(0.0, float(values.max())) * 1.1)
+    return {**axis, "range": [start, end], "dtick": step, "tick0": 0, "tickformat": ",~f"}
 
 
 def create_figure(df: pd.DataFrame) -> go.Figure:
@@ -70,7 +82,7 @@ def create_figure(df: pd.DataFrame) -> go.Figure:
         template=TEMPLATE,
         margin=MARGIN,
         yaxis_tickprefix="$",
-        yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " %", "showgrid": False},
+        yaxis2=margin_axis(df),
         legend={"orientation": "h", "y": -0.2},
     )
     return fig

@@ -7,8 +7,7 @@ import time
 import dashdata
 import pandas as pd
 import pytest
-from browser_helpers import severe, text
-from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from browser_helpers import click_treemap_node, severe, text
 
 from dashboard.app import create_app
 from dashboard.generation import GenerationControl
@@ -49,38 +48,16 @@ def test_second_generate_is_refused_and_stop_leaves_a_valid_csv(dash_duo, empty_
     dash_duo.wait_for_contains_text("#gen-message", "Refused", timeout=10)
     assert control.running(empty_path)
     dash_duo.find_element("#gen-stop").click()
-    dash_duo.wait_for_contains_text("#gen-message", "Stopping", timeout=10)
     assert control.wait(empty_path, timeout=30) is not None
     dash_duo.wait_for_text_to_equal("#gen-state", "stopped", timeout=15)
+    dash_duo.wait_for_contains_text("#gen-progress-text", "stopped by you", timeout=10)
+    # the run's messages ("Refused…", "Stopping…") belong to it and are gone once it ended
+    dash_duo.wait_for_text_to_equal("#gen-message", "", timeout=10)
     assert read_manifest(empty_path).state == "stopped"
     report = read_calls_report(empty_path)
     assert report.malformed == []
     assert empty_path.read_bytes().endswith(b"\n")
     assert severe(dash_duo.get_logs()) == []
-
-
-def click_treemap_node(dash_duo, label: str) -> None:
-    """Click the header strip of the treemap node whose label is ``label``."""
-    dash_duo.wait_for_contains_text("#overview-treemap", label, timeout=15)
-    rect = dash_duo.driver.execute_script(
-        """
-        const want = arguments[0];
-        for (const s of document.querySelectorAll('#overview-treemap g.slice')) {
-          const t = s.querySelector('text');
-          if (t && t.textContent.startsWith(want)) {
-            const r = s.querySelector('path.surface').getBoundingClientRect();
-            return [r.left, r.top, r.width, r.height];
-          }
-        }
-        return null;
-        """,
-        label,
-    )
-    assert rect, f"no treemap node {label}"
-    actions = ActionBuilder(dash_duo.driver)
-    actions.pointer_action.move_to_location(rect[0] + min(20, rect[2] / 2), rect[1] + 6)
-    actions.pointer_action.click()
-    actions.perform()
 
 
 def test_treemap_click_drills_down_and_breadcrumb_goes_back(dash_duo, data_file):
