@@ -42,30 +42,42 @@ class RecordingControl:
     def running(self, *args: Any) -> bool:
         return False
 
+    def pid(self, *args: Any) -> int | None:
+        return None
+
     def shutdown(self) -> None:
         pass
 
 
-def generate_request() -> dict[str, Any]:
-    """The body the browser posts when Generate is clicked."""
+def callback_body(client: Any, output: str, trigger: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The body the browser posts when ``trigger`` fires the callback that writes ``output``, built from
+    the app's own callback graph (so it follows the layout); ``values`` for inputs and states by id."""
+    deps = client.get("/_dash-dependencies", headers=basic("alice", "alice-pw")).get_json()
+    act = next(d for d in deps if output in d["output"] and any(i["id"] == trigger for i in d["inputs"]))
+
+    def items(kind: str) -> list[dict[str, Any]]:
+        default = {trigger: 1}
+        return [
+            {"id": x["id"], "property": x["property"], "value": values.get(x["id"], default.get(x["id"]))}
+            for x in act[kind]
+        ]
+
     return {
-        "output": f"..{ids.GEN_MESSAGE}.children...{ids.GEN_MESSAGE}.className..",
+        "output": act["output"],
         "outputs": [
-            {"id": ids.GEN_MESSAGE, "property": "children"},
-            {"id": ids.GEN_MESSAGE, "property": "className"},
+            {"id": o.split(".")[0], "property": o.split(".")[1]}
+            for o in act["output"].strip(".").split("...")
         ],
-        "inputs": [
-            {"id": ids.GENERATE_BUTTON, "property": "n_clicks", "value": 1},
-            {"id": ids.STOP_BUTTON, "property": "n_clicks", "value": 0},
-        ],
-        "changedPropIds": [f"{ids.GENERATE_BUTTON}.n_clicks"],
-        "state": [
-            {"id": ids.TARGET_INPUT, "property": "value", "value": 2000},
-            {"id": ids.PACE_INPUT, "property": "value", "value": None},
-            {"id": ids.SEED_INPUT, "property": "value", "value": 1},
-            {"id": ids.MANIFEST_STORE, "property": "data", "value": None},
-        ],
+        "inputs": items("inputs"),
+        "changedPropIds": [f"{trigger}.n_clicks"],
+        "state": items("state"),
     }
+
+
+def generate_request(client: Any) -> dict[str, Any]:
+    """The body the browser posts when Generate is clicked."""
+    values = {ids.TARGET_INPUT: 20, ids.PACE_INPUT: "max", ids.SEED_INPUT: 1}
+    return callback_body(client, f"{ids.GEN_MESSAGE}.className", ids.GENERATE_BUTTON, values)
 
 
 @pytest.fixture
@@ -87,15 +99,17 @@ def test_public_bind_without_users_refuses_to_start(tmp_path, monkeypatch, capsy
     assert "refusing to start: --host 0.0.0.0" in out and USERS_ENV in out
 
 
-def test_public_bind_with_users_starts_and_loopback_says_it_is_open(tmp_path, monkeypatch, capsys):
+def test_public_bind_with_users_starts_and_loopback_says_it_is_open(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO")
     served: list[Any] = []
     monkeypatch.setattr("waitress.serve", lambda app, **k: served.append(k["host"]))
     monkeypatch.setenv(USERS_ENV, USERS_TEXT)
     assert main(["dashboard", "--host", "0.0.0.0", "--data", str(tmp_path / "calls.csv")]) == 0
-    assert "login required: 2 user(s), 1 admin(s)" in capsys.readouterr().out
+    assert "login required: 2 user(s), 1 admin(s)" in caplog.text
     monkeypatch.delenv(USERS_ENV)
+    caplog.clear()
     assert main(["dashboard", "--host", "127.0.0.1", "--data", str(tmp_path / "calls.csv")]) == 0
-    assert "open without login: loopback address 127.0.0.1" in capsys.readouterr().out
+    assert "open without login: loopback address 127.0.0.1" in caplog.text
     assert served == ["0.0.0.0", "127.0.0.1"]
 
 
@@ -116,7 +130,7 @@ def test_users_file_and_plain_text_passwords(tmp_path, monkeypatch):
 # --- every page and callback needs the login ----------------------------------------------------------
 def test_unauthenticated_callback_post_gets_401_and_nothing_runs(guarded):
     client, control = guarded
-    answer = client.post("/_dash-update-component", json=generate_request())
+    answer = client.post("/_dash-update-component", json=generate_request(client))
     assert answer.status_code == 401 and "Basic" in answer.headers["WWW-Authenticate"]
     assert control.calls == []
     for path in ("/", "/_dash-layout", "/_dash-dependencies", "/chart-builder", "/meter/../_dash-layout"):
@@ -135,12 +149,12 @@ def test_admin_runs_generate_and_viewer_is_refused(guarded):
     client, control = guarded
     assert client.get("/", headers=basic("alice", "alice-pw")).status_code == 200
     viewer = client.post(
-        "/_dash-update-component", json=generate_request(), headers=basic("victor", "victor-pw")
+        "/_dash-update-component", json=generate_request(client), headers=basic("victor", "victor-pw")
     )
     assert viewer.status_code == 200 and control.calls == []
     assert READ_ONLY in viewer.get_data(as_text=True)
     admin = client.post(
-        "/_dash-update-component", json=generate_request(), headers=basic("alice", "alice-pw")
+        "/_dash-update-component", json=generate_request(client), headers=basic("alice", "alice-pw")
     )
     assert admin.status_code == 200 and control.calls == ["start"]
 
@@ -154,28 +168,7 @@ def test_viewer_cannot_write_charts(tmp_path):
     app = create_app(tmp_path / "calls.csv", control=RecordingControl(), users=load_users(USERS_TEXT))
     app.server.config[WORKSPACE_CONFIG] = str(workspace)
     client = app.server.test_client()
-    deps = client.get("/_dash-dependencies", headers=basic("alice", "alice-pw")).get_json()
-    act = next(d for d in deps if f"{ws_version}.data" in d["output"])
-    body = {
-        "output": act["output"],
-        "outputs": [
-            {"id": o.split(".")[0], "property": o.split(".")[1]}
-            for o in act["output"].strip(".").split("...")
-        ],
-        "inputs": [
-            {"id": i["id"], "property": i["property"], "value": 1 if i["id"] == save else None}
-            for i in act["inputs"]
-        ],
-        "changedPropIds": [f"{save}.n_clicks"],
-        "state": [
-            {
-                "id": s["id"],
-                "property": s["property"],
-                "value": "team chart" if s["id"] == name else None,
-            }
-            for s in act["state"]
-        ],
-    }
+    body = callback_body(client, f"{ws_version}.data", save, {name: "team chart"})
     viewer = client.post("/_dash-update-component", json=body, headers=basic("victor", "victor-pw"))
     assert viewer.status_code == 200 and READ_ONLY in viewer.get_data(as_text=True)
     assert not workspace.exists() or not any(workspace.glob("*.json"))
