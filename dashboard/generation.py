@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from metering.manifest import pid_alive as manifest_pid_alive
 from metering.manifest import read_manifest
 
 PACES: tuple[str, ...] = ("max", "live")
@@ -80,13 +81,7 @@ def validate_request(target_mb: object, pace: object, seed: object) -> tuple[flo
 
 def pid_alive(pid: int | None) -> bool:
     """True when ``pid`` is a live process other than this one (a generator the manifest names)."""
-    if not pid or pid == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, PermissionError, ValueError, OverflowError):
-        return False
-    return True
+    return bool(pid) and pid != os.getpid() and manifest_pid_alive(pid)
 
 
 class GenerationControl:

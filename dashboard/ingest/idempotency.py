@@ -265,6 +265,6 @@ class IdempotencyLedger:
 
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` exists (a key it marked in flight is still being written)."""
-    from generator.run import _pid_alive  # the one liveness check (stale generator shards use it too)
+    from metering.manifest import pid_alive  # the one liveness check (generator runs use it too)
 
-    return pid == os.getpid() or _pid_alive(pid)
+    return pid == os.getpid() or pid_alive(pid)

@@ -40,10 +40,13 @@ def _start(data: Path, workers: int) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(url + "/meter/v2/status", timeout=10).status_code == 200:
+            status = requests.get(url + "/meter/v2/status", headers={"x-api-key": KEY}, timeout=10)
+            if status.status_code == 200:
                 return proc, url
         except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
+    for child in psutil.Process(proc.pid).children(recursive=True):  # they hold the pipes open
+        child.kill()
     proc.kill()
     raise AssertionError("ingest workers did not start: " + proc.stderr.read())
 
