@@ -233,7 +233,8 @@ def _methods(res: AnalysisResult, ctx: AnalysisContext, p: dict) -> None:
         "(today included) against the monthly budget; days_left = (budget - month-to-date) / rate. Alerts: when "
         f"the projection reaches a threshold (default {p['warn_pct']:g} % and {p['limit_pct']:g} %; per budget "
         "in the file) one alert for the highest one crossed, and 'spent' once month-to-date reaches the budget; "
-        "ids name scope, id, month and threshold, so each fires once per scope and month"
+        "ids name scope, id, month and threshold, so each fires once per scope and month; a projection with no "
+        "complete day behind it raises no status or alert (indicative only)"
     )
     res.methods["cumulative"] = (
         "cumulative month-to-date cost per day against allocation x elapsed share of the month (linear)"
@@ -396,7 +397,14 @@ def burn(daily: pd.DataFrame, entity: str, as_of: pd.Timestamp) -> pd.DataFrame:
     normalised so the seven average 1, when the window holds >= 14 days, else 1. Projection = month-to-date + r x (rest of today x f_today + sum over the
     month's remaining days of f_w). Rolling = cost of the last 30 UTC days, today included.
     """
-    cols = ["entity", "mtd_cost_usd", "daily_run_rate_usd", "projected_month_usd", "rolling_30d_usd"]
+    cols = [
+        "entity",
+        "mtd_cost_usd",
+        "daily_run_rate_usd",
+        "projected_month_usd",
+        "rolling_30d_usd",
+        "trailing_days",
+    ]
     if daily.empty:
         return pd.DataFrame({c: pd.Series(dtype="str" if c == "entity" else "float64") for c in cols})
     today = as_of.normalize()
@@ -450,6 +458,7 @@ def burn(daily: pd.DataFrame, entity: str, as_of: pd.Timestamp) -> pd.DataFrame:
             "daily_run_rate_usd": rate,
             "projected_month_usd": projected,
             "rolling_30d_usd": rolling,
+            "trailing_days": n_trail.astype("float64"),
         }
     )
 
@@ -471,7 +480,12 @@ def _status(t: pd.DataFrame, thresholds: list[tuple[float, ...]]) -> pd.DataFram
         t["days_left"] = np.where(
             spend >= b, 0.0, np.where(rate > 0, (b - spend) / np.where(rate > 0, rate, 1), np.nan)
         )
-    proj = t["projected_pct"].to_numpy(dtype="float64")
+    # a projection without one complete day behind it is indicative only: it raises no status or alert
+    proj = np.where(
+        t["trailing_days"].to_numpy(dtype="float64") >= 1,
+        t["projected_pct"].to_numpy(dtype="float64"),
+        np.nan,
+    )
     crossed = [
         max((x for x in th if pr >= x), default=np.nan) for pr, th in zip(proj, thresholds, strict=True)
     ]
@@ -540,7 +554,13 @@ def _scope_budgets(
         )
         seen = t["scope_id"].isin(got["entity"]).to_numpy() if "entity" in got else np.zeros(len(t), bool)
         t = t.merge(got.rename(columns={"entity": "scope_id"}), on="scope_id", how="left")
-        for c in ("mtd_cost_usd", "daily_run_rate_usd", "projected_month_usd", "rolling_30d_usd"):
+        for c in (
+            "mtd_cost_usd",
+            "daily_run_rate_usd",
+            "projected_month_usd",
+            "rolling_30d_usd",
+            "trailing_days",
+        ):
             t[c] = t[c].astype("float64").fillna(0.0)
         _status(t, [b.thresholds for b in mine])
         # no column to measure this scope by, or no call carries this id (e.g. a typo in the file)
