@@ -58,7 +58,7 @@ POOL_MIN_MB = 4.0
 #: days per task (fewer near the target); the bytes never depend on it
 BLOCK_DAYS = 4
 #: the parent never schedules a day more than this many days ahead of the merger
-LOOKAHEAD_DAYS = 2 * BLOCK_DAYS
+LOOKAHEAD_DAYS = 3 * BLOCK_DAYS
 #: seconds the parent gives the merger to finish its append and write ``stopped`` after a signal
 STOP_GRACE_S = 1.5
 #: manifest rewrites at most this often while running (always at the end)
@@ -394,6 +394,8 @@ class Sink:
         self.merged_day = day
         if p.pace != "live":
             self._append(shard, now=reached or not next_ready)
+            if self.buffered:  # not written yet: still tell the scheduler where the merger is
+                self._report()
             return reached
         # live: append in slices of ~0.2 s of wall time as the simulated clock reaches them
         step = max(1, int(0.2 * p.speed * 1000))
