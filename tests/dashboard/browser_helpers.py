@@ -33,7 +33,11 @@ def click_treemap_node(dash_duo, label: str, centre: bool = False) -> None:
         for (const s of document.querySelectorAll('#overview-treemap g.slice')) {
           const t = s.querySelector('text');
           if (t && t.textContent.startsWith(want)) {
-            const r = s.querySelector('path.surface').getBoundingClientRect();
+            // taller pages: bring the node's centre into the viewport before measuring it
+            let r = s.querySelector('path.surface').getBoundingClientRect();
+            // (instant: Bootstrap makes scrolling smooth, which would measure mid-animation)
+            window.scrollBy({top: r.top + r.height / 2 - window.innerHeight / 2, behavior: 'instant'});
+            r = s.querySelector('path.surface').getBoundingClientRect();
             return [r.left, r.top, r.width, r.height];
           }
         }
