@@ -8,12 +8,13 @@ before an alert; default 80 and 100). Errors name the entry and the field.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from metering.jsonfile import read_json
 
 ENV_VAR = "REVENIUM_FLOW_BUDGETS"
 #: scope -> the call-record column that identifies it (api_key_id: not stored by this project's ingest
@@ -78,10 +79,5 @@ def parse_budgets(doc: Any, source: str = "budgets") -> tuple[ScopeBudget, ...]:
 
 def load_budgets(path: str | os.PathLike[str]) -> tuple[ScopeBudget, ...]:
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BudgetError(f"budgets file {p}: cannot read ({exc.strerror})") from exc
-    except json.JSONDecodeError as exc:
-        raise BudgetError(f"budgets file {p}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    doc = read_json(p, "budgets file", BudgetError)
     return parse_budgets(doc, f"budgets file {p}")

@@ -14,7 +14,6 @@ is not in the catalog is *unpriced*: its cost is NaN, never 0.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from metering.jsonfile import read_json
 
 if TYPE_CHECKING:  # pandas is imported only by the functions that need it (the generator never does)
     import pandas as pd
@@ -425,9 +426,6 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
         raise CatalogError(f"price catalog {p}: cannot read ({exc.strerror})") from exc
     key = (str(p.resolve()), mtime)
     if key not in _CACHE:
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CatalogError(f"price catalog {p}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        doc = read_json(p, "price catalog", CatalogError)
         _CACHE[key] = parse_catalog(doc, source=str(p))
     return _CACHE[key]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from metering.jsonfile import parse_json
 
 ENV_VAR = "REVENIUM_FLOW_SUBSCRIPTIONS"
 DEFAULT_CHURN_AFTER_DAYS = 30
@@ -130,12 +131,7 @@ def load_subscriptions(
         raise SubscriptionError(f"subscriptions file {p}: cannot read ({exc.strerror})") from exc
     rows: list[tuple[str, dict[str, Any]]] = []
     if p.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SubscriptionError(
-                f"subscriptions file {p}: invalid JSON at line {exc.lineno}: {exc.msg}"
-            ) from exc
+        doc = parse_json(text, f"subscriptions file {p}", SubscriptionError)
         items = doc.get("subscriptions") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
             raise SubscriptionError(f"subscriptions file {p}: expected a list of subscriptions")

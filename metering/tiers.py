@@ -6,11 +6,12 @@ The single home of tier prices (``metering/data/tiers.json``); override with ``-
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from metering.jsonfile import read_json
 
 ENV_VAR = "REVENIUM_FLOW_TIERS"
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12: used to pro-rate monthly prices to a period
@@ -43,12 +44,7 @@ def default_tiers_path() -> Path:
 def load_tiers(path: str | os.PathLike[str] | None = None) -> dict[str, Tier]:
     """Tier name -> Tier, from ``path``, ``$REVENIUM_FLOW_TIERS`` or the built-in file."""
     p = Path(path or os.environ.get(ENV_VAR) or default_tiers_path())
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TierError(f"tiers file {p}: cannot read ({exc.strerror})") from exc
-    except json.JSONDecodeError as exc:
-        raise TierError(f"tiers file {p}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    doc = read_json(p, "tiers file", TierError)
     raw = doc.get("tiers") if isinstance(doc, dict) else None
     if not isinstance(raw, dict) or not raw:
         raise TierError(f"tiers file {p}: expected an object with a non-empty 'tiers' object")

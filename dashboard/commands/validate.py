@@ -72,9 +72,6 @@ def _vocabulary_problems(frame: Any) -> list[str]:
     both = int(((frame["cached_tokens"] + frame["cache_creation_tokens"]) > frame["input_tokens"]).sum())
     if both:
         out.append(f"cache_creation_tokens: with cached_tokens exceeds input_tokens in {both:,} rows")
-    empty_ids = int((frame["call_id"] == "").sum())
-    if empty_ids:
-        out.append(f"call_id: empty in {empty_ids:,} rows")
     out.extend(_id_problems(frame))
     return out
 
