@@ -114,8 +114,8 @@ def server_main(conn: Any, csv_path: str, threads: int) -> None:
     import psutil
     from flask import Flask, Response
 
-    from dashboard.ingest.routes import register_ingest
-    from dashboard.ingest.serving import BackgroundServer
+    from ingest.routes import register_ingest
+    from ingest.serving import BackgroundServer
 
     # waitress warns "Task queue depth is N" whenever all its threads are busy, and "unhandled close
     # event" when BackgroundServer.stop closes its sockets: noise here, not news (errors still show)
@@ -186,7 +186,7 @@ class IngestCommand:
         import subprocess
 
         env = {**os.environ, "REVENIUM_FLOW_API_KEYS": KEY, "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "dashboard.cli", "ingest", "--data", str(csv_path), "--port", "0"]
+        cmd = [sys.executable, "-m", "cli", "ingest", "--data", str(csv_path), "--port", "0"]
         cmd += ["--workers", str(workers), "--threads", str(threads)]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
@@ -728,9 +728,9 @@ def bulk_baselines(path: Path, template: dict[str, Any], batch: int, runs: int) 
     """The bulk route's work without HTTP: (a) parse, map, price, append; (b) ``CallStore.append`` only."""
     import pyarrow as pa
 
-    from dashboard.ingest.batch_mapping import map_batch
-    from dashboard.ingest.mapping import map_revenium
-    from dashboard.ingest.writer import price_missing, records_to_arrays
+    from ingest.batch_mapping import map_batch
+    from ingest.mapping import map_revenium
+    from ingest.writer import price_missing, records_to_arrays
     from metering.prices import load_catalog
     from metering.store import CallStore
 

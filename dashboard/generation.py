@@ -1,7 +1,7 @@
 """Generate / Stop from the dashboard: one generator subprocess per data file, server-side.
 
 The generator never runs inside a web worker thread: it is launched as its own process
-(``python -m dashboard.cli generate ...``) and reports progress only through its manifest.
+(``python -m cli generate ...``) and reports progress only through its manifest.
 The registry lives in the server process and is keyed by the resolved data path, so a second
 Generate for the same file is refused whichever browser tab sends it.
 """
@@ -42,7 +42,7 @@ def generator_command(data: Path, target_mb: float, pace: str, seed: int) -> lis
     return [
         sys.executable,
         "-m",
-        "dashboard.cli",
+        "cli",
         "generate",
         "--data",
         str(data),

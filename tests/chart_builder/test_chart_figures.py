@@ -9,9 +9,21 @@ import pytest
 
 from analyzers.base import AnalysisContext
 from analyzers.common import customer_economics
+from dashboard.pages.chart_builder.builder import (
+    CHART_TYPES,
+    TIME_GRAINS,
+    ChartConfig,
+    build_figure,
+    chart_frame,
+)
+from dashboard.pages.chart_builder.metrics import (
+    DIMENSIONS,
+    METRICS,
+    aggregate,
+    dimension_values,
+    format_value,
+)
 from metering.tiers import load_tiers
-from showcase.queries.chart_builder import CHART_TYPES, TIME_GRAINS, ChartConfig, build_figure, chart_frame
-from showcase.queries.chart_metrics import DIMENSIONS, METRICS, aggregate, dimension_values, format_value
 from tests.revenue_reference import reference_revenue
 
 TIERS = load_tiers()

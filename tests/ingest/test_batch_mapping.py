@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from dashboard.ingest import mapping
-from dashboard.ingest.batch_mapping import WIRE_FIELDS, BatchMapped, map_batch
-from dashboard.ingest.mapping import map_revenium
-from dashboard.ingest.writer import records_to_arrays
+from ingest import mapping
+from ingest.batch_mapping import WIRE_FIELDS, BatchMapped, map_batch
+from ingest.mapping import map_revenium
+from ingest.writer import records_to_arrays
 from metering.schema import COLUMN_NAMES, MAX_INT
 from tests.ingest.ingest_helpers import wire_record
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.ingest.batch_mapping import map_batch
-from dashboard.ingest.mapping import map_revenium
-from dashboard.ingest.writer import price_missing, records_to_arrays
+from ingest.batch_mapping import map_batch
+from ingest.mapping import map_revenium
+from ingest.writer import price_missing, records_to_arrays
 from metering.prices import load_catalog
 from metering.schema import with_defaults
 
