@@ -34,7 +34,6 @@ from ingest.mapping import (
     normalize_environment,
     normalize_provider,
 )
-from ingest.writer import records_to_arrays
 from metering.schema import (
     BY_NAME,
     COLUMNS,
@@ -49,6 +48,7 @@ from metering.schema import (
     id_problem,
     text_problem,
 )
+from metering.store import records_to_columns
 
 _NONE_TYPE = type(None)
 _STR_OR_NONE = frozenset({str, _NONE_TYPE})
@@ -119,7 +119,7 @@ class BatchMapped:
 
     ``problems`` is exactly what ``map_revenium(item, prefix=f"[{i}].")`` gives item after item.
     ``fast_rows`` counts the rows mapped column-wise (the others went through ``map_revenium``).
-    An empty batch has no problems and empty arrays of the right types (``records_to_arrays([])``).
+    An empty batch has no problems and empty arrays of the right types (``records_to_columns([])``).
     """
 
     arrays: dict[str, pa.Array] | None
@@ -132,7 +132,7 @@ def map_batch(items: list[Any], *, user_agent: str | None = None, api_key_id: st
     """Every item mapped as ``map_revenium`` maps it, as one pyarrow array per schema column."""
     n = len(items)
     if n == 0:
-        return BatchMapped(records_to_arrays([]), [], 0, 0)
+        return BatchMapped(records_to_columns([]), [], 0, 0)
     try:
         fast, columns = _fast_path(items, user_agent, api_key_id)
     except (ValueError, TypeError, ArithmeticError, pa.ArrowException):
@@ -151,11 +151,11 @@ def map_batch(items: list[Any], *, user_agent: str | None = None, api_key_id: st
     if problems:
         return BatchMapped(None, problems, n, fast_rows)
     if columns is None or fast_rows == 0:
-        return BatchMapped(records_to_arrays(records), [], n, fast_rows)
+        return BatchMapped(records_to_columns(records), [], n, fast_rows)
     if fast_rows == n:
         return BatchMapped(columns, [], n, fast_rows)
     # fast rows first, then the slow ones, put back in item order by one take per column
-    slow_arrays = records_to_arrays(records)
+    slow_arrays = records_to_columns(records)
     keep = pa.array(fast)
     position = np.empty(n, dtype=np.int64)
     position[np.concatenate([np.flatnonzero(fast), slow])] = np.arange(n, dtype=np.int64)

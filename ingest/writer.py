@@ -34,8 +34,7 @@ import pyarrow.compute as pc
 
 from ingest.idempotency import Entry, IdempotencyLedger
 from metering.prices import Catalog
-from metering.schema import COLUMNS
-from metering.store import CallStore
+from metering.store import CallStore, records_to_columns
 
 log = logging.getLogger(__name__)
 
@@ -65,25 +64,6 @@ class Job:
     @property
     def rows(self) -> int:
         return len(self.records) if self.arrays is None else len(self.arrays["call_id"])
-
-
-def records_to_arrays(records: list[dict[str, Any]]) -> dict[str, pa.Array]:
-    """Column arrays for ``CallStore.append`` from mapped records (already validated, defaults filled)."""
-    arrays: dict[str, pa.Array] = {}
-    for col in COLUMNS:
-        values = [r.get(col.name) for r in records]
-        if col.kind == "int":
-            # a column a mapping does not fill (e.g. cache_creation_tokens from OTLP) takes its default
-            arrays[col.name] = pa.array(
-                [int(float(col.default if v is None or v == "" else v)) for v in values], pa.int64()
-            )
-        elif col.kind == "float":
-            arrays[col.name] = pa.array(
-                [np.nan if v is None or v == "" else float(v) for v in values], pa.float64()
-            )
-        else:  # timestamps are already the store's text form
-            arrays[col.name] = pa.array(["" if v is None else str(v) for v in values], pa.string())
-    return arrays
 
 
 def price_missing(arrays: dict[str, pa.Array], catalog: Catalog) -> np.ndarray:
@@ -190,7 +170,7 @@ class GroupCommitWriter:
         arrays: dict[str, pa.Array] | None = None,
         request_id: str | None = None,
     ) -> Job:
-        """Queue rows (mapped records, or ``arrays`` as ``records_to_arrays`` gives them) and wait until
+        """Queue rows (mapped records, or ``arrays`` as ``records_to_columns`` gives them) and wait until
         they are durable (``job.error`` is set when they are not)."""
         job = Job(records, entries, arrays)
         if request_id:
@@ -259,7 +239,7 @@ class GroupCommitWriter:
         entries = [e for j in ordered for e in j.entries]
         try:
             records = [r for j in ordered if j.arrays is None for r in j.records]
-            parts = ([records_to_arrays(records)] if records else []) + [
+            parts = ([records_to_columns(records)] if records else []) + [
                 j.arrays for j in ordered if j.arrays is not None
             ]
             costs: np.ndarray = np.zeros(0)

@@ -29,6 +29,7 @@ from metering.store_format import (
     header_line,
     numpy_to_arrow,
     parse_header,
+    records_to_columns,
 )
 from metering.store_read import (
     IncrementalReader,
@@ -58,4 +59,5 @@ __all__ = [
     "parse_header",
     "read_calls",
     "read_calls_report",
+    "records_to_columns",
 ]

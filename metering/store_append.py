@@ -19,14 +19,13 @@ import pyarrow.compute as pc
 from metering.schema import (
     BY_NAME,
     COLUMN_NAMES,
-    COLUMNS,
 )
 from metering.store_format import (
     StoreError,
-    _ts_text,
     format_csv,
     header_line,
     parse_header,
+    records_to_columns,
 )
 from metering.store_read import parse_chunk
 
@@ -138,32 +137,8 @@ class CallStore:
         return self._append(lambda cols: format_csv(data, cols), n)
 
     def append_records(self, records: list[dict[str, Any]]) -> int:
-        """Append a list of record dicts (schema column names); missing extension columns get defaults."""
-        if not records:
-            return 0
-        cols: dict[str, list[Any]] = {c.name: [] for c in COLUMNS}
-        for r in records:
-            for c in COLUMNS:
-                v = r.get(c.name)
-                cols[c.name].append(c.default if v is None and c.default is not None else v)
-        arrays: dict[str, Any] = {}
-        for c in COLUMNS:
-            vals = cols[c.name]
-            if c.kind == "timestamp":
-                arrays[c.name] = pa.array(
-                    [v if isinstance(v, str) else _ts_text(v) for v in vals], pa.string()
-                )
-            elif c.kind == "int":
-                arrays[c.name] = pa.array(
-                    [None if v is None or v == "" else int(float(v)) for v in vals], pa.int64()
-                )
-            elif c.kind == "float":
-                arrays[c.name] = pa.array(
-                    [None if v is None or v == "" else float(v) for v in vals], pa.float64()
-                )
-            else:
-                arrays[c.name] = pa.array(["" if v is None else str(v) for v in vals], pa.string())
-        return self.append(arrays)
+        """Append a list of record dicts (schema column names); missing values as ``records_to_columns``."""
+        return self.append(records_to_columns(records)) if records else 0
 
     def append_lines(self, data: bytes | list[Any], rows: int) -> int:
         """Append pre-formatted canonical lines (``format_csv`` output, canonical column order).

@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 from metering.schema import (
     BY_NAME,
     COLUMN_NAMES,
+    COLUMNS,
     SEED_COLUMN_NAMES,
     timestamps_to_utc,
 )
@@ -208,6 +209,32 @@ def parse_header(line: bytes, where: str = "header") -> list[str]:
     if dup:
         raise StoreError(f"{where}: duplicate column(s): {', '.join(dup)}")
     return names
+
+
+def records_to_columns(records: list[dict[str, Any]]) -> dict[str, pa.Array]:
+    """Column arrays in canonical order from record dicts keyed by schema column names: the one records ->
+    columns rule of every writer (``CallStore.append_records``, the ingest writer).
+
+    A missing value (None; for numbers also "") takes the column's default; a column without a default
+    stays missing: a null integer, a NaN float (both written as an empty field), empty text. Timestamps
+    that are text are kept as they are (``format_csv`` checks and normalises them); others are formatted.
+    """
+    out: dict[str, pa.Array] = {}
+    for col in COLUMNS:
+        values = [r.get(col.name) for r in records]
+        if col.kind in ("int", "float"):
+            values = [col.default if v is None or v == "" else v for v in values]
+            if col.kind == "int":
+                out[col.name] = pa.array([None if v is None else int(float(v)) for v in values], pa.int64())
+            else:
+                out[col.name] = pa.array([np.nan if v is None else float(v) for v in values], pa.float64())
+            continue
+        if col.default is not None:
+            values = [col.default if v is None else v for v in values]
+        if col.kind == "timestamp":
+            values = [v if isinstance(v, str) else _ts_text(v) for v in values]
+        out[col.name] = pa.array(["" if v is None else str(v) for v in values], pa.string())
+    return out
 
 
 def _ts_text(v: Any) -> str | None:

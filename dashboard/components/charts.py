@@ -19,7 +19,6 @@ TEMPLATE = "plotly_white"
 #: the template as a plain dict, for figures built without validation (hot, redrawn every data version)
 TEMPLATE_DICT = pio.templates[TEMPLATE].to_plotly_json()
 MARGIN = {"l": 40, "r": 10, "t": 30, "b": 40}
-SEVERITY_ORDER = ("critical", "warning", "info")
 SEVERITY_PLOT_COLOURS = {"critical": "#dc3545", "warning": "#ffc107", "info": "#0dcaf0"}
 
 #: the inputs a data chart listens to: new data version, the tab's filters and drill path

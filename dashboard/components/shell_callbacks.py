@@ -15,17 +15,16 @@ import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
-from analyzers.base import Alert
+from analyzers.base import SEVERITY_ORDER, SEVERITY_RANK, Alert
 from dashboard.auth import write_refusal
 from dashboard.components import shell as ids
 from dashboard.components.blocks import SEVERITY_COLOURS
 from dashboard.components.charts import ticked
-from dashboard.generation import GenerationControl, pid_alive, validate_request
+from dashboard.generation import GenerationControl, other_process_alive, validate_request
 from dashboard.hub import FILTER_FIELDS, DataHub, Tick, filters_from_store
 from metering.manifest import read_manifest
 
 TERMINAL_STATES = ("done", "stopped", "error", "interrupted")
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 #: toasts visible at once: one generation toast and two alert toasts (3 in all, newest first)
 MAX_GENERATION_TOASTS = 1
 MAX_ALERT_TOASTS = 2
@@ -362,7 +361,7 @@ def register(app, hub: DataHub, control: GenerationControl, data_path: Path) -> 
         if isinstance(problem, str):
             return answer(f"Not started — {problem}.", False, "form")
         external = m.get("pid") if m.get("state") == "generating" else None
-        busy = control.running(data_path) or (external is not None and pid_alive(external))
+        busy = control.running(data_path) or (external is not None and other_process_alive(external))
         if trig == ids.GENERATE_BUTTON and not busy:
             simulated = simulated_rows(hub) if int((version or {}).get("rows") or 0) else {}
             if int(simulated.get("simulated", 0) or 0) > 0:
@@ -417,9 +416,7 @@ def register(app, hub: DataHub, control: GenerationControl, data_path: Path) -> 
     def bell(_alerts_version):
         alerts = hub.latest_alerts()
         severities = {a.severity for a in alerts}
-        colour = next(
-            (SEVERITY_COLOURS[s] for s in ("critical", "warning", "info") if s in severities), "secondary"
-        )
+        colour = next((SEVERITY_COLOURS[s] for s in SEVERITY_ORDER if s in severities), "secondary")
         return f"{len(alerts):,}", colour
 
     @app.callback(

@@ -33,13 +33,17 @@ def analyzer_spec(name: str) -> PageSpec:
     return PageSpec(name=name, title=mod.TITLE, description=mod.DESCRIPTION)
 
 
+#: the key of a page in ``dash.page_registry`` is ``pages.<page>`` (the navbar link's id is ``nav-pages.<page>``)
+KEY = "pages.{}"
+
+
 def register_pages() -> None:
-    """``dash.register_page`` for every page (after the app is created; idempotent per module name)."""
+    """``dash.register_page`` for every page (after the app is created; idempotent per key)."""
     from dashboard.pages.chart_builder import page as chart_builder
     from dashboard.pages.overview import page as overview
 
     dash.register_page(
-        f"{__name__}.overview",
+        KEY.format("overview"),
         path="/",
         name="Overview",
         title="revenium-flow · Overview",
@@ -48,9 +52,9 @@ def register_pages() -> None:
         register_callbacks=overview.register_callbacks,
     )
     for order, name in enumerate(ANALYZER_NAMES, start=1):
-        analyzer_page.register_page(f"{__name__}.{name}", analyzer_spec(name), order=order)
+        analyzer_page.register_page(KEY.format(name), analyzer_spec(name), order=order)
     dash.register_page(
-        f"{__name__}.chart_builder",
+        KEY.format("chart_builder"),
         path="/charts",
         name="Chart builder",
         title="revenium-flow · Chart builder",

@@ -39,9 +39,7 @@ def module_name(path: Path) -> str:
 
 
 def all_modules() -> dict[str, Path]:
-    return {
-        module_name(p): p for package in PRODUCT for p in sorted((ROOT / package).rglob("*.py"))
-    }
+    return {module_name(p): p for package in PRODUCT for p in sorted((ROOT / package).rglob("*.py"))}
 
 
 def _type_checking(node: ast.AST) -> bool:
@@ -66,7 +64,9 @@ def imports_of(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
                 origin = ".".join([*base, *([node.module] if node.module else [])])
             else:
                 origin = node.module or ""
-            targets = [f"{origin}.{a.name}" if f"{origin}.{a.name}" in modules else origin for a in node.names]
+            targets = [
+                f"{origin}.{a.name}" if f"{origin}.{a.name}" in modules else origin for a in node.names
+            ]
         else:
             continue
         found.update(t for t in targets if t.split(".")[0] in PRODUCT)
@@ -105,7 +105,9 @@ def test_showcase_imports_only_public_modules_and_only_the_cli_imports_it(graph)
             if mod.startswith("showcase") and not target.startswith("showcase"):
                 if target not in SHOWCASE_PUBLIC:
                     wrong.append(f"{mod} -> {target} (not a public module)")
-            elif target.startswith("showcase") and not mod.startswith("showcase") and mod not in SHOWCASE_USERS:
+            elif (
+                target.startswith("showcase") and not mod.startswith("showcase") and mod not in SHOWCASE_USERS
+            ):
                 wrong.append(f"{mod} -> {target} (the product does not depend on its examples)")
     assert not wrong, "\n".join(sorted(wrong))
 

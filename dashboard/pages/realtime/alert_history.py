@@ -6,11 +6,10 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
 
-from analyzers.base import Alert, AnalysisResult
+from analyzers.base import SEVERITY_ORDER, SEVERITY_RANK, Alert, AnalysisResult
 from dashboard.components.blocks import chart_card
 from dashboard.components.charts import (
     MARGIN,
-    SEVERITY_ORDER,
     SEVERITY_PLOT_COLOURS,
     TEMPLATE,
     empty_figure,
@@ -19,7 +18,6 @@ from dashboard.components.charts import (
 
 ANALYZER = "realtime"
 GRAPH_ID = "realtime-alert-history"
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
 
 
 def layout() -> dbc.Card:
