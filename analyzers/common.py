@@ -314,7 +314,7 @@ def plain_keys(s: pd.Series) -> pd.Series:
     """Group-key values as plain strings (dates stay dates), missing ones as "(none)"."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
         return s
-    return s.astype("object").fillna("(none)").astype("str")
+    return s.astype("object").fillna(MISSING_KEY).astype("str")
 
 
 def _key_values(s: pd.Series) -> np.ndarray:
@@ -821,7 +821,9 @@ def _forecast(daily_series: pd.Series, horizon_days: int) -> Forecast:
 
 
 def fmt_usd(value: float | None, *, precise: bool = False) -> str:
-    """ "$1,234.56"; amounts under $1 keep four significant decimals ("$0.0042"); None/NaN -> "n/a"."""
+    """Money for a finance reader, the one money format of analyzers, dashboard and reports: every digit
+    ("$2,500,000.00", never "$2.5M"); amounts under $1 keep four decimals so a $0.004 call is not shown
+    as $0.00 ("$0.0042"); None/NaN -> "n/a" (a dash would read as zero)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     v = float(value)
@@ -829,8 +831,6 @@ def fmt_usd(value: float | None, *, precise: bool = False) -> str:
     a = abs(v)
     if precise or (0 < a < 1):
         return f"{sign}${a:,.4f}"
-    if a >= 1e6:
-        return f"{sign}${a / 1e6:,.2f}M"
     return f"{sign}${a:,.2f}"
 
 

@@ -27,6 +27,7 @@ from analyzers import registry
 from analyzers.base import Alert, AnalysisContext, AnalysisResult, Metric
 from analyzers.common import (
     LOSS_MAKING_METHOD,
+    MISSING_KEY,
     RUN_RATE_DAYS,
     at_risk_method,
     call_measures,
@@ -134,7 +135,7 @@ def kpi_changes(now: dict[str, Any], prev: dict[str, Any]) -> dict[str, float | 
     return out
 
 
-MISSING = "(none)"
+MISSING = MISSING_KEY  # the one missing-value label (analyzers.common)
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
 

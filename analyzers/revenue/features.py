@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
-from analyzers.common import bucket, cost_breakdown, gross_margin_pct, period_days, revenue_method
+from analyzers.common import (
+    MISSING_KEY,
+    bucket,
+    cost_breakdown,
+    gross_margin_pct,
+    period_days,
+    revenue_method,
+)
 from analyzers.revenue.profitability import customer_margins, monthly_factor, str_keys
 
 NAME = "features"
@@ -115,7 +122,7 @@ def feature_table(df: pd.DataFrame, margins: pd.DataFrame, method: str = DEFAULT
         )
         out["roi_pct"] = np.where(out["cost_usd"] > 0, out["margin_usd"] / out["cost_usd"] * 100.0, np.nan)
     first = df["timestamp"].groupby(df["feature_id"], observed=True, dropna=False).min()
-    first.index = first.index.astype("object").fillna("(none)").astype("str")
+    first.index = first.index.astype("object").fillna(MISSING_KEY).astype("str")
     out["first_seen"] = first.reindex(out.index)
     portfolio = gross_margin_pct(float(out["attributed_revenue_usd"].sum()), float(out["cost_usd"].sum()))
     hi_adopt = out["adoption_pct"] >= out["adoption_pct"].median()

@@ -17,6 +17,7 @@ import pandas as pd
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
     LOSS_MAKING_METHOD,
+    MISSING_KEY,
     MONTHLY_METHOD,
     PERIOD_METHOD,
     analysis_window,
@@ -69,7 +70,7 @@ def customer_margins(
             .groupby(df["customer_id"], observed=True, dropna=False)
             .sum()
         )
-        tok.index = tok.index.astype("object").fillna("(none)").astype("str")
+        tok.index = tok.index.astype("object").fillna(MISSING_KEY).astype("str")
         out["tokens"] = tok.reindex(out["customer_id"].astype("str")).fillna(0).astype("int64").to_numpy()
     else:
         out["tokens"] = pd.Series(dtype="int64")

@@ -10,6 +10,7 @@ is a new page.
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import dash
@@ -17,6 +18,7 @@ import dash
 from analyzers.registry import ANALYZER_NAMES
 from dashboard.components import analyzer_page
 from dashboard.components.analyzer_page import PageSpec
+from dashboard.pages.chart_builder.workspace import Workspace
 
 
 def analyzer_spec(name: str) -> PageSpec:
@@ -37,8 +39,9 @@ def analyzer_spec(name: str) -> PageSpec:
 KEY = "pages.{}"
 
 
-def register_pages() -> None:
-    """``dash.register_page`` for every page (after the app is created; idempotent per key)."""
+def register_pages(workspace: Workspace | None = None) -> None:
+    """``dash.register_page`` for every page (after the app is created; idempotent per key); the chart
+    builder gets ``workspace`` (its saved charts), as every page gets the hub."""
     from dashboard.pages.chart_builder import page as chart_builder
     from dashboard.pages.overview import page as overview
 
@@ -60,5 +63,5 @@ def register_pages() -> None:
         title="revenium-flow · Chart builder",
         order=len(ANALYZER_NAMES) + 1,
         layout=chart_builder.layout,
-        register_callbacks=chart_builder.register_callbacks,
+        register_callbacks=functools.partial(chart_builder.register_callbacks, workspace=workspace),
     )

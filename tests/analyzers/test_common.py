@@ -224,7 +224,7 @@ def test_run_rate_uses_the_last_seven_complete_days():
 def test_formatting():
     assert common.fmt_usd(1234.5) == "$1,234.50"
     assert common.fmt_usd(0.00421) == "$0.0042"
-    assert common.fmt_usd(-2.5e6) == "-$2.50M"
+    assert common.fmt_usd(-2.5e6) == "-$2,500,000.00"
     assert common.fmt_usd(float("nan")) == "n/a"
     assert common.fmt_pct(3.21, signed=True) == "+3.2%"
     assert common.fmt_ms(850) == "850 ms" and common.fmt_ms(2350) == "2.35 s"

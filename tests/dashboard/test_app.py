@@ -86,6 +86,31 @@ def test_dashboard_command_parses_and_rejects_a_bad_port():
     assert dashboard_cmd.run(bad) == 2
 
 
+def test_dashboard_command_takes_prices_and_tiers_and_names_a_bad_file(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    dashboard_cmd.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["dashboard", "--prices", "p.json", "--tiers", "t.json"])
+    assert (str(args.prices), str(args.tiers)) == ("p.json", "t.json")
+    bad = tmp_path / "prices.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert (
+        dashboard_cmd.run(
+            parser.parse_args(["dashboard", "--data", str(tmp_path / "c.csv"), "--prices", str(bad)])
+        )
+        == 2
+    )
+    assert "prices.json" in capsys.readouterr().out
+
+
+def test_the_apps_catalog_prices_ingested_rows(tmp_path):
+    """create_app loads the catalog once (its analysis context) and hands it to the ingest writer."""
+    from analyzers.base import AnalysisContext
+
+    ctx = AnalysisContext()
+    app = create_app(tmp_path / "calls.csv", context=ctx)
+    assert app.server.extensions["revenium_ingest"].writer.catalog is ctx.catalog
+
+
 @pytest.mark.parametrize("interval", [100])
 def test_dashboard_command_rejects_a_too_fast_interval(interval):
     parser = argparse.ArgumentParser()

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analyzers.common import REVENUE_METHOD, customer_economics
+from analyzers.common import MISSING_KEY, REVENUE_METHOD, customer_economics
 from metering.schema import ERROR_STOP_REASONS
 from metering.tiers import Tier
 
@@ -89,7 +89,6 @@ METRIC_FORMULAS: dict[str, str] = {
     f"customer's calls in equal shares; {REVENUE_METHOD}",
 }
 
-NONE_LABEL = "(none)"
 OTHER_LABEL = "(other)"
 
 _SUM_COLUMNS = ["_cost", "_priced", "_tokens", "_priced_tokens", "_error", "_revenue"]
@@ -103,14 +102,14 @@ def dimension_series(df: pd.DataFrame, dim: str) -> pd.Series:
     col = DIMENSIONS[dim]
     if col not in df.columns:
         return pd.Series(
-            pd.Categorical.from_codes(np.zeros(len(df), dtype="int8"), [NONE_LABEL]), index=df.index
+            pd.Categorical.from_codes(np.zeros(len(df), dtype="int8"), [MISSING_KEY]), index=df.index
         )
     s = df[col]
     if not isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype("str").astype("category")
     labels = np.array([str(c) for c in s.cat.categories], dtype=object)
-    labels[labels == ""] = NONE_LABEL
-    names, inverse = np.unique(np.append(labels, NONE_LABEL), return_inverse=True)
+    labels[labels == ""] = MISSING_KEY
+    names, inverse = np.unique(np.append(labels, MISSING_KEY), return_inverse=True)
     codes = s.cat.codes.to_numpy()
     remap = inverse[:-1]
     if not len(remap):  # no value at all (a column entirely missing): every row is (none)
