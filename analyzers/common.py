@@ -82,11 +82,6 @@ def error_mask(df: pd.DataFrame) -> pd.Series:
     return pd.Series(s.isin(ERROR_STOP_REASONS).to_numpy(dtype=bool), index=df.index)
 
 
-def unpriced_mask(df: pd.DataFrame) -> np.ndarray:
-    """True for calls without a price (cost_usd NaN)."""
-    return df["cost_usd"].isna().to_numpy()
-
-
 def total_cost(df: pd.DataFrame) -> float:
     """Sum of priced costs (unpriced rows excluded, never counted as $0), rounded to 1e-9."""
     return float(df["cost_usd"].sum(skipna=True)) if len(df) else 0.0
@@ -317,11 +312,6 @@ def plain_keys(s: pd.Series) -> pd.Series:
     return s.astype("object").fillna(MISSING_KEY).astype("str")
 
 
-def _key_values(s: pd.Series) -> np.ndarray:
-    """Group-key values as a plain string array, missing ones as "(none)" (for small frames)."""
-    return plain_keys(s).to_numpy()
-
-
 # --- time -----------------------------------------------------------------------------------------
 
 
@@ -385,13 +375,6 @@ def period_days(df: pd.DataFrame, as_of: pd.Timestamp | None = None) -> float:
     a partial last day counting as its fraction (0 for no rows). The same rule is used everywhere."""
     w = analysis_window(df, as_of)
     return 0.0 if w is None else (w[1] - w[0]) / DAY_MS
-
-
-def days_between(first: pd.Timestamp | None, last: pd.Timestamp | None) -> float:
-    """Elapsed days from 00:00 UTC of ``first``'s day to ``last`` (0 when either is missing)."""
-    if first is None or last is None or pd.isna(first) or pd.isna(last):
-        return 0.0
-    return max((pd.Timestamp(last) - pd.Timestamp(first).normalize()) / pd.Timedelta(days=1), 0.0)
 
 
 def complete_daily(
@@ -839,12 +822,6 @@ def fmt_int(value: float | int | None) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{round(float(value)):,}"
-
-
-def fmt_num(value: float | None, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{float(value):,.{digits}f}"
 
 
 def fmt_pct(value: float | None, digits: int = 1, *, signed: bool = False) -> str:

@@ -85,7 +85,7 @@ def create_app(
         use_pages=True,
         pages_folder="",  # the pages register themselves below (dashboard.pages.register_pages)
         assets_folder=str(ASSETS_DIR),
-        suppress_callback_exceptions=True,
+        suppress_callback_exceptions=False,  # every callback id is in the layouts built at start-up
         title="revenium-flow",
         update_title=None,
         serve_locally=True,

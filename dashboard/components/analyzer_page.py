@@ -26,7 +26,7 @@ from dashboard.components.blocks import (
     kpi_row,
     recommendation_list,
 )
-from dashboard.components.charts import DATA_INPUTS, compute, has_rows
+from dashboard.components.charts import DATA_INPUTS, ReportFigure, compute, has_rows
 from dashboard.hub import DataHub
 
 
@@ -55,6 +55,8 @@ class PageSpec:
     headline: Callable[[AnalysisResult], Any] | None = None
     #: metrics the headline already shows (left out of the KPI cards)
     hidden_metrics: tuple[str, ...] = ()
+    #: the report's figures besides the charts' own (``dashboard.reports``): result -> [(title, figure)]
+    report_figures: Callable[[AnalysisResult], list[ReportFigure]] | None = None
 
 
 def register_page(module: str, spec: PageSpec, *, order: int) -> None:

@@ -252,6 +252,7 @@ row = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(st.lists(row, min_size=1, max_size=40))
 def test_breakdowns_reconcile_on_random_frames(rows):
