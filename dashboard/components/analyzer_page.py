@@ -1,8 +1,9 @@
 """The page every analyzer gets: KPI cards, its charts, extra grids, a table explorer, recommendations.
 
-Each analyzer page module registers itself with ``dash.register_page`` and calls :func:`layout`;
-:func:`register` adds the page's callbacks to the app (ids are prefixed with the analyzer name,
-so the eight pages never share a component id).
+An analyzer's page is a :class:`PageSpec` (``dashboard/pages/<name>/page.py``'s ``SPEC``, or the generic
+one); ``dashboard.pages.register_pages`` calls :func:`register_page`, which builds :func:`layout` and hands
+:func:`register` (the page's callbacks) to the app. Ids are prefixed with the analyzer name, so no two
+pages share a component id.
 """
 
 from __future__ import annotations
