@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analyzers.base import AnalysisContext
 from analyzers.common import MISSING_KEY, REVENUE_METHOD, customer_economics
 from metering.schema import ERROR_STOP_REASONS
 from metering.tiers import Tier
@@ -168,7 +169,12 @@ def apply_filters(
 
 
 def prepare(
-    df: pd.DataFrame, dims: Sequence[str], tiers: Mapping[str, Tier], *, revenue: bool = True
+    df: pd.DataFrame,
+    dims: Sequence[str],
+    tiers: Mapping[str, Tier],
+    *,
+    revenue: bool = True,
+    context: AnalysisContext | None = None,
 ) -> pd.DataFrame:
     """Row-level frame with the chosen dimensions (string categories) plus the per-call quantities metrics sum.
 
@@ -188,13 +194,15 @@ def prepare(
     stop = df["stop_reason"] if "stop_reason" in df.columns else pd.Series("END", index=df.index)
     out["_error"] = stop.isin(ERROR_STOP_REASONS).to_numpy().astype("int64")
     out["_latency"] = df["latency_ms"].astype("float64")
-    out["_revenue"] = call_revenue(df, tiers) if revenue else np.zeros(len(df))
+    out["_revenue"] = call_revenue(df, tiers, context) if revenue else np.zeros(len(df))
     if "timestamp" in df.columns:
         out["_ts"] = df["timestamp"]
     return out
 
 
-def call_revenue(df: pd.DataFrame, tiers: Mapping[str, Tier]) -> np.ndarray:
+def call_revenue(
+    df: pd.DataFrame, tiers: Mapping[str, Tier], context: AnalysisContext | None = None
+) -> np.ndarray:
     """Each call's equal share of its customer's revenue for the period (0 for an unknown tier).
 
     Customer revenue comes from ``analyzers.common.customer_economics``, the profitability analyzer's own
@@ -202,13 +210,17 @@ def call_revenue(df: pd.DataFrame, tiers: Mapping[str, Tier]) -> np.ndarray:
     """
     if df.empty:
         return np.zeros(0)
-    from analyzers.base import AnalysisContext
-    from metering.subscriptions import subscriptions_from_env
+    if (
+        context is None
+    ):  # no analysis context handed over: the tiers given and the environment's subscriptions
+        from metering.subscriptions import subscriptions_from_env
 
-    prices = {n: t.price_usd_month for n, t in tiers.items()}
-    # the catalog plays no part in revenue: an empty one saves reading the price file per chart
-    ctx = AnalysisContext(catalog=None, tiers=dict(tiers), subscriptions=subscriptions_from_env(prices))  # type: ignore[arg-type]
-    econ = customer_economics(df, ctx)
+        prices = {n: t.price_usd_month for n, t in tiers.items()}
+        # the catalog plays no part in revenue: an empty one saves reading the price file per chart
+        context = AnalysisContext(
+            catalog=None, tiers=dict(tiers), subscriptions=subscriptions_from_env(prices)
+        )  # type: ignore[arg-type]
+    econ = customer_economics(df, context)
     share = (econ["revenue_usd"].astype("float64").fillna(0.0) / econ["calls"]).set_axis(
         econ["customer_id"].astype("str")
     )

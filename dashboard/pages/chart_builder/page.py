@@ -278,9 +278,9 @@ def layout(**_query) -> html.Div:
 
 def register_callbacks(app, hub: DataHub, workspace: Workspace | None = None) -> None:
     """The page's callbacks on ``hub``'s data and ``workspace`` (handed over by ``create_app``; default:
-    ``$REVENIUM_FLOW_WORKSPACE`` or ``workspace/charts``); margins use the tiers of the hub's analysis context."""
+    ``$REVENIUM_FLOW_WORKSPACE`` or ``workspace/charts``); margins use the hub's analysis context (tiers, subscriptions file), as the analyzers do."""
     workspace = workspace if workspace is not None else Workspace()
-    tiers = (hub.ctx if hub.ctx is not None else AnalysisContext()).tiers
+    analysis = hub.ctx if hub.ctx is not None else AnalysisContext()
 
     def frame(version, filters, drill):
         session = hub.session() if has_rows(version) else None
@@ -305,7 +305,7 @@ def register_callbacks(app, hub: DataHub, workspace: Workspace | None = None) ->
         if df is None:
             return empty_figure("No data yet — press Generate above."), describe(config), ""
         summary = f"{describe(config)} · {METRICS[config.metric][0]} = {METRIC_FORMULAS[config.metric]}"
-        return build_figure(config, df, tiers=tiers), summary, ""
+        return build_figure(config, df, context=analysis), summary, ""
 
     @app.callback(Output(FILTER_VALUES, "options"), Input(FILTER_DIM, "value"), Input(VERSION_STORE, "data"))
     def filter_options(dim, version):
