@@ -149,3 +149,104 @@ def build_cube(
     parts = partitions(path, partition_mb, n)
     run = _run_dask(parts, scheduler, n, progress) if engine == "dask" else _run_local(parts, n, progress)
     return _finish(run, engine)
+
+
+@dataclass
+class StoreAnalysis:
+    """What ``analyze_store`` gives: results in registry order, seconds per analyzer, the summary
+    figures (``analyzers.summary``), the malformed lines and how the cube was built."""
+
+    results: dict
+    timings: dict[str, float]
+    figures: dict
+    malformed: list[tuple[int, str]]
+    rows_read: bool  # whether the rows were loaded (some requested analyzer still reads them)
+    partitions: int
+    engine: str
+
+
+def analyze_store(
+    path: str | os.PathLike[str],
+    ctx: object,
+    names: list[str],
+    *,
+    engine: str = "local",
+    scheduler: str | None = None,
+    partition_mb: float = DEFAULT_PARTITION_MB,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> StoreAnalysis:
+    """Run ``names`` on the store at ``path`` (CSV or Parquet day folder).
+
+    Analyzers of ``registry.CUBE_ANALYZERS`` read the usage cube. When every requested analyzer does,
+    the cube is built by ``engine`` partition by partition and the rows are never held at once;
+    otherwise the rows are read once in this process (the others need them) and the cube is built from
+    them. Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
+    """
+    import time
+
+    from analyzers import registry
+    from analyzers.summary import cube_summary
+
+    rows_needed = any(n not in registry.CUBE_ANALYZERS for n in names)
+    if rows_needed:
+        frame, malformed = read_rows(path)
+        if progress:
+            progress(1, 1)
+        built = CubeResult(cubes.canonical(cubes.build(frame)), len(frame), malformed, 1, "in-process")
+    else:
+        frame = None
+        built = build_cube(
+            path,
+            engine=engine,
+            scheduler=scheduler,
+            partition_mb=partition_mb,
+            workers=workers,
+            progress=progress,
+        )
+    if built.rows == 0:
+        raise EmptyStore(built.malformed)
+    results, timings = {}, {}
+    for name in names:
+        t0 = time.perf_counter()
+        if name in registry.CUBE_ANALYZERS:
+            results[name] = registry.run_cube(name, built.cube, ctx)
+        else:
+            results[name] = registry.run(name, frame, ctx)
+        timings[name] = time.perf_counter() - t0
+    return StoreAnalysis(
+        results,
+        timings,
+        cube_summary(built.cube),
+        built.malformed,
+        rows_needed,
+        built.partitions,
+        built.engine,
+    )
+
+
+class EmptyStore(ValueError):
+    """The store holds no valid row; ``malformed`` says why when lines were skipped."""
+
+    def __init__(self, malformed: list[tuple[int, str]]) -> None:
+        self.malformed = malformed
+        first = f" (first: line {malformed[0][0]}: {malformed[0][1]})" if malformed else ""
+        why = (
+            f"all {len(malformed):,} data lines are malformed{first}"
+            if malformed
+            else "the file holds no call rows"
+        )
+        super().__init__(f"no valid rows to analyze: {why}; check it with `revenium-flow validate`")
+
+
+def read_rows(path: str | os.PathLike[str]) -> tuple[object, list[tuple[int, str]]]:
+    """(typed call frame, malformed lines) of a CSV store or a Parquet day folder."""
+    p = Path(path)
+    if p.is_dir():
+        from metering.parquet import read_folder
+
+        return read_folder(p).to_pandas(), []
+    from metering.store import read_calls_report
+
+    report = read_calls_report(p)
+    return report.frame, report.malformed

@@ -36,6 +36,11 @@ MODULES: dict[str, str] = {
 }
 
 
+#: analyzers that also read the usage cube (``analyze_cube(cube, ctx)``): their results equal the row-based
+#: ones (floats to the last few ulps); the others still read the rows
+CUBE_ANALYZERS: tuple[str, ...] = ("realtime",)
+
+
 def get(name: str) -> ModuleType:
     """The analyzer module called ``name``; KeyError naming the valid names otherwise."""
     if name not in MODULES:
@@ -46,6 +51,15 @@ def get(name: str) -> ModuleType:
 def run(name: str, df: pd.DataFrame, ctx: AnalysisContext | None = None) -> AnalysisResult:
     """Run one analyzer (default context when ``ctx`` is None)."""
     return get(name).analyze(df, ctx if ctx is not None else AnalysisContext())
+
+
+def run_cube(name: str, cube: object, ctx: AnalysisContext | None = None) -> AnalysisResult:
+    """Run one analyzer of ``CUBE_ANALYZERS`` on an hour-grain usage cube (``analyzers.cube``)."""
+    if name not in CUBE_ANALYZERS:
+        raise KeyError(
+            f"analyzer {name!r} does not read the cube; those that do: {', '.join(CUBE_ANALYZERS)}"
+        )
+    return get(name).analyze_cube(cube, ctx if ctx is not None else AnalysisContext())
 
 
 def run_all(df: pd.DataFrame, ctx: AnalysisContext | None = None) -> dict[str, AnalysisResult]:
