@@ -46,8 +46,11 @@ DIMS: tuple[str, ...] = (
     "source",
     "region",
     "api_key_id",
+    "operation_type",
+    "transaction_name",
 )
-#: sums per cell: calls, priced cost (unpriced calls add 0), unpriced and failed calls, tokens, latency
+#: sums per cell: calls, priced cost (unpriced calls add 0), unpriced and failed calls, tokens, latency,
+#: the priced cost of failed calls and the input + output tokens of priced calls
 SUMS: tuple[str, ...] = (
     "calls",
     "cost_usd",
@@ -59,6 +62,8 @@ SUMS: tuple[str, ...] = (
     "cache_creation_tokens",
     "reasoning_tokens",
     "latency_ms_sum",
+    "error_cost_usd",
+    "priced_tokens",
 )
 #: the time key of a cube: "hour" (ms // HOUR_MS) or "day" (ms // DAY_MS)
 GRAINS: dict[str, int] = {"hour": HOUR_MS, "day": DAY_MS}
@@ -182,18 +187,23 @@ def measures(data: Any) -> dict[str, np.ndarray]:
     cost = _numbers(data, "cost_usd", n, "float64")
     unpriced = np.isnan(cost)
     stop, stop_labels = _codes_labels(_column(data, "stop_reason"), n)
-    failed = np.isin(np.asarray(stop_labels, dtype=object), ERROR_STOP_REASONS)
+    failed = np.isin(np.asarray(stop_labels, dtype=object), ERROR_STOP_REASONS)[stop]
+    priced_cost = np.where(unpriced, 0.0, cost)
+    inp = _numbers(data, "input_tokens", n, "int64")
+    out = _numbers(data, "output_tokens", n, "int64")
     return {
         "calls": np.ones(n, dtype="int64"),
-        "cost_usd": np.where(unpriced, 0.0, cost),
+        "cost_usd": priced_cost,
         "unpriced_calls": unpriced.astype("int64"),
-        "error_calls": failed[stop].astype("int64"),
-        "input_tokens": _numbers(data, "input_tokens", n, "int64"),
-        "output_tokens": _numbers(data, "output_tokens", n, "int64"),
+        "error_calls": failed.astype("int64"),
+        "input_tokens": inp,
+        "output_tokens": out,
         "cached_tokens": _numbers(data, "cached_tokens", n, "int64"),
         "cache_creation_tokens": _numbers(data, "cache_creation_tokens", n, "int64"),
         "reasoning_tokens": _numbers(data, "reasoning_tokens", n, "int64"),
         "latency_ms_sum": _numbers(data, "latency_ms", n, "int64"),
+        "error_cost_usd": np.where(failed, priced_cost, 0.0),
+        "priced_tokens": np.where(unpriced, 0, inp + out),
     }
 
 

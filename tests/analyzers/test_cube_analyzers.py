@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from frames import synthetic
 
-from analyzers import cube, engine
+from analyzers import cube, engine, registry
 from analyzers.base import AnalysisContext
 from analyzers.export import dumps, result_to_dict
 from analyzers.finops import realtime
@@ -58,6 +58,13 @@ def test_realtime_from_the_cube_equals_the_rows(store):
     got, want = _json(realtime.analyze_cube(c, ctx)), _json(realtime.analyze(df, ctx))
     assert want["alerts"] or want["tables"]  # something to compare
     assert_same(got, want)
+
+
+@pytest.mark.parametrize("name", registry.CUBE_ANALYZERS)
+def test_cube_analyzers_equal_the_rows(store, name):
+    df, c = store
+    ctx = AnalysisContext()
+    assert_same(_json(registry.run_cube(name, c, ctx)), _json(registry.run(name, df, ctx)))
 
 
 def test_summary_from_the_cube_equals_the_rows(store):
