@@ -7,12 +7,11 @@ input/output ratio; daily, hourly and weekday patterns; 30- and 90-day forecasts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from analyzers import cube as cubes
+from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
     BACKTEST_BLOCK_DAYS,
@@ -21,20 +20,15 @@ from analyzers.common import (
     PERIOD_METHOD,
     RUN_RATE_METHOD,
     as_of_ts,
-    call_measures,
     cost_breakdown,
     cost_forecast,
-    customer_tiers,
     days_between,
     fmt_pct,
     fmt_usd,
     monthly,
-    period_bounds,
     plain_keys,
     run_rate,
-    ts_ms,
 )
-from analyzers.finops.realtime import cube_customer_tiers
 from metering.tiers import DAYS_PER_MONTH
 
 HOUR_MS = cubes.HOUR_MS
@@ -68,22 +62,6 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 TOP_N = 10
 
 
-@dataclass
-class Usage:
-    """What the analysis reads: one row per call, or one per usage-cube cell with its sums.
-
-    ``keys`` holds the grouping columns (BREAKDOWNS, HIERARCHY), ``meas`` the per-row sums
-    (``analyzers.cube.SUMS``), ``hour`` each row's UTC hour (ms // 3,600,000)."""
-
-    keys: pd.DataFrame
-    meas: dict[str, np.ndarray]
-    hour: np.ndarray
-    first: pd.Timestamp | None
-    last: pd.Timestamp | None
-    tiers: pd.Series  # customer_id -> tier in force at its newest call
-    distinct: dict[str, int]  # distinct non-missing values of DISTINCT's columns
-
-
 #: distinct-count metrics -> (column, label)
 DISTINCT: dict[str, tuple[str, str]] = {
     "customers": ("customer_id", "Customers"),
@@ -94,53 +72,16 @@ DISTINCT: dict[str, tuple[str, str]] = {
 }
 
 
-def usage_from_frame(df: pd.DataFrame) -> Usage:
-    first, last = period_bounds(df)
-    hour = ts_ms(df["timestamp"]) // HOUR_MS if len(df) else np.zeros(0, dtype="int64")
-    return Usage(
-        df,
-        call_measures(df),
-        hour,
-        first,
-        last,
-        customer_tiers(df),
-        {k: int(df[c].nunique()) if len(df) else 0 for k, (c, _) in DISTINCT.items()},
-    )
-
-
-def usage_from_cube(c: cubes.Cube) -> Usage:
-    """The cells of an hour-grain usage cube (``analyzers.cube``)."""
-    if not len(c):
-        from metering.store import empty_frame
-
-        return usage_from_frame(empty_frame())
-    cells = cubes.frame(c)
-
-    def present(col: str) -> int:
-        labels = c.label_array(col)[np.unique(c.cols[col])]
-        return int(np.sum(labels != cubes.MISSING))
-
-    return Usage(
-        cells,
-        dict(c.cols),
-        c.cols["hour"],
-        pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC"),
-        pd.Timestamp(int(c.cols["last_ms"].max()), unit="ms", tz="UTC"),
-        cube_customer_tiers(c),
-        {k: present(col) for k, (col, _) in DISTINCT.items()},
-    )
-
-
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
-    return analyze_usage(usage_from_frame(df), ctx)
+    return analyze_usage(usage.from_frame(df), ctx)
 
 
 def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
     """The same analysis from an hour-grain usage cube (``analyzers.engine``)."""
-    return analyze_usage(usage_from_cube(c), ctx)
+    return analyze_usage(usage.from_cube(c), ctx)
 
 
-def analyze_usage(u: Usage, ctx: AnalysisContext) -> AnalysisResult:
+def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
     res = AnalysisResult(NAME, TITLE)
     p = ctx.params.get(NAME, {})
     top_n = int(p.get("top_n", TOP_N))
@@ -199,7 +140,7 @@ def analyze_usage(u: Usage, ctx: AnalysisContext) -> AnalysisResult:
         "input tokens / output tokens",
     )
     for key, (col, label) in DISTINCT.items():
-        m[key] = Metric(u.distinct[key], "count", label, f"distinct {col}")
+        m[key] = Metric(u.distinct(col), "count", label, f"distinct {col}")
     m["period_days"] = Metric(days, "days", "Days covered", PERIOD_METHOD)
     m["period_start"] = Metric(
         None if first is None else first.isoformat(), "timestamp", "First call", "min timestamp"
@@ -222,7 +163,7 @@ def analyze_usage(u: Usage, ctx: AnalysisContext) -> AnalysisResult:
     for name, keys in BREAKDOWNS.items():
         res.tables[name] = cost_breakdown(df, keys, total=total, measures=meas)
     cbc = res.tables["cost_by_customer"]
-    cbc.insert(1, "subscription_tier", u.tiers.reindex(cbc["customer_id"]).to_numpy())
+    cbc.insert(1, "subscription_tier", u.tiers().reindex(cbc["customer_id"]).to_numpy())
     res.tables["hierarchy"] = cost_breakdown(df, HIERARCHY, total=total, measures=meas).sort_values(
         HIERARCHY, kind="stable", ignore_index=True
     )
