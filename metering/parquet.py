@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from metering.store import StoreError, _finish, parse_chunk, parse_header
+from metering.store import StoreError, parse_chunk, parse_header
+from metering.store_read import _finish
 
 STATE_FILE = "_compact.json"
 PART_FILE = "part-0.parquet"

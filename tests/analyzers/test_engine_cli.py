@@ -7,7 +7,7 @@ import json
 import pytest
 from frames import synthetic
 
-from dashboard.cli import build_parser, main
+from cli import build_parser, main
 from metering.store import format_csv, header_line
 
 VOLATILE = ("generated_at", "timings_s", "data_path")
