@@ -13,8 +13,7 @@ immutable snapshot, so several Dash threads can call in at once.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -38,6 +37,7 @@ from analyzers.common import (
     run_rate,
 )
 from analyzers.finops import realtime
+from analyzers.live import AlertRefresher, ResultCache
 from metering.schema import SOURCES
 from metering.store import IncrementalReader
 from metering.subscriptions import UNKNOWN_TIER, Spells, build_spells, revenue
@@ -220,15 +220,10 @@ class AnalysisSession:
         self._state = _State()
         self._refresh_lock = threading.Lock()
         self._lock = threading.RLock()
-        self._cache: OrderedDict[Hashable, Any] = OrderedDict()  # overviews and results
-        self._frames: OrderedDict[Hashable, Any] = OrderedDict()  # filtered row frames (large)
-        self._cache_size = cache_size
-        self._frame_cache_size = 3
-        self._key_locks: dict[Hashable, threading.Lock] = {}
-        self._latest_alerts: tuple[int, list[Alert]] | None = None
-        self._alert_thread: threading.Thread | None = None
-        self._pending_alerts: _State | None = None
-        self._reset_version = 0  # alerts computed on versions before the last reset are never served
+        #: overviews and results (general), filtered row frames (large): ``analyzers.live.ResultCache``
+        self._results = ResultCache(lambda: self._state.version, cache_size, 3)
+        #: the newest alerts and their one background refresher (``analyzers.live.AlertRefresher``)
+        self._alerts = AlertRefresher()
         #: compute alerts inline in overview() instead of serving the previous version's while recomputing
         self.sync_alerts = False
 
@@ -248,9 +243,7 @@ class AnalysisSession:
             st = self._state
             malformed = len(res.malformed)
             if res.reset:  # the dictionaries stay: older snapshots still decode with them
-                with self._lock:
-                    self._latest_alerts = None
-                    self._reset_version = st.version + 1
+                self._alerts.reset(st.version + 1)
                 st = _State(version=st.version + 1)
             df = res.frame
             if len(df):
@@ -276,9 +269,7 @@ class AnalysisSession:
                 changed = st.version != self._state.version
                 self._state = st
                 if changed:
-                    self._cache.clear()
-                    self._frames.clear()
-                    self._key_locks.clear()
+                    self._results.clear()
             return RefreshInfo(
                 new_rows=len(df), reset=bool(res.reset), version=st.version, malformed=malformed
             )
@@ -297,27 +288,8 @@ class AnalysisSession:
 
     # --- caching -------------------------------------------------------------------------------
     def _cached(self, key: tuple, compute: Callable[[], Any], *, large: bool = False) -> Any:
-        """Compute once per key (concurrent callers wait for the first), keep the newest few.
-
-        Keys start with the data version; ``large`` values (row frames) go to a smaller LRU.
-        """
-        cache, size = (self._frames, self._frame_cache_size) if large else (self._cache, self._cache_size)
-        with self._lock:
-            if key in cache:
-                cache.move_to_end(key)
-                return cache[key]
-            klock = self._key_locks.setdefault(key, threading.Lock())
-        with klock:
-            with self._lock:
-                if key in cache:
-                    return cache[key]
-            value = compute()
-            with self._lock:
-                if key[0] == self._state.version:
-                    cache[key] = value
-                    while len(cache) > size:
-                        cache.popitem(last=False)
-            return value
+        """``ResultCache.get``: once per key (starting with the data version), the newest few kept."""
+        return self._results.get(key, compute, large=large)
 
     # --- filtering -----------------------------------------------------------------------------
     def _cube_mask(
@@ -389,42 +361,50 @@ class AnalysisSession:
     def _realtime(self, st: _State) -> AnalysisResult:
         def compute() -> AnalysisResult:
             res = realtime.analyze_inputs(self._realtime_inputs(st), self.ctx)
-            with self._lock:
-                fresh = self._latest_alerts is None or self._latest_alerts[0] <= st.version
-                if fresh and st.version >= self._reset_version:
-                    self._latest_alerts = (st.version, list(res.alerts))
+            self._alerts.publish(st.version, res.alerts)
             return res
 
         return self._cached((st.version, "result", realtime.NAME, Filters()), compute)
+
+    def latest_alerts(self) -> tuple[int, list[Alert]]:
+        """(data version, alerts) of the newest alert computation; (0, []) before the first."""
+        return self._alerts.latest() or (0, [])
+
+    def refresh_alerts(self, wait: bool = False) -> None:
+        """Recompute the alerts of the current data version in the background unless they are newest
+        already or a recompute is running (one refresher: ``analyzers.live.AlertRefresher``)."""
+        st = self._state
+        latest = self._alerts.latest()
+        if st.rows and (latest is None or latest[0] < st.version):
+            self._alerts.want(st)
+            self._alerts.start(self._realtime)
+        if wait:
+            self._alerts.join()
+
+    def wait_alerts(self) -> None:
+        """Wait for a running background alert recompute."""
+        self._alerts.join()
 
     def _overview_alerts(self, st: _State) -> tuple[int, list[Alert]]:
         """Alerts for the overview without waiting for a recompute.
 
         When this version's alerts are not ready yet but an earlier version's are, those are returned
-        and the current version is computed on a background thread (one at a time); the overview is
+        and the current version is computed on the background refresher (one at a time); the overview is
         then at most one data version behind on alerts only. The very first call computes inline.
         """
-        key = (st.version, "result", realtime.NAME, Filters())
-        with self._lock:
-            if key in self._cache:
-                return st.version, list(self._cache[key].alerts)
-            latest = self._latest_alerts
-            busy = self._alert_thread is not None and self._alert_thread.is_alive()
-            if latest is not None and not self.sync_alerts:
-                if not busy:
-                    self._pending_alerts = st
-                return latest[0], list(latest[1])
+        done = self._results.peek((st.version, "result", realtime.NAME, Filters()))
+        if done is not None:
+            return st.version, list(done.alerts)
+        latest = self._alerts.latest()
+        if latest is not None and not self.sync_alerts:
+            self._alerts.want(st)
+            return latest
         return st.version, list(self._realtime(st).alerts)
 
     def _start_pending_alerts(self) -> None:
         """Start the background alert recompute requested by the overview just built (after it, so the
         overview itself does not compete with it for the interpreter)."""
-        with self._lock:
-            st, self._pending_alerts = self._pending_alerts, None
-            if st is None or (self._alert_thread is not None and self._alert_thread.is_alive()):
-                return
-            self._alert_thread = threading.Thread(target=self._realtime, args=(st,), daemon=True)
-            self._alert_thread.start()
+        self._alerts.start(self._realtime)
 
     def _realtime_inputs(self, st: _State) -> realtime.RealtimeInputs:
         """The realtime analyzer's aggregates, taken from the cubes instead of the rows."""
@@ -449,11 +429,9 @@ class AnalysisSession:
         ov = self._cached(key, lambda: self._overview(st, f))
         self._start_pending_alerts()
         if ov.alerts_version != st.version:
-            with self._lock:
-                ready = (st.version, "result", realtime.NAME, Filters()) in self._cache
-                if ready:
-                    self._cache.pop(key, None)
+            ready = (st.version, "result", realtime.NAME, Filters()) in self._results
             if ready:
+                self._results.drop(key)
                 ov = self._cached(key, lambda: self._overview(st, f))
         return ov
 
