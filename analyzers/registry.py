@@ -38,7 +38,7 @@ MODULES: dict[str, str] = {
 
 #: analyzers that also read the usage cube (``analyze_cube(cube, ctx)``): their results equal the row-based
 #: ones (floats to the last few ulps); the others still read the rows
-CUBE_ANALYZERS: tuple[str, ...] = ("understanding", "realtime", "alignment", "profitability")
+CUBE_ANALYZERS: tuple[str, ...] = ("understanding", "realtime", "alignment", "profitability", "features")
 
 
 def get(name: str) -> ModuleType:

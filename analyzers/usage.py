@@ -43,6 +43,7 @@ class Usage:
     _tiers: Callable[[], pd.Series]
     _distinct: Callable[[str], int]
     _spells: Callable[[AnalysisContext], Spells]
+    _first_seen: Callable[[str], pd.Series]
     _memo: dict = field(default_factory=dict)
 
     @property
@@ -73,7 +74,14 @@ def from_frame(df: pd.DataFrame) -> Usage:
         lambda: customer_tiers(df),
         lambda col: int(df[col].nunique()) if len(df) else 0,
         lambda ctx: frame_spells(df, ctx),
+        lambda col: _frame_first_seen(df, col),
     )
+
+
+def _frame_first_seen(df: pd.DataFrame, col: str) -> pd.Series:
+    first = df["timestamp"].groupby(df[col], observed=True, dropna=False).min()
+    first.index = first.index.astype("object").fillna(cubes.MISSING).astype("str")
+    return first
 
 
 def from_cube(c: cubes.Cube) -> Usage:
@@ -98,6 +106,14 @@ def from_cube(c: cubes.Cube) -> Usage:
         lambda: cube_customer_tiers(c),
         present,
         lambda ctx: _cube_spells(c, ctx),
+        lambda col: _cube_first_seen(c, col),
+    )
+
+
+def _cube_first_seen(c: cubes.Cube, col: str) -> pd.Series:
+    g = cubes.regroup_cols(c.cols, [col], [], mins=("first_ms",))
+    return pd.Series(
+        pd.to_datetime(g["first_ms"], unit="ms", utc=True), index=pd.Index(c.decode(col, g[col]))
     )
 
 
@@ -117,6 +133,11 @@ def _cube_spells(c: cubes.Cube, ctx: AnalysisContext) -> Spells:
         churn_after_days=ctx.churn_after_days,
         overrides=ctx.subscriptions,
     )
+
+
+def first_seen(u: Usage, col: str) -> pd.Series:
+    """The first call of each value of ``col`` (label -> UTC timestamp)."""
+    return u._first_seen(col)
 
 
 def window(u: Usage, as_of: pd.Timestamp | None = None) -> tuple[int, int] | None:

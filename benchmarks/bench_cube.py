@@ -3,9 +3,9 @@
 For each generated file (default 50 MB and 1 GB) this times, as separate processes from start to exit,
 and samples the resident memory of each whole process tree (parent + workers, every 20 ms):
 
-* ``cube local``: ``revenium-flow analyze --only realtime`` (the usage cube built by the ``local``
-  engine's process pool, the summary and the realtime analyzer from it: the analyses that read the
-  cube today);
+* ``cube local``: ``revenium-flow analyze --only A --only B ...`` with every analyzer of
+  ``registry.CUBE_ANALYZERS`` (the usage cube built by the ``local`` engine's process pool, the summary and
+  those analyzers from it: the analyses that read the cube today; the rows are never loaded);
 * ``cube dask`` (1 GB and up): the same with ``--engine dask`` (a LocalCluster of 2 worker processes);
 * ``rows``: ``revenium-flow analyze`` (all eight analyzers; the six that still read the rows load them);
 * ``duckdb``: DuckDB answering the core questions from the same CSV in one process: cost and calls by
@@ -38,6 +38,8 @@ for p in (ROOT, ROOT / "benchmarks"):
 
 import psutil  # noqa: E402
 from bench_analyzers import DUCKDB_DIR, ensure_duckdb, make_data  # noqa: E402
+
+from analyzers.registry import CUBE_ANALYZERS  # noqa: E402
 
 DUCK_CORE = """
 import sys
@@ -106,6 +108,7 @@ def main() -> int:
             out = Path(tmp) / "out"
             runs = args.runs if size_mb < 500 else 1
             print(f"== {path.name}: {size_mb:,.0f} MB, load average {os.getloadavg()[0]:.2f} (2 cores)")
+            print(f"   cube analyzers: {', '.join(CUBE_ANALYZERS)}")
             local = median_run(
                 [exe, "analyze", "--data", str(path), "--only", "realtime", "--out", str(out)], runs
             )
