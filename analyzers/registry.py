@@ -38,7 +38,14 @@ MODULES: dict[str, str] = {
 
 #: analyzers that also read the usage cube (``analyze_cube(cube, ctx)``): their results equal the row-based
 #: ones (floats to the last few ulps); the others still read the rows
-CUBE_ANALYZERS: tuple[str, ...] = ("understanding", "realtime", "alignment", "profitability", "features")
+CUBE_ANALYZERS: tuple[str, ...] = (
+    "understanding",
+    "realtime",
+    "alignment",
+    "profitability",
+    "pricing",
+    "features",
+)
 
 
 def get(name: str) -> ModuleType:
