@@ -1,15 +1,18 @@
-"""``revenium-flow analyze [--data PATH] [--out DIR]``: run the eight analyzers, write JSON.
+"""``revenium-flow analyze [--data PATH] [--out DIR] [--engine local|dask]``: run the eight analyzers,
+write JSON.
 
 Writes ``summary.json`` and one ``<analyzer>.json`` per analyzer (layout: ``analyzers.export``; every
-key is documented in ``specs/analyzers.md``). Exit 0 = written, 2 = the data or a catalog cannot be
-read, or the data holds no valid row. ``load_inputs`` and ``run_analyzers`` are shared with the ``report`` command.
+key is documented in ``specs/analyzers.md``). ``--data`` is a CSV store or a Parquet day folder
+(``revenium-flow compact``); the analyzers that read the usage cube get it from
+``analyzers.engine.analyze_store`` (``--engine``, ``--scheduler``, ``--partition-mb``). Exit 0 = written,
+2 = the data or a catalog cannot be read, or the data holds no valid row. ``analyze_inputs`` is shared
+with the ``report`` command, ``load_inputs`` with ``export``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,8 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         default="local",
         help="how the usage cube is built partition by partition: local = a process pool on this machine "
         "(default), dask = a Dask cluster (--scheduler, else a LocalCluster); used when every requested "
-        "analyzer reads the cube (--only realtime), else the rows are read in this process",
+        "analyzer reads the cube (all but performance and optimization, e.g. --only understanding "
+        "--only profitability), else the rows are read in this process and the cube built from them",
     )
     p.add_argument(
         "--scheduler",
@@ -94,26 +98,6 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     if len(report.frame) == 0:
         raise InputError(f"{path}: {EmptyStore(report.malformed)}")
     return report.frame, load_context(args), report
-
-
-def run_analyzers(
-    df: Any, ctx: Any, only: list[str] | None = None
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """{name: AnalysisResult} in registry order and the seconds each took."""
-    from analyzers import registry
-
-    names = list(registry.ANALYZER_NAMES)
-    if only:
-        for n in only:
-            registry.get(n)  # KeyError naming the valid names
-        names = [n for n in names if n in only]
-    results: dict[str, Any] = {}
-    timings: dict[str, float] = {}
-    for name in names:
-        t0 = time.perf_counter()
-        results[name] = registry.run(name, df, ctx)
-        timings[name] = time.perf_counter() - t0
-    return results, timings
 
 
 def summary(
