@@ -36,8 +36,9 @@ MODULES: dict[str, str] = {
 }
 
 
-#: analyzers that also read the usage cube (``analyze_cube(cube, ctx)``): their results equal the row-based
-#: ones (floats to the last few ulps); the others still read the rows
+#: analyzers that also read the usage cube (``analyze_usage`` of ``analyzers.usage.from_cube``, or their own
+#: ``analyze_cube``): their results equal the row-based ones (floats to the last few ulps); the others
+#: still read the rows
 CUBE_ANALYZERS: tuple[str, ...] = (
     "understanding",
     "realtime",
@@ -66,7 +67,13 @@ def run_cube(name: str, cube: object, ctx: AnalysisContext | None = None) -> Ana
         raise KeyError(
             f"analyzer {name!r} does not read the cube; those that do: {', '.join(CUBE_ANALYZERS)}"
         )
-    return get(name).analyze_cube(cube, ctx if ctx is not None else AnalysisContext())
+    from analyzers import usage
+
+    module = get(name)
+    ctx = ctx if ctx is not None else AnalysisContext()
+    if hasattr(module, "analyze_cube"):  # realtime: its own aggregates straight from the cube
+        return module.analyze_cube(cube, ctx)
+    return module.analyze_usage(usage.from_cube(cube), ctx)
 
 
 def run_all(df: pd.DataFrame, ctx: AnalysisContext | None = None) -> dict[str, AnalysisResult]:

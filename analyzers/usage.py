@@ -149,6 +149,12 @@ def window(u: Usage, as_of: pd.Timestamp | None = None) -> tuple[int, int] | Non
     return start, max(int(pd.Timestamp(end).value // 1_000_000), start)
 
 
+def period_days(u: Usage, as_of: pd.Timestamp | None = None) -> float:
+    """``common.period_days``: the window's length in days (0 without calls)."""
+    w = window(u, as_of)
+    return 0.0 if w is None else (w[1] - w[0]) / cubes.DAY_MS
+
+
 def spells(u: Usage, ctx: AnalysisContext) -> Spells:
     """Subscription spells of the customers (``common.frame_spells``; from cells: each cell's day, tier
     and newest call, the same spells as from the calls)."""

@@ -50,8 +50,8 @@ con.execute("CREATE TEMP VIEW calls AS SELECT * FROM read_csv_auto('{path}')")
 for q in (
     "SELECT organization_id, product_id, model, sum(cost_usd), count(*) FROM calls GROUP BY ALL",
     "SELECT model, quantile_cont(latency_ms, [0.5, 0.95, 0.99]), count(*) FROM calls GROUP BY model",
-    "SELECT date_trunc('day', timestamp), customer_id, sum(cost_usd), count(*) FROM calls GROUP BY ALL",
-    "SELECT date_trunc('hour', timestamp), provider, model, sum(cost_usd), count(*) FROM calls GROUP BY ALL",
+    "SELECT epoch_ms(date_trunc('day', timestamp)), customer_id, sum(cost_usd), count(*) FROM calls GROUP BY ALL",
+    "SELECT epoch_ms(date_trunc('hour', timestamp)), provider, model, sum(cost_usd), count(*) FROM calls GROUP BY ALL",
 ):
     con.execute(q).fetchall()
 """
@@ -139,7 +139,7 @@ def main() -> int:
             base = figures.get("duckdb core")
             for name, (wall, peak) in figures.items():
                 ratio = f"  {wall / base[0]:.2f}x duckdb" if base and name != "duckdb core" else ""
-                print(f"   {name:<24} {wall:7.2f} s  peak {peak:7.0f} MB{ratio}")
+                print(f"   {name:<24} {wall:7.2f} s  peak {peak:7.0f} MB{ratio}", flush=True)
             print(f"   load average after: {os.getloadavg()[0]:.2f}")
             summary = (
                 json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyzers import cube as cubes
 from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import cost_breakdown, days_between
@@ -179,12 +178,8 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return analyze_usage(usage.from_frame(df), ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same analysis from an hour-grain usage cube (``analyzers.engine``)."""
-    return analyze_usage(usage.from_cube(c), ctx)
-
-
 def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
     start, end = u.first, u.last
     days = days_between(start, end) if u.calls else 0.0
     f = monthly_factor(days)

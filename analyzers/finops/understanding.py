@@ -76,12 +76,8 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return analyze_usage(usage.from_frame(df), ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same analysis from an hour-grain usage cube (``analyzers.engine``)."""
-    return analyze_usage(usage.from_cube(c), ctx)
-
-
 def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
     res = AnalysisResult(NAME, TITLE)
     p = ctx.params.get(NAME, {})
     top_n = int(p.get("top_n", TOP_N))

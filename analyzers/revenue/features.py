@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyzers import cube as cubes
 from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import cost_breakdown, gross_margin_pct, revenue_method
@@ -196,14 +195,9 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return analyze_usage(usage.from_frame(df), ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same analysis from an hour-grain usage cube (``analyzers.engine``)."""
-    return analyze_usage(usage.from_cube(c), ctx)
-
-
 def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
-    window = usage.window(u, ctx.as_of)
-    days = 0.0 if window is None else (window[1] - window[0]) / DAY_MS
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
+    days = usage.period_days(u, ctx.as_of)
     f = monthly_factor(days)
     margins = customer_margins(u, ctx)
     method = str((ctx.params.get("features") or {}).get("attribution", DEFAULT_ATTRIBUTION))

@@ -20,11 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzers import cube as cubes
 from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import REVENUE_METHOD
-from analyzers.cube import DAY_MS
 from analyzers.revenue.profitability import customer_margins, monthly_factor
 from metering.tiers import DAYS_PER_MONTH
 
@@ -162,15 +160,10 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return analyze_usage(usage.from_frame(df), ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same analysis from an hour-grain usage cube (``analyzers.engine``)."""
-    return analyze_usage(usage.from_cube(c), ctx)
-
-
 def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
     p = params_of(ctx)
-    window = usage.window(u, ctx.as_of)
-    days = 0.0 if window is None else (window[1] - window[0]) / DAY_MS
+    days = usage.period_days(u, ctx.as_of)
     f = monthly_factor(days)
     margins = customer_margins(u, ctx)
     b, price_1k = bills(margins, days, ctx.tiers, p)

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from analyzers import cube as cubes
 from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
@@ -27,7 +26,7 @@ from analyzers.common import (
     plain_keys,
     revenue_method,
 )
-from metering.subscriptions import DAY_MS, UNKNOWN_TIER
+from metering.subscriptions import UNKNOWN_TIER
 from metering.tiers import DAYS_PER_MONTH, Tier
 
 NAME = "profitability"
@@ -188,16 +187,11 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return analyze_usage(usage.from_frame(df), ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same analysis from an hour-grain usage cube (``analyzers.engine``)."""
-    return analyze_usage(usage.from_cube(c), ctx)
-
-
 def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
-    window = usage.window(u, ctx.as_of)
-    days = 0.0 if window is None else (window[1] - window[0]) / DAY_MS
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
+    days = usage.period_days(u, ctx.as_of)
     f = monthly_factor(days)
-    margins = customer_margins(u, ctx, window)
+    margins = customer_margins(u, ctx, usage.window(u, ctx.as_of))
     revenue = float(margins["revenue_usd"].sum())
     cost = float(margins["cost_usd"].sum())
     known = margins["tier"].to_numpy(dtype=object) != UNKNOWN_TIER
