@@ -410,7 +410,20 @@ def merge(*cubes: Cube) -> Cube:
     parts = [_recode(c, labels, index) for c in cubes]
     cols = {k: np.concatenate([p.cols[k] for p in parts]) for k in parts[0].cols}
     sketch = {k: np.concatenate([p.sketch[k] for p in parts]) for k in parts[0].sketch}
-    return _regroup(Cube(grain, labels, cols, sketch, dims))
+    sketch = regroup_cols(sketch, [*SKETCH_DIMS, "bucket"], ["count"])
+    # each input has one cell per key already: only cells of a time key found in several inputs can
+    # meet another (time-ordered partitions share at most their boundary hours), so only those regroup
+    seen = np.concatenate([np.unique(p.cols[grain]) for p in parts])
+    keys, counts = np.unique(seen, return_counts=True)
+    shared = np.isin(cols[grain], keys[counts > 1])
+    if not shared.any():
+        return Cube(grain, labels, cols, sketch, dims)
+    if shared.all():
+        return Cube(grain, labels, regroup_cells(cols, grain, dims), sketch, dims)
+    met = regroup_cells({k: v[shared] for k, v in cols.items()}, grain, dims)
+    alone = ~shared
+    cols = {k: np.concatenate([v[alone], met[k]]) for k, v in cols.items()}
+    return Cube(grain, labels, cols, sketch, dims)
 
 
 def canonical(cube: Cube) -> Cube:

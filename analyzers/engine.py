@@ -77,7 +77,7 @@ def partitions(
 
 def _finish(parts: list[PartitionCube], engine: str) -> CubeResult:
     parts = sorted(parts, key=lambda r: r.index)
-    merged = cubes.canonical(cubes.merge(*[r.cube for r in parts])) if parts else cubes.empty()
+    merged = cubes.merge(*[r.cube for r in parts]) if parts else cubes.empty()
     return CubeResult(
         cube=merged,
         rows=sum(r.rows for r in parts),
@@ -193,7 +193,7 @@ def analyze_store(
         frame, malformed = read_rows(path)
         if progress:
             progress(1, 1)
-        built = CubeResult(cubes.canonical(cubes.build(frame)), len(frame), malformed, 1, "in-process")
+        built = CubeResult(cubes.build(frame), len(frame), malformed, 1, "in-process")
     else:
         frame = None
         built = build_cube(

@@ -25,10 +25,12 @@ def _split(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
     cuts=st.lists(st.integers(min_value=1, max_value=len(ROWS) - 1), max_size=6),
     shuffle=st.integers(min_value=0, max_value=2**16),
     nest=st.booleans(),
+    interleave=st.booleans(),
 )
-def test_build_then_merge_over_any_split_equals_the_cube_of_all_rows(cuts, shuffle, nest):
+def test_build_then_merge_over_any_split_equals_the_cube_of_all_rows(cuts, shuffle, nest, interleave):
     whole = cube.build(ROWS)
-    parts = [cube.build(p) for p in _split(ROWS, cuts)]
+    rows = ROWS.sample(frac=1.0, random_state=shuffle).reset_index(drop=True) if interleave else ROWS
+    parts = [cube.build(p) for p in _split(rows, cuts)]
     order = np.random.default_rng(shuffle).permutation(len(parts))
     parts = [parts[i] for i in order]
     if nest and len(parts) > 2:  # associativity: (a + b) + (c + ...) == a + b + c + ...
