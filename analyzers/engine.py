@@ -180,22 +180,28 @@ def analyze_store(
 
     Analyzers of ``registry.CUBE_ANALYZERS`` read the usage cube. When every requested analyzer does,
     the cube is built by ``engine`` partition by partition and the rows are never held at once;
-    otherwise the rows are read once in this process (the others need them) and the cube is built from
-    them. Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
+    otherwise the rows are read once in this process (the others need them) and every analyzer reads
+    them (a cube built from rows already in memory would only add work: the results are the same).
+    Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
     """
     import time
 
     from analyzers import registry
-    from analyzers.summary import cube_summary
+    from analyzers.summary import cube_summary, frame_summary
 
     rows_needed = any(n not in registry.CUBE_ANALYZERS for n in names)
     if rows_needed:
         frame, malformed = read_rows(path)
         if progress:
             progress(1, 1)
-        built = CubeResult(cubes.build(frame), len(frame), malformed, 1, "in-process")
+        if not len(frame):
+            raise EmptyStore(malformed)
+
+        def run(name: str) -> object:
+            return registry.run(name, frame, ctx)
+
+        figures, parts, how = frame_summary(frame), 1, "in-process"
     else:
-        frame = None
         built = build_cube(
             path,
             engine=engine,
@@ -204,25 +210,19 @@ def analyze_store(
             workers=workers,
             progress=progress,
         )
-    if built.rows == 0:
-        raise EmptyStore(built.malformed)
+        if built.rows == 0:
+            raise EmptyStore(built.malformed)
+
+        def run(name: str) -> object:
+            return registry.run_cube(name, built.cube, ctx)
+
+        figures, malformed, parts, how = cube_summary(built.cube), built.malformed, built.partitions, engine
     results, timings = {}, {}
     for name in names:
         t0 = time.perf_counter()
-        if name in registry.CUBE_ANALYZERS:
-            results[name] = registry.run_cube(name, built.cube, ctx)
-        else:
-            results[name] = registry.run(name, frame, ctx)
+        results[name] = run(name)
         timings[name] = time.perf_counter() - t0
-    return StoreAnalysis(
-        results,
-        timings,
-        cube_summary(built.cube),
-        built.malformed,
-        rows_needed,
-        built.partitions,
-        built.engine,
-    )
+    return StoreAnalysis(results, timings, figures, malformed, rows_needed, parts, how)
 
 
 class EmptyStore(ValueError):

@@ -53,7 +53,7 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         help="how the usage cube is built partition by partition: local = a process pool on this machine "
         "(default), dask = a Dask cluster (--scheduler, else a LocalCluster); used when every requested "
         "analyzer reads the cube (all but performance and optimization, e.g. --only understanding "
-        "--only profitability), else the rows are read in this process and the cube built from them",
+        "--only profitability), else the rows are read in this process and every analyzer reads them",
     )
     p.add_argument(
         "--scheduler",
