@@ -28,6 +28,7 @@ from metering.partitions import (
     number_lines,
     read_partition,
 )
+from metering.store import StoreError
 
 ENGINES: tuple[str, ...] = ("local", "dask")
 
@@ -69,10 +70,20 @@ def partitions(
     """The partitions of a CSV store or of a Parquet day folder (``metering.parquet``)."""
     p = Path(path)
     if p.is_dir():
-        from metering.parquet import day_files
-
-        return [Partition(str(f), i, "parquet") for i, f in enumerate(day_files(p))]
+        return [Partition(str(f), i, "parquet") for i, f in enumerate(_day_files(p))]
     return csv_partitions(p, partition_mb, min_parts=workers)
+
+
+def _day_files(folder: Path) -> list[Path]:
+    from metering.parquet import day_files
+
+    files = day_files(folder)
+    if not files:
+        raise StoreError(
+            f"{folder}: no Parquet day partitions (date=YYYY-MM-DD/*.parquet) in this folder; "
+            "write them with `revenium-flow compact`"
+        )
+    return files
 
 
 def _finish(parts: list[PartitionCube], engine: str) -> CubeResult:
@@ -245,6 +256,7 @@ def read_rows(path: str | os.PathLike[str]) -> tuple[object, list[tuple[int, str
     if p.is_dir():
         from metering.parquet import read_folder
 
+        _day_files(p)
         return read_folder(p).to_pandas(), []
     from metering.store import read_calls_report
 

@@ -225,7 +225,8 @@ def analyze_inputs(
         except EmptyStore as exc:
             raise InputError(f"{path}: {exc}") from exc
         except (StoreError, OSError, ValueError) as exc:
-            raise InputError(f"{path}: {exc}") from exc
+            msg = str(exc)
+            raise InputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from exc
     except (InputError, KeyError) as exc:
         print(f"revenium-flow {command}: {exc}", file=sys.stderr)
         return None

@@ -22,7 +22,9 @@ def default_folder(csv: Path) -> Path:
 def add_parser(subparsers: Any) -> None:
     from cli.commands.common import add_data_option
 
-    p = subparsers.add_parser("compact", help="write the call CSV as Parquet partitioned by day (incremental)")
+    p = subparsers.add_parser(
+        "compact", help="write the call CSV as Parquet partitioned by day (incremental)"
+    )
     add_data_option(p)
     p.add_argument(
         "--out",

@@ -78,3 +78,26 @@ def test_engine_options_in_help():
 def test_compact_of_a_missing_file_exits_2(tmp_path, capsys):
     assert main(["compact", "--data", str(tmp_path / "nope.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_folder_without_day_partitions_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for only in (["--only", "realtime"], []):
+        assert main(["analyze", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), *only]) == 2
+        assert "no Parquet day partitions" in capsys.readouterr().err
+
+
+def test_malformed_lines_in_partitions_are_counted_and_named(tmp_path, csv_file, capsys):
+    lines = csv_file.read_bytes().split(b"\n")
+    lines[1500] = b"broken,line"
+    csv_file.write_bytes(b"\n".join(lines))
+    out = tmp_path / "o"
+    args = ["analyze", "--data", str(csv_file), "--only", "understanding", "--partition-mb", "0.1"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["malformed_lines"] == 1
+    assert "1 malformed lines skipped" in capsys.readouterr().err
+    bad_header = tmp_path / "bad.csv"
+    bad_header.write_text("a,b\n1,2\n")
+    assert main(["analyze", "--data", str(bad_header), "--only", "realtime", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "line 1 (header)" in err and err.count(str(bad_header)) == 1
