@@ -101,3 +101,26 @@ def test_malformed_lines_in_partitions_are_counted_and_named(tmp_path, csv_file,
     assert main(["analyze", "--data", str(bad_header), "--only", "realtime", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "line 1 (header)" in err and err.count(str(bad_header)) == 1
+
+
+def test_progress_bar_over_partitions_only_on_a_terminal(tmp_path, csv_file, monkeypatch):
+    import io
+    import sys
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    args = ["analyze", "--data", str(csv_file), "--only", "realtime", "--partition-mb", "0.2"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 0
+    drawn = tty.getvalue()
+    assert "partitions" in drawn and drawn.count("\r") > 1  # redrawn in place
+    last = drawn.strip().split("\r")[-1]
+    done, total = last.split("] ")[1].split(" ")[0].split("/")
+    assert done == total and int(total) > 1
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    assert main([*args, "--out", str(tmp_path / "p")]) == 0
+    assert "partitions" not in plain.getvalue()
