@@ -103,3 +103,14 @@ def test_malformed_lines_are_skipped_and_reported(tmp_path):
         f.write(b"not,a,row\n")
     res = parquet.compact(csv, out)
     assert res.rows == 10 and [n for n, _ in res.malformed] == [12]
+
+
+def test_generate_parquet_writes_both(tmp_path):
+    from cli import main
+
+    csv = tmp_path / "gen.csv"
+    args = ["generate", "--data", str(csv), "--target-mb", "0.5", "--seed", "2", "--quiet", "--parquet"]
+    assert main(args) == 0
+    folder = tmp_path / "gen.parquet"
+    assert parquet.is_parquet_folder(folder)
+    assert parquet.read_folder(folder).num_rows == len(read_calls(csv)) > 0
