@@ -118,3 +118,16 @@ def test_dask_local_cluster_equals_local_bit_for_bit(csv_file):
     assert dask.partitions == local.partitions and dask.engine == "dask"
     assert _same_bits(dask.cube, local.cube)
     assert dask.rows == local.rows
+
+
+@pytest.mark.slow
+def test_dask_on_a_scheduler_address(csv_file):
+    from distributed import LocalCluster
+
+    local = engine.build_cube(csv_file, partition_mb=0.05, workers=2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = engine.build_cube(
+            csv_file, engine="dask", scheduler=cluster.scheduler_address, partition_mb=0.05
+        )
+    assert cluster.scheduler_address.startswith("tcp://127.0.0.1")
+    assert _same_bits(remote.cube, local.cube) and remote.rows == local.rows
