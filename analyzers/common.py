@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analyzers.base import AT_RISK_COST_SHARE
+from analyzers.base import AT_RISK_COST_SHARE, MISSING_KEY
+from analyzers.cube import group_index
+from analyzers.cube import measures as cube_measures
 from metering.schema import ERROR_STOP_REASONS
 from metering.subscriptions import (
     DAY_MS,
@@ -184,17 +186,10 @@ def grouped_quantiles(
 
 
 def call_measures(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per-call arrays every breakdown sums: calls, priced cost (NaN -> 0), unpriced and failed flags,
-    tokens. Compute once and pass to several ``cost_breakdown`` calls on the same frame."""
-    cost = df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan)
-    return {
-        "calls": np.ones(len(df), dtype="int64"),
-        "cost_usd": np.nan_to_num(cost, nan=0.0),
-        "unpriced_calls": np.isnan(cost).astype("int64"),
-        "error_calls": np.asarray(error_mask(df), dtype="int64"),
-        "input_tokens": df["input_tokens"].to_numpy(dtype="int64"),
-        "output_tokens": df["output_tokens"].to_numpy(dtype="int64"),
-    }
+    """Per-call arrays every breakdown sums (``analyzers.cube.measures``: calls, priced cost with NaN as 0,
+    unpriced and failed flags, tokens, latency). Compute once and pass to several ``cost_breakdown``
+    calls on the same frame."""
+    return cube_measures(df)
 
 
 def _key_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -211,24 +206,10 @@ def _key_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes + 1, labels
 
 
-MISSING_KEY = "(none)"
-
-
 def group_ids(codes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Dense group id per row for a combination of non-negative integer keys, and each group's first row.
-
-    Keys are folded pairwise (id x (max + 1) + next, re-densified by factorize): no overflow however
-    many keys. Ids follow first appearance, so first rows come from a running maximum (no sort).
-    """
-    gid = np.zeros(len(codes[0]) if len(codes) else 0, dtype="int64")
-    for k in codes:
-        k = np.asarray(k, dtype="int64")
-        gid = pd.factorize(gid * (int(k.max()) + 1 if len(k) else 1) + k)[0].astype("int64")
-    if not len(gid):
-        return gid, gid
-    rm = np.maximum.accumulate(gid)
-    first = np.flatnonzero(np.r_[True, rm[1:] > rm[:-1]])
-    return gid, first
+    """Dense group id per row for a combination of non-negative integer keys, and each group's first row
+    (``analyzers.cube.group_index``: ids follow first appearance; no overflow however many keys)."""
+    return group_index(codes)
 
 
 #: above this many key combinations cost_breakdown hashes rows instead of indexing a dense grid

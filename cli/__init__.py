@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "scenario",
     "export",
     "ingest",
+    "compact",
 )
 
 
