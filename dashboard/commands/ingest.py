@@ -34,14 +34,14 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def ingest_app(data_path: Path, *, shared: bool, **options: Any) -> tuple[Any, Any]:
+def ingest_app(data_path: Path, **options: Any) -> tuple[Any, Any]:
     """A Flask app carrying only the ingest routes, and its ``IngestState``."""
     from flask import Flask
 
     from dashboard.ingest import register_ingest
 
     app = Flask("revenium-flow-ingest")
-    state = register_ingest(app, data_path, shared_ledger=shared, **options)
+    state = register_ingest(app, data_path, **options)
     return app, state
 
 
@@ -56,14 +56,12 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(
-    data_path: Path, host: str, port: int, threads: int, shared: bool, sock: socket.socket | None = None
-) -> None:
+def _worker(data_path: Path, host: str, port: int, threads: int, sock: socket.socket | None = None) -> None:
     """One process: its own SO_REUSEPORT socket (or ``sock``), the ingest app, waitress until SIGTERM/SIGINT."""
     import waitress
 
     sock = sock or reuseport_socket(host, port)
-    app, state = ingest_app(data_path, shared=shared)
+    app, state = ingest_app(data_path)
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
@@ -111,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.workers == 1:
-        _worker(path, args.host, port, args.threads, shared=False, sock=holder)
+        _worker(path, args.host, port, args.threads, sock=holder)
         return 0
     children: list[int] = []
     for _ in range(args.workers):
@@ -121,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if holder is not None:
                     holder.close()
-                _worker(path, args.host, port, args.threads, shared=True)
+                _worker(path, args.host, port, args.threads)
             except BaseException:  # noqa: BLE001 - report and exit non-zero
                 import traceback
 

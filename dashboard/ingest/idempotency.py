@@ -66,12 +66,11 @@ class IdempotencyLedger:
         *,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         wait_seconds: float = 30.0,
-        shared: bool = False,
     ) -> None:
         self.path = Path(path)
-        #: several processes use the file (``revenium-flow ingest --workers N``): keys in flight are also
-        #: recorded in the sqlite table ``inflight``, so two processes never both own one key
-        self.shared = shared
+        # Any number of processes may use the file (the dashboard's built-in ingest beside
+        # ``revenium-flow ingest --workers N`` on the same CSV): keys in flight are also recorded in the
+        # sqlite table ``inflight``, so two processes never both own one key.
         self.ttl_seconds = ttl_seconds
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
@@ -105,11 +104,10 @@ class IdempotencyLedger:
             " key TEXT PRIMARY KEY, digest TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)"
         )
         con.execute("CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created)")
-        if self.shared:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS inflight ("
-                " key TEXT PRIMARY KEY, digest TEXT NOT NULL, pid INTEGER NOT NULL, claimed REAL NOT NULL)"
-            )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS inflight ("
+            " key TEXT PRIMARY KEY, digest TEXT NOT NULL, pid INTEGER NOT NULL, claimed REAL NOT NULL)"
+        )
         return con
 
     def _reader(self) -> sqlite3.Connection:
@@ -141,30 +139,11 @@ class IdempotencyLedger:
                 finally:
                     self._waiters -= 1
             self._inflight[key] = digest
-        if self.shared:
-            try:
-                return self._claim_shared(key, digest, deadline)
-            except BaseException:
-                self.release([key])
-                raise
         try:
-            row = (
-                self._reader()
-                .execute(
-                    "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
-                    (key, time.time() - self.ttl_seconds),
-                )
-                .fetchone()
-            )
+            return self._claim_shared(key, digest, deadline)
         except BaseException:
             self.release([key])
             raise
-        if row is None:
-            return NEW, None
-        self.release([key])
-        if row[0] != digest:
-            return CONFLICT, None
-        return DUPLICATE, json.loads(row[1])
 
     def _claim_shared(self, key: str, digest: str, deadline: float) -> tuple[str, dict[str, Any] | None]:
         """Across processes: in one sqlite write transaction, look the key up and mark it in flight.
@@ -184,9 +163,11 @@ class IdempotencyLedger:
                 held = (
                     None
                     if row
-                    else con.execute("SELECT digest, pid FROM inflight WHERE key = ?", (key,)).fetchone()
+                    else con.execute(
+                        "SELECT digest, pid, claimed FROM inflight WHERE key = ?", (key,)
+                    ).fetchone()
                 )
-                if row is None and (held is None or not _alive(int(held[1]))):
+                if row is None and (held is None or _stale(held)):
                     con.execute(
                         "INSERT OR REPLACE INTO inflight(key, digest, pid, claimed) VALUES (?, ?, ?, ?)",
                         (key, digest, os.getpid(), time.time()),
@@ -198,7 +179,7 @@ class IdempotencyLedger:
             if row is not None:
                 self._release_local([key])
                 return (CONFLICT, None) if row[0] != digest else (DUPLICATE, json.loads(row[1]))
-            if held is None or not _alive(int(held[1])):
+            if held is None or _stale(held):
                 return NEW, None
             if held[0] != digest:
                 self._release_local([key])
@@ -218,8 +199,7 @@ class IdempotencyLedger:
                     "INSERT OR REPLACE INTO idempotency(key, digest, response, created) VALUES (?, ?, ?, ?)",
                     [(e.key, e.digest, json.dumps(e.response), now) for e in entries],
                 )
-                if self.shared:
-                    self._write.executemany("DELETE FROM inflight WHERE key = ?", [(e.key,) for e in entries])
+                self._write.executemany("DELETE FROM inflight WHERE key = ?", [(e.key,) for e in entries])
                 self._write.execute("COMMIT")
             except BaseException:
                 self._write.execute("ROLLBACK")
@@ -230,7 +210,7 @@ class IdempotencyLedger:
 
     def release(self, keys: list[str]) -> None:
         """Give keys back without committing (their write failed): waiters retry the claim."""
-        if self.shared and keys:
+        if keys:
             con = self._reader()
             con.execute("BEGIN IMMEDIATE")
             con.executemany(
@@ -261,6 +241,15 @@ class IdempotencyLedger:
             for con in (*self._readers, self._write):
                 con.close()
             self._readers.clear()
+
+
+#: a mark older than this is taken over even if its pid is alive (the pid may have been reused)
+STALE_INFLIGHT_SECONDS = 600.0
+
+
+def _stale(held: tuple[str, int, float]) -> bool:
+    """Whether an in-flight mark no longer protects its key: its process is gone, or it is too old."""
+    return not _alive(int(held[1])) or time.time() - float(held[2]) > STALE_INFLIGHT_SECONDS
 
 
 def _alive(pid: int) -> bool:
