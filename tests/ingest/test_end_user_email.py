@@ -6,8 +6,8 @@ import json
 
 import requests
 
-from dashboard.ingest.batch_mapping import map_batch
-from dashboard.ingest.mapping import map_revenium
+from ingest.batch_mapping import map_batch
+from ingest.mapping import map_revenium
 from metering.schema import EMAIL_ID_PREFIX, email_customer_id, id_problem
 from metering.store import read_calls
 from tests.ingest.ingest_helpers import BATCH, KEY, SINGLE, ingest_server, wire_record

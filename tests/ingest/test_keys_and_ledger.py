@@ -239,7 +239,7 @@ def test_two_servers_on_one_csv_share_their_keys_in_flight(tmp_path):
 
 
 def test_a_mark_left_by_a_dead_or_ancient_claim_is_taken_over(tmp_path, monkeypatch):
-    from dashboard.ingest import idempotency
+    from ingest import idempotency
 
     path = tmp_path / "ledger.sqlite"
     ledger = IdempotencyLedger(path, wait_seconds=0.5)
