@@ -11,6 +11,7 @@ between the two makes a retry write the row again; it can never acknowledge a ro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,6 +19,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,9 @@ class IdempotencyLedger:
         self.ttl_seconds = ttl_seconds
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
+        # one sqlite write transaction at a time per process: request threads queue here (cheap) instead
+        # of in sqlite's busy handler (which sleeps in steps of milliseconds); processes still use sqlite's
+        self._txn = threading.Lock()
         self._released = threading.Condition(self._lock)  # waiters on an in-flight key sleep here
         self._waiters = 0
         self._inflight: dict[str, str] = {}  # key -> digest of the request that owns it
@@ -154,8 +159,7 @@ class IdempotencyLedger:
         con = self._reader()
         pause = 0.002
         while True:
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction(con):
                 row = con.execute(
                     "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
                     (key, time.time() - self.ttl_seconds),
@@ -172,10 +176,6 @@ class IdempotencyLedger:
                         "INSERT OR REPLACE INTO inflight(key, digest, pid, claimed) VALUES (?, ?, ?, ?)",
                         (key, digest, os.getpid(), time.time()),
                     )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             if row is not None:
                 self._release_local([key])
                 return (CONFLICT, None) if row[0] != digest else (DUPLICATE, json.loads(row[1]))
@@ -193,31 +193,42 @@ class IdempotencyLedger:
         """Record keys whose rows are durable (one transaction), then wake requests waiting on them."""
         if entries:
             now = time.time()
-            self._write.execute("BEGIN IMMEDIATE")
+            keys = [e.key for e in entries]
             try:
-                self._write.executemany(
-                    "INSERT OR REPLACE INTO idempotency(key, digest, response, created) VALUES (?, ?, ?, ?)",
-                    [(e.key, e.digest, json.dumps(e.response), now) for e in entries],
-                )
-                self._write.executemany("DELETE FROM inflight WHERE key = ?", [(e.key,) for e in entries])
-                self._write.execute("COMMIT")
+                with self._transaction(self._write):
+                    self._write.executemany(
+                        "INSERT OR REPLACE INTO idempotency(key, digest, response, created)"
+                        " VALUES (?, ?, ?, ?)",
+                        [(e.key, e.digest, json.dumps(e.response), now) for e in entries],
+                    )
+                    self._write.executemany("DELETE FROM inflight WHERE key = ?", [(k,) for k in keys])
             except BaseException:
-                self._write.execute("ROLLBACK")
+                self.release(keys)  # not committed: give the keys back everywhere
                 raise
-            finally:
-                self.release([e.key for e in entries])
+            self._release_local(keys)  # their marks went with the commit
         self._maybe_prune()
 
     def release(self, keys: list[str]) -> None:
         """Give keys back without committing (their write failed): waiters retry the claim."""
         if keys:
             con = self._reader()
-            con.execute("BEGIN IMMEDIATE")
-            con.executemany(
-                "DELETE FROM inflight WHERE key = ? AND pid = ?", [(k, os.getpid()) for k in keys]
-            )
-            con.execute("COMMIT")
+            with self._transaction(con):
+                con.executemany(
+                    "DELETE FROM inflight WHERE key = ? AND pid = ?", [(k, os.getpid()) for k in keys]
+                )
         self._release_local(keys)
+
+    @contextlib.contextmanager
+    def _transaction(self, con: sqlite3.Connection) -> Iterator[None]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error), one per process at a time."""
+        with self._txn:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     def _release_local(self, keys: list[str]) -> None:
         with self._lock:
@@ -231,7 +242,8 @@ class IdempotencyLedger:
         if now - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = now
-        self._write.execute("DELETE FROM idempotency WHERE created < ?", (now - self.ttl_seconds,))
+        with self._txn:
+            self._write.execute("DELETE FROM idempotency WHERE created < ?", (now - self.ttl_seconds,))
 
     def count(self) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM idempotency").fetchone()[0])
