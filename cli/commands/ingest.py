@@ -35,14 +35,14 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def ingest_app(data_path: Path, *, shared: bool, **options: Any) -> tuple[Any, Any]:
+def ingest_app(data_path: Path, **options: Any) -> tuple[Any, Any]:
     """A Flask app carrying only the ingest routes, and its ``IngestState``."""
     from flask import Flask
 
     from ingest import register_ingest
 
     app = Flask("revenium-flow-ingest")
-    state = register_ingest(app, data_path, shared_ledger=shared, **options)
+    state = register_ingest(app, data_path, **options)
     return app, state
 
 
@@ -62,7 +62,6 @@ def _worker(
     host: str,
     port: int,
     threads: int,
-    shared: bool,
     sock: socket.socket | None = None,
     catalog: Any = None,
 ) -> None:
@@ -70,7 +69,7 @@ def _worker(
     import waitress
 
     sock = sock or reuseport_socket(host, port)
-    app, state = ingest_app(data_path, shared=shared, catalog=catalog)
+    app, state = ingest_app(data_path, catalog=catalog)
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
@@ -125,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.workers == 1:
-        _worker(path, args.host, port, args.threads, shared=False, sock=holder, catalog=catalog)
+        _worker(path, args.host, port, args.threads, sock=holder, catalog=catalog)
         return 0
     children: list[int] = []
     for _ in range(args.workers):
@@ -135,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if holder is not None:
                     holder.close()
-                _worker(path, args.host, port, args.threads, shared=True, catalog=catalog)
+                _worker(path, args.host, port, args.threads, catalog=catalog)
             except BaseException:  # noqa: BLE001 - report and exit non-zero
                 import traceback
 
