@@ -358,6 +358,14 @@ def period_days(df: pd.DataFrame, as_of: pd.Timestamp | None = None) -> float:
     return 0.0 if w is None else (w[1] - w[0]) / DAY_MS
 
 
+def days_between(first: pd.Timestamp | None, last: pd.Timestamp | None) -> float:
+    """Elapsed days from 00:00 UTC of ``first``'s day to ``last`` (0 when either is missing): PERIOD_METHOD
+    for callers that hold only the first and last call times (the cube-reading analyzers)."""
+    if first is None or last is None or pd.isna(first) or pd.isna(last):
+        return 0.0
+    return max((pd.Timestamp(last) - pd.Timestamp(first).normalize()) / pd.Timedelta(days=1), 0.0)
+
+
 def complete_daily(
     series: pd.Series, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
 ) -> pd.Series:
