@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,7 @@ DIMS: tuple[str, ...] = (
     "api_key_id",
     "operation_type",
     "transaction_name",
+    "stop_reason",
 )
 #: sums per cell: calls, priced cost (unpriced calls add 0), unpriced and failed calls, tokens, latency,
 #: the priced cost of failed calls and the input + output tokens of priced calls
@@ -87,6 +88,40 @@ SKETCH_METHOD = (
 )
 
 
+@dataclass(frozen=True)
+class Side:
+    """A mergeable side table of the cube: integer ``keys`` (a name of ``DIMS`` holds that dimension's
+    codes, ``day`` the UTC day, ``bucket`` a sketch bucket), the ``sums``, ``mins`` and ``maxs`` of the
+    calls that share the keys. Merging concatenates and regroups, like the cells."""
+
+    keys: tuple[str, ...]
+    sums: tuple[str, ...]
+    mins: tuple[str, ...] = ()
+    maxs: tuple[str, ...] = ()
+
+
+#: the side tables of a full cube (``build`` with every dimension): per-call distributions the cells'
+#: sums cannot carry, each a log-bucket sketch (``SKETCH_METHOD``) of a value per key combination:
+#: latency per task type x provider x model and per UTC day (every call); output tokens per second per
+#: task type x provider x model (successful calls with latency > 0; ``sum`` = the values' sum); time to
+#: first token per provider x model (streamed calls that reported it); input tokens per task type x
+#: provider x model (priced calls, with their cost and token sums and the bucket's smallest and largest
+#: input, so that context-window matching is exact unless calls lie on both sides of a window within one
+#: bucket)
+SIDES: dict[str, Side] = {
+    "latency": Side(("task_type", "provider", "model", "bucket"), ("count",)),
+    "latency_day": Side(("day", "bucket"), ("count",)),
+    "tps": Side(("task_type", "provider", "model", "bucket"), ("count", "sum")),
+    "ttft": Side(("provider", "model", "bucket"), ("count", "sum")),
+    "input": Side(
+        ("task_type", "provider", "model", "bucket"),
+        ("calls", "cost", "input", "cached", "creation", "output", "reasoning"),
+        ("min",),
+        ("max",),
+    ),
+}
+
+
 def _gid_dtype(n: int) -> str:
     return "int32" if n < 2**31 else "int64"
 
@@ -102,6 +137,7 @@ class Cube:
     cols: dict[str, np.ndarray]
     sketch: dict[str, np.ndarray]
     dims: tuple[str, ...] = DIMS
+    sides: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -241,17 +277,66 @@ def build(data: Any, grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
     raw.update(measures(data))
     raw["first_ms"] = ms
     raw["last_ms"] = ms
+    lat = _numbers(data, "latency_ms", n, "int64")
     sketch = {d: raw[d] for d in SKETCH_DIMS}
-    sketch["bucket"] = latency_buckets(_numbers(data, "latency_ms", n, "int64"))
+    sketch["bucket"] = latency_buckets(lat)
     sketch["count"] = np.ones(n, dtype="int64")
-    cube = Cube(grain, labels, raw, sketch, tuple(dims))
+    sides = _side_rows(data, raw, ms, lat, sketch["bucket"]) if tuple(dims) == DIMS else {}
+    cube = Cube(grain, labels, raw, sketch, tuple(dims), sides)
     return _regroup(_dedupe_labels(cube))
+
+
+def _side_rows(
+    data: Any, raw: dict[str, np.ndarray], ms: np.ndarray, lat: np.ndarray, lat_bucket: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """One row per call of every side table (``SIDES``), before grouping."""
+    n = len(ms)
+    ones = np.ones(n, dtype="int64")
+    dims = {d: raw[d] for d in ("task_type", "provider", "model")}
+    sides: dict[str, dict[str, np.ndarray]] = {
+        "latency": {**dims, "bucket": lat_bucket, "count": ones},
+        "latency_day": {"day": ms // DAY_MS, "bucket": lat_bucket, "count": ones},
+    }
+    out = raw["output_tokens"]
+    ok = (raw["error_calls"] == 0) & (lat > 0)
+    tps = out[ok] / (lat[ok] / 1000.0)
+    sides["tps"] = {
+        **{d: v[ok] for d, v in dims.items()},
+        "bucket": latency_buckets(tps),
+        "count": ones[ok],
+        "sum": tps,
+    }
+    ttft = _numbers(data, "time_to_first_token_ms", n, "float64")
+    s_codes, s_labels = _codes_labels(_column(data, "is_streamed"), n)
+    streamed = (np.asarray(s_labels, dtype=object) == "true")[s_codes] & ~np.isnan(ttft)
+    sides["ttft"] = {
+        **{d: dims[d][streamed] for d in ("provider", "model")},
+        "bucket": latency_buckets(ttft[streamed]),
+        "count": ones[streamed],
+        "sum": ttft[streamed],
+    }
+    priced = raw["unpriced_calls"] == 0
+    inp = raw["input_tokens"][priced]
+    sides["input"] = {
+        **{d: v[priced] for d, v in dims.items()},
+        "bucket": latency_buckets(inp),
+        "calls": ones[priced],
+        "cost": raw["cost_usd"][priced],
+        "input": inp,
+        "cached": raw["cached_tokens"][priced],
+        "creation": raw["cache_creation_tokens"][priced],
+        "output": out[priced],
+        "reasoning": raw["reasoning_tokens"][priced],
+        "min": inp,
+        "max": inp,
+    }
+    return sides
 
 
 def _dedupe_labels(cube: Cube) -> Cube:
     """Equal labels share one code (a dictionary may repeat a value, or hold "(none)" itself)."""
     labels = dict(cube.labels)
-    cols, sketch = dict(cube.cols), dict(cube.sketch)
+    cols, sketch, sides = dict(cube.cols), dict(cube.sketch), cube.sides
     for d, lab in cube.labels.items():
         if len(set(lab)) == len(lab):
             continue
@@ -261,7 +346,19 @@ def _dedupe_labels(cube: Cube) -> Cube:
         cols[d] = remap[cols[d]]
         if d in sketch:
             sketch[d] = remap[sketch[d]]
-    return Cube(cube.grain, labels, cols, sketch, cube.dims)
+        sides = _map_sides(sides, d, remap)
+    return Cube(cube.grain, labels, cols, sketch, cube.dims, sides)
+
+
+def _map_sides(
+    sides: dict[str, dict[str, np.ndarray]], dim: str, table: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """``sides`` with the codes of dimension ``dim`` translated through ``table``."""
+    if not len(table):
+        return sides
+    return {
+        name: {k: (table[v] if k == dim else v) for k, v in rows.items()} for name, rows in sides.items()
+    }
 
 
 # --- grouping ------------------------------------------------------------------------------------
@@ -358,7 +455,27 @@ def _regroup(cube: Cube) -> Cube:
     """One cell per key combination, one sketch row per (SKETCH_DIMS, bucket)."""
     cols = regroup_cells(cube.cols, cube.grain, cube.dims)
     sketch = regroup_cols(cube.sketch, [*SKETCH_DIMS, "bucket"], ["count"])
-    return Cube(cube.grain, cube.labels, cols, sketch, cube.dims)
+    return Cube(cube.grain, cube.labels, cols, sketch, cube.dims, _regroup_sides(cube.sides))
+
+
+def _regroup_sides(sides: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    """One row per key combination of every side table."""
+    out = {}
+    for name, rows in sides.items():
+        spec = SIDES[name]
+        out[name] = regroup_cols(rows, spec.keys, spec.sums, spec.mins, spec.maxs)
+    return out
+
+
+def empty_sides() -> dict[str, dict[str, np.ndarray]]:
+    """The side tables (``SIDES``) without a row."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, spec in SIDES.items():
+        rows = {k: np.zeros(0, dtype="int64" if k == "day" else "int32") for k in spec.keys}
+        for c in (*spec.sums, *spec.mins, *spec.maxs):
+            rows[c] = np.zeros(0, dtype="float64" if c in ("cost", "sum") else "int64")
+        out[name] = rows
+    return out
 
 
 def empty(grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
@@ -368,7 +485,7 @@ def empty(grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
     cols |= {"first_ms": np.zeros(0, dtype="int64"), "last_ms": np.zeros(0, dtype="int64")}
     sketch = {d: np.zeros(0, dtype="int32") for d in SKETCH_DIMS}
     sketch |= {"bucket": np.zeros(0, dtype="int32"), "count": np.zeros(0, dtype="int64")}
-    return Cube(grain, {d: () for d in dims}, cols, sketch, dims)
+    return Cube(grain, {d: () for d in dims}, cols, sketch, dims, empty_sides() if dims == DIMS else {})
 
 
 # --- merging -------------------------------------------------------------------------------------
@@ -376,7 +493,7 @@ def empty(grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
 
 def _recode(cube: Cube, labels: dict[str, tuple[str, ...]], index: dict[str, dict[str, int]]) -> Cube:
     """``cube`` with its codes translated into ``labels`` (which hold every label of ``cube``)."""
-    cols, sketch = dict(cube.cols), dict(cube.sketch)
+    cols, sketch, sides = dict(cube.cols), dict(cube.sketch), cube.sides
     for d in cube.dims:
         own = cube.labels[d]
         if own == labels[d][: len(own)]:
@@ -385,7 +502,8 @@ def _recode(cube: Cube, labels: dict[str, tuple[str, ...]], index: dict[str, dic
         cols[d] = table[cols[d]] if len(table) else cols[d]
         if d in sketch:
             sketch[d] = table[sketch[d]] if len(table) else sketch[d]
-    return Cube(cube.grain, labels, cols, sketch, cube.dims)
+        sides = _map_sides(sides, d, table)
+    return Cube(cube.grain, labels, cols, sketch, cube.dims, sides)
 
 
 def merge(*cubes: Cube) -> Cube:
@@ -412,25 +530,31 @@ def merge(*cubes: Cube) -> Cube:
     cols = {k: np.concatenate([p.cols[k] for p in parts]) for k in parts[0].cols}
     sketch = {k: np.concatenate([p.sketch[k] for p in parts]) for k in parts[0].sketch}
     sketch = regroup_cols(sketch, [*SKETCH_DIMS, "bucket"], ["count"])
+    names = set(parts[0].sides)
+    if any(set(p.sides) != names for p in parts):
+        raise ValueError("merge: cubes with different side tables")
+    sides = _regroup_sides(
+        {n: {k: np.concatenate([p.sides[n][k] for p in parts]) for k in parts[0].sides[n]} for n in names}
+    )
     # each input has one cell per key already: only cells of a time key found in several inputs can
     # meet another (time-ordered partitions share at most their boundary hours), so only those regroup
     seen = np.concatenate([np.unique(p.cols[grain]) for p in parts])
     keys, counts = np.unique(seen, return_counts=True)
     shared = np.isin(cols[grain], keys[counts > 1])
     if not shared.any():
-        return Cube(grain, labels, cols, sketch, dims)
+        return Cube(grain, labels, cols, sketch, dims, sides)
     if shared.all():
-        return Cube(grain, labels, regroup_cells(cols, grain, dims), sketch, dims)
+        return Cube(grain, labels, regroup_cells(cols, grain, dims), sketch, dims, sides)
     met = regroup_cells({k: v[shared] for k, v in cols.items()}, grain, dims)
     alone = ~shared
     cols = {k: np.concatenate([v[alone], met[k]]) for k, v in cols.items()}
-    return Cube(grain, labels, cols, sketch, dims)
+    return Cube(grain, labels, cols, sketch, dims, sides)
 
 
 def canonical(cube: Cube) -> Cube:
     """The same cube with labels in lexical order, unused labels dropped and cells sorted by key."""
     labels: dict[str, tuple[str, ...]] = {}
-    cols, sketch = dict(cube.cols), dict(cube.sketch)
+    cols, sketch, sides = dict(cube.cols), dict(cube.sketch), cube.sides
     for d in cube.dims:
         used = np.unique(np.concatenate([cube.cols[d], cube.sketch.get(d, np.zeros(0, "int32"))]))
         lab = np.asarray(cube.labels[d], dtype=object)[used].astype(str) if len(used) else np.array([], str)
@@ -441,13 +565,18 @@ def canonical(cube: Cube) -> Cube:
         cols[d] = table[cols[d]] if len(table) else cols[d]
         if d in sketch:
             sketch[d] = table[sketch[d]] if len(table) else sketch[d]
+        sides = _map_sides(sides, d, table)
     keys = [cube.grain, *cube.dims]
     order = np.lexsort([cols[k] for k in reversed(keys)])
     cols = {k: v[order] for k, v in cols.items()}
     skeys = [*SKETCH_DIMS, "bucket"]
     sorder = np.lexsort([sketch[k] for k in reversed(skeys)])
     sketch = {k: v[sorder] for k, v in sketch.items()}
-    return Cube(cube.grain, labels, cols, sketch, cube.dims)
+    ordered = {}
+    for name, rows in sides.items():
+        o = np.lexsort([rows[k] for k in reversed(SIDES[name].keys)])
+        ordered[name] = {k: v[o] for k, v in rows.items()}
+    return Cube(cube.grain, labels, cols, sketch, cube.dims, ordered)
 
 
 def coarsen(cube: Cube, grain: str) -> Cube:
@@ -458,7 +587,7 @@ def coarsen(cube: Cube, grain: str) -> Cube:
         raise ValueError(f"cannot coarsen a {cube.grain} cube to {grain}")
     cols = {(grain if k == cube.grain else k): v for k, v in cube.cols.items()}
     cols[grain] = cube.cols[cube.grain] // 24
-    return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims))
+    return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims, cube.sides))
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -526,4 +655,15 @@ def equal(a: Cube, b: Cube, rtol: float = 1e-9) -> bool:
         ok = np.allclose(v, w, rtol=rtol, atol=1e-12) if v.dtype.kind == "f" else np.array_equal(v, w)
         if not ok:
             return False
-    return all(np.array_equal(a.sketch[k], b.sketch[k]) for k in a.sketch)
+    if not all(np.array_equal(a.sketch[k], b.sketch[k]) for k in a.sketch) or set(a.sides) != set(b.sides):
+        return False
+    for name, rows in a.sides.items():
+        other = b.sides[name]
+        if len(rows[SIDES[name].keys[0]]) != len(other[SIDES[name].keys[0]]):
+            return False
+        for k, v in rows.items():
+            w = other[k]
+            ok = np.allclose(v, w, rtol=rtol, atol=1e-12) if v.dtype.kind == "f" else np.array_equal(v, w)
+            if not ok:
+                return False
+    return True
