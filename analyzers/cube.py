@@ -599,18 +599,26 @@ def quantiles(cube: Cube, by: Sequence[str], qs: Sequence[float]) -> pd.DataFram
     Columns: ``by`` (labels), ``calls`` and ``q<q>`` for each quantile, the same order statistics and
     interpolation as numpy's default (SKETCH_METHOD).
     """
-    sk = cube.sketch
-    if not len(sk["count"]):
+    return side_quantiles(cube, cube.sketch, by, qs)
+
+
+def side_quantiles(
+    cube: Cube, rows: dict[str, np.ndarray], by: Sequence[str], qs: Sequence[float]
+) -> pd.DataFrame:
+    """Quantiles of a sketch (``rows``: ``by`` keys, ``bucket``, ``count``, e.g. ``cube.sketch`` or a side
+    table) per combination of ``by``: columns ``by`` (labels of dimensions, the integer key otherwise),
+    ``calls`` and ``q<q>`` per quantile (SKETCH_METHOD)."""
+    if not len(rows["count"]):
         return pd.DataFrame({**{b: [] for b in by}, "calls": [], **{f"q{q}": [] for q in qs}})
-    gid, first = group_index([sk[b] for b in by]) if by else (np.zeros(len(sk["count"]), "int64"), [0])
+    gid, first = group_index([rows[b] for b in by]) if by else (np.zeros(len(rows["count"]), "int64"), [0])
     ng = len(first)
-    order = np.lexsort((sk["bucket"], gid))
-    g, b, c = gid[order], sk["bucket"][order], sk["count"][order]
+    order = np.lexsort((rows["bucket"], gid))
+    g, b, c = gid[order], rows["bucket"][order], rows["count"][order]
     totals = np.bincount(g, weights=c, minlength=ng).astype("int64")
     cum = np.cumsum(c)
     starts = np.concatenate([[0], np.cumsum(totals)[:-1]])
     vals = bucket_values(b)
-    out = {bb: cube.decode(bb, sk[bb][first]) for bb in by}
+    out = {bb: (cube.decode(bb, rows[bb][first]) if bb in cube.labels else rows[bb][first]) for bb in by}
     out["calls"] = totals
     for q in qs:
         pos = q * (totals - 1)

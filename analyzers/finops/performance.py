@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analyzers import cube as cubes
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
     MISSING_KEY,
     MONTHLY_METHOD,
     day_of,
+    days_between,
     error_mask,
     fmt_ms,
     fmt_pct,
@@ -100,6 +102,14 @@ def _table(w: pd.DataFrame, by: list[str], orders: dict[str, np.ndarray] | None 
         t[name] = np.bincount(gid, weights=w[col].to_numpy(), minlength=n).round().astype("int64")
     t["cost_usd"] = np.bincount(gid, weights=np.nan_to_num(w["cost_usd"].to_numpy()), minlength=n)
     t["priced_tokens"] = np.bincount(gid, weights=w["priced_tokens"].to_numpy(), minlength=n)
+    return _derive(t, by)
+
+
+TABLE_SUMS = ("calls", "within_sla", "errors", "timeouts", "priced", "cost_usd", "priced_tokens")
+
+
+def _derive(t: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows sorted by ``by`` and the rates of a table of ``_table``'s sums."""
     t = t.sort_values(by, kind="stable").reset_index(drop=True)
     calls = t["calls"].to_numpy(dtype="float64")
     t["sla_compliance_pct"] = t["within_sla"] / calls * 100
@@ -139,9 +149,12 @@ def efficiency_score(t: pd.DataFrame, weights: tuple[float, float, float] = WEIG
     return 100.0 * (wc * cost_part + ws * speed_part + wr * rel) / (wc + ws + wr)
 
 
+TTFT_COLUMNS = ["provider", "model", "streamed_calls", "ttft_p50_ms", "ttft_p95_ms", "ttft_mean_ms"]
+
+
 def ttft_by_model(df: pd.DataFrame) -> pd.DataFrame:
     """Time to first token of streamed calls per provider and model: calls, p50, p95, mean (ms)."""
-    cols = ["provider", "model", "streamed_calls", "ttft_p50_ms", "ttft_p95_ms", "ttft_mean_ms"]
+    cols = TTFT_COLUMNS
     streamed = df["time_to_first_token_ms"].notna() & (df["is_streamed"].astype(str) == "true")
     if not streamed.any():
         return pd.DataFrame(columns=cols)
@@ -164,7 +177,201 @@ def ttft_by_model(df: pd.DataFrame) -> pd.DataFrame:
     return out[cols].sort_values("ttft_p50_ms", ignore_index=True, kind="stable")
 
 
+class _Rows:
+    """What the result reads, from the call rows (exact)."""
+
+    def __init__(self, df: pd.DataFrame, sla: float) -> None:
+        self.df = df
+        self.w = _work(df, sla)
+        self.orders = _orders(self.w)
+
+    def overall(self) -> dict[str, float | int | None]:
+        w, n = self.w, len(self.w)
+        lat = w["latency_ms"].to_numpy()
+        tps = w["tokens_per_s"].dropna()
+
+        def q(v: float) -> float | None:
+            return float(np.quantile(lat, v)) if n else None
+
+        return {
+            "calls": n,
+            "p50_ms": q(0.5),
+            "p95_ms": q(0.95),
+            "p99_ms": q(0.99),
+            "mean_ms": float(lat.mean()) if n else None,
+            "tokens_per_s_p50": float(tps.median()) if len(tps) else None,
+            "within_sla": int(w["within_sla"].sum()),
+            "errors": int(w["error"].sum()),
+            "timeouts": int(w["timeout"].sum()),
+        }
+
+    def table(self, by: list[str]) -> pd.DataFrame:
+        return _table(self.w, by, self.orders)
+
+    def daily(self) -> pd.DataFrame:
+        return _daily(self.df, self.w)
+
+    def stop_reasons(self) -> pd.DataFrame:
+        return _stop_reasons(self.df)
+
+    def ttft(self) -> tuple[pd.DataFrame, float | None, int]:
+        df = self.df
+        streamed = df["time_to_first_token_ms"].notna() & (df["is_streamed"].astype(str) == "true")
+        ttft = df.loc[streamed, "time_to_first_token_ms"].to_numpy(dtype="float64")
+        return ttft_by_model(df), float(np.median(ttft)) if len(ttft) else None, int(streamed.sum())
+
+    def days(self) -> float:
+        return period_days(self.df)
+
+
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
+    return _analyze(_Rows(df, float(ctx.sla_ms)), ctx)
+
+
+def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
+    """The same result from an hour-grain usage cube: counts and sums exact, latency, tokens/s and
+    time-to-first-token percentiles from the cube's sketches (within ``cubes.SKETCH_ACCURACY``), SLA
+    compliance from the latency sketch's bucket counts (the bound in ``methods``)."""
+    if not len(c):
+        from metering.store import empty_frame
+
+        return analyze(empty_frame(), ctx)
+    src = _Cells(c, float(ctx.sla_ms))
+    res = _analyze(src, ctx)
+    acc = f"{cubes.SKETCH_ACCURACY:.0%}"
+    res.methods["latency"] = (
+        f"p50/p95/p99 from a log-bucket sketch, within {acc} relative error of the exact value (percentiles "
+        "over all calls, failed ones included, linear interpolation; " + cubes.SKETCH_METHOD + "); mean = "
+        "latency sum / calls, exact"
+    )
+    res.methods["throughput"] += (
+        f"; the median from a log-bucket sketch of the per-call values, within {acc} relative error; the "
+        "mean = sum / count, exact"
+    )
+    res.methods["sla"] += (
+        f"; from the latency sketch's bucket counts: a bucket counts as within the SLA when the value it "
+        f"stands for is <= the SLA, exact for every bucket but the one holding the SLA (latencies within "
+        f"{2 * cubes.SKETCH_ACCURACY:.0%} of it), so a compliance share is off by at most that bucket's "
+        f"share of the calls: {src.sla_bound_pct:.2f} percentage points over all calls here"
+    )
+    res.methods["ttft"] += f"; p50/p95 from a log-bucket sketch, within {acc} relative error; mean exact"
+    return res
+
+
+class _Cells:
+    """What the result reads, from an hour-grain usage cube: sums from the cells, distributions from the
+    side tables (``cubes.SIDES``)."""
+
+    def __init__(self, c: cubes.Cube, sla: float) -> None:
+        self.c = c
+        cols = dict(c.cols)
+        timeout = c.label_array("stop_reason") == "TIMEOUT"
+        cols["timeouts"] = np.where(timeout[cols["stop_reason"]], cols["calls"], 0)
+        cols["priced"] = cols["calls"] - cols["unpriced_calls"]
+        cols["errors"] = cols["error_calls"]
+        self.cols = cols
+        lat = c.sides["latency"]
+        within = cubes.bucket_values(lat["bucket"]) <= sla
+        self.lat = {**lat, "within_sla": np.where(within, lat["count"], 0)}
+        edge = lat["bucket"] == cubes.latency_buckets(np.array([sla]))[0]
+        self.sla_bound_pct = float(lat["count"][edge].sum() / max(c.calls, 1) * 100)
+        tps = c.sides["tps"]
+        self.tps = tps
+
+    def _sums(self, rows: dict[str, np.ndarray], by: list[str], sums: list[str]) -> pd.DataFrame:
+        g = cubes.regroup_cols(rows, by, sums)
+        return pd.DataFrame({**{b: self.c.decode(b, g[b]) for b in by}, **{k: g[k] for k in sums}})
+
+    def overall(self) -> dict[str, float | int | None]:
+        c, cols = self.c, self.cols
+        n = c.calls
+        q = cubes.side_quantiles(c, self.lat, [], (0.5, 0.95, 0.99)).iloc[0]
+        tps = cubes.side_quantiles(c, self.tps, [], (0.5,))
+        return {
+            "calls": n,
+            "p50_ms": float(q["q0.5"]),
+            "p95_ms": float(q["q0.95"]),
+            "p99_ms": float(q["q0.99"]),
+            "mean_ms": float(cols["latency_ms_sum"].sum() / n),
+            "tokens_per_s_p50": float(tps["q0.5"].iloc[0]) if len(tps) else None,
+            "within_sla": int(self.lat["within_sla"].sum()),
+            "errors": int(cols["errors"].sum()),
+            "timeouts": int(cols["timeouts"].sum()),
+        }
+
+    def table(self, by: list[str]) -> pd.DataFrame:
+        c = self.c
+        t = self._sums(self.cols, by, ["calls", "latency_ms_sum", *TABLE_SUMS[2:]])
+        q = cubes.side_quantiles(c, self.lat, by, (0.5, 0.95, 0.99)).drop(columns="calls")
+        q.columns = [*by, "p50_ms", "p95_ms", "p99_ms"]
+        t = t.merge(q, on=by, how="left").merge(self._sums(self.lat, by, ["within_sla"]), on=by, how="left")
+        t["mean_ms"] = t["latency_ms_sum"] / np.maximum(t["calls"].to_numpy(), 1)
+        tq = cubes.side_quantiles(c, self.tps, by, (0.5,)).drop(columns="calls")
+        tq.columns = [*by, "tokens_per_s_p50"]
+        ts = self._sums(self.tps, by, ["count", "sum"])
+        ts["tokens_per_s_mean"] = ts["sum"] / ts["count"]
+        t = t.merge(tq, on=by, how="left").merge(ts[[*by, "tokens_per_s_mean"]], on=by, how="left")
+        for k in ("calls", *TABLE_SUMS[1:5]):
+            t[k] = t[k].fillna(0).astype("int64")
+        t["cost_usd"] = t["cost_usd"].astype("float64")
+        t["priced_tokens"] = t["priced_tokens"].astype("float64")
+        cols = [
+            *by,
+            "calls",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "mean_ms",
+            "tokens_per_s_p50",
+            "tokens_per_s_mean",
+        ]
+        return _derive(t[cols + list(TABLE_SUMS[1:])], by)
+
+    def daily(self) -> pd.DataFrame:
+        c = self.c
+        q = cubes.side_quantiles(c, c.sides["latency_day"], ["day"], (0.5, 0.95, 0.99))
+        q.columns = ["day", "calls", "p50_ms", "p95_ms", "p99_ms"]
+        e = cubes.regroup_cols(
+            {"day": c.cols["hour"] // 24, "error_calls": c.cols["error_calls"]}, ["day"], ["error_calls"]
+        )
+        errors = pd.Series(e["error_calls"], index=e["day"])
+        t = q.sort_values("day", kind="stable").reset_index(drop=True)
+        t["error_rate_pct"] = errors.reindex(t["day"]).to_numpy() / t["calls"].to_numpy(dtype="float64") * 100
+        t.insert(0, "date", pd.to_datetime(t["day"].to_numpy() * cubes.DAY_MS, unit="ms", utc=True))
+        return t.drop(columns="day")
+
+    def stop_reasons(self) -> pd.DataFrame:
+        from metering.schema import ERROR_STOP_REASONS
+
+        t = self._sums(self.cols, ["stop_reason"], ["calls"])
+        t = t.sort_values("calls", ascending=False, kind="stable").reset_index(drop=True)
+        t["stop_reason"] = t["stop_reason"].astype("object")
+        t["share_pct"] = t["calls"] / self.c.calls * 100
+        t["is_error"] = t["stop_reason"].isin(ERROR_STOP_REASONS)
+        return t
+
+    def ttft(self) -> tuple[pd.DataFrame, float | None, int]:
+        c, tt = self.c, self.c.sides["ttft"]
+        n = int(tt["count"].sum())
+        if not n:
+            return pd.DataFrame(columns=TTFT_COLUMNS), None, 0
+        by = ["provider", "model"]
+        q = cubes.side_quantiles(c, tt, by, (0.5, 0.95))
+        q.columns = [*by, "streamed_calls", "ttft_p50_ms", "ttft_p95_ms"]
+        sums = self._sums(tt, by, ["count", "sum"])
+        sums["ttft_mean_ms"] = sums["sum"] / sums["count"]
+        t = q.merge(sums[[*by, "ttft_mean_ms"]], on=by).sort_values(by, kind="stable")
+        t = t[TTFT_COLUMNS].sort_values("ttft_p50_ms", ignore_index=True, kind="stable")
+        return t, float(cubes.side_quantiles(c, tt, [], (0.5,))["q0.5"].iloc[0]), n
+
+    def days(self) -> float:
+        c = self.c
+        first = pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC")
+        last = pd.Timestamp(int(c.cols["last_ms"].max()), unit="ms", tz="UTC")
+        return days_between(first, last)
+
+
+def _analyze(src: _Rows | _Cells, ctx: AnalysisContext) -> AnalysisResult:
     res = AnalysisResult(NAME, TITLE)
     p = ctx.params.get(NAME, {})
     weights = tuple(p.get("weights", WEIGHTS))
@@ -172,47 +379,40 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     min_calls = int(p.get("min_calls", MIN_CALLS))
     min_success = float(p.get("min_success_pct", MIN_SUCCESS_PCT))
     sla = float(ctx.sla_ms)
-    w = _work(df, sla)
-    n = len(w)
-    lat = w["latency_ms"].to_numpy()
+    o = src.overall()
+    n = int(o["calls"] or 0)
     m = res.metrics
 
-    def q(v: float) -> float | None:
-        return float(np.quantile(lat, v)) if n else None
-
     m["calls"] = Metric(n, "calls", "Calls", "number of rows")
-    m["p50_ms"] = Metric(q(0.5), "ms", "Median latency", "50th percentile of latency_ms, all calls")
-    m["p95_ms"] = Metric(q(0.95), "ms", "p95 latency", "95th percentile of latency_ms, all calls")
-    m["p99_ms"] = Metric(q(0.99), "ms", "p99 latency", "99th percentile of latency_ms, all calls")
-    m["mean_ms"] = Metric(float(lat.mean()) if n else None, "ms", "Mean latency", "mean latency_ms")
-    tps = w["tokens_per_s"].dropna()
+    m["p50_ms"] = Metric(o["p50_ms"], "ms", "Median latency", "50th percentile of latency_ms, all calls")
+    m["p95_ms"] = Metric(o["p95_ms"], "ms", "p95 latency", "95th percentile of latency_ms, all calls")
+    m["p99_ms"] = Metric(o["p99_ms"], "ms", "p99 latency", "99th percentile of latency_ms, all calls")
+    m["mean_ms"] = Metric(o["mean_ms"], "ms", "Mean latency", "mean latency_ms")
     m["tokens_per_s_p50"] = Metric(
-        float(tps.median()) if len(tps) else None,
+        o["tokens_per_s_p50"],
         "tokens/s",
         "Median output tokens/s",
         "median of output_tokens / (latency_ms / 1000) over successful calls with latency > 0",
     )
     m["sla_ms"] = Metric(sla, "ms", "SLA threshold", "AnalysisContext.sla_ms")
+
+    def share(k: str) -> float | None:
+        return float(o[k] / n * 100) if n else None
+
     m["sla_compliance_pct"] = Metric(
-        float(w["within_sla"].mean() * 100) if n else None,
-        "%",
-        "SLA compliance",
-        "calls with latency_ms <= SLA / calls x 100",
+        share("within_sla"), "%", "SLA compliance", "calls with latency_ms <= SLA / calls x 100"
     )
     m["error_rate_pct"] = Metric(
-        float(w["error"].mean() * 100) if n else None,
+        share("errors"),
         "%",
         "Error rate",
         "calls with stop_reason in TIMEOUT, ERROR, CANCELLED / calls x 100",
     )
     m["timeout_rate_pct"] = Metric(
-        float(w["timeout"].mean() * 100) if n else None,
-        "%",
-        "Timeout rate",
-        "calls with stop_reason TIMEOUT / calls x 100",
+        share("timeouts"), "%", "Timeout rate", "calls with stop_reason TIMEOUT / calls x 100"
     )
     m["error_calls"] = Metric(
-        int(w["error"].sum()), "calls", "Failed calls", "stop_reason in ERROR_STOP_REASONS"
+        int(o["errors"] or 0), "calls", "Failed calls", "stop_reason in ERROR_STOP_REASONS"
     )
 
     res.methods["latency"] = (
@@ -235,12 +435,11 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     )
     res.methods["monthly"] = MONTHLY_METHOD
 
-    orders = _orders(w)
-    by_model = _table(w, ["provider", "model"], orders)
+    by_model = src.table(["provider", "model"])
     by_model["efficiency_score"] = efficiency_score(by_model, weights) if len(by_model) else []
     by_model["meets_sla_target"] = by_model["sla_compliance_pct"] >= sla_target
     res.tables["latency_by_model"] = by_model.sort_values("p95_ms", ignore_index=True, kind="stable")
-    by_prov = _table(w, ["provider"], orders)
+    by_prov = src.table(["provider"])
     by_prov["efficiency_score"] = efficiency_score(by_prov, weights) if len(by_prov) else []
     res.tables["latency_by_provider"] = by_prov.sort_values("p95_ms", ignore_index=True, kind="stable")
     res.tables["sla_by_model"] = by_model[
@@ -257,30 +456,29 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
             "efficiency_score",
         ]
     ].sort_values("efficiency_score", ascending=False, ignore_index=True, kind="stable")
-    res.tables["errors_by_stop_reason"] = _stop_reasons(df)
-    res.tables["ttft_by_model"] = ttft_by_model(df)
-    streamed = df["time_to_first_token_ms"].notna() & (df["is_streamed"].astype(str) == "true")
-    ttft = df.loc[streamed, "time_to_first_token_ms"].to_numpy(dtype="float64")
+    res.tables["errors_by_stop_reason"] = src.stop_reasons()
+    ttft_table, ttft_p50, streamed = src.ttft()
+    res.tables["ttft_by_model"] = ttft_table
     m["ttft_p50_ms"] = Metric(
-        float(np.median(ttft)) if len(ttft) else None,
+        ttft_p50,
         "ms",
         "Median time to first token (streamed)",
         "median of time_to_first_token_ms over streamed calls that reported it (is_streamed = true)",
     )
-    m["streamed_calls"] = Metric(int(streamed.sum()), "calls", "Streamed calls with a time to first token")
+    m["streamed_calls"] = Metric(streamed, "calls", "Streamed calls with a time to first token")
     res.methods["ttft"] = (
         "time to first token as the client reported it (SDK timeToFirstToken), streamed calls only; "
         "p50/p95 per provider and model with linear interpolation; calls that did not report it are left out"
     )
-    res.tables["daily_latency"] = _daily(df, w)
-    by_task = _table(w, ["task_type", "provider", "model"], orders)
+    res.tables["daily_latency"] = src.daily()
+    by_task = src.table(["task_type", "provider", "model"])
     res.tables["best_model_by_task"] = _best_per_task(by_task, weights, min_calls, min_success)
     if len(by_model):
         best = res.tables["efficiency_ranking"].iloc[0]
         m["best_overall_model"] = Metric(
             str(best["model"]), "model", "Most efficient model", res.methods["efficiency_score"]
         )
-    res.recommendations = _recommendations(res, by_task, df, sla_target)
+    res.recommendations = _recommendations(res, by_task, src.days(), sla_target)
     return res
 
 
@@ -351,10 +549,9 @@ def _daily(df: pd.DataFrame, w: pd.DataFrame) -> pd.DataFrame:
 
 
 def _recommendations(
-    res: AnalysisResult, by_task: pd.DataFrame, df: pd.DataFrame, sla_target: float
+    res: AnalysisResult, by_task: pd.DataFrame, days: float, sla_target: float
 ) -> list[Recommendation]:
     recs: list[Recommendation] = []
-    days = period_days(df)
     if not days:
         return recs
     best = res.tables["best_model_by_task"]
