@@ -10,14 +10,16 @@ savings never add up alternatives and never exceed the spend they apply to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
-from analyzers.common import daily_totals, period_days
+from analyzers import cube as cubes
+from analyzers.base import MISSING_KEY, AnalysisContext, AnalysisResult, Metric, Recommendation
+from analyzers.common import as_of_ts, complete_daily, daily_totals, days_between, period_days
 from analyzers.revenue.profitability import monthly_factor, str_keys
 from metering.prices import CAPABILITY_CLASSES, Catalog
 
@@ -153,7 +155,41 @@ SWITCH_COLUMNS = [
     "to_p50_ms",
     "assumption",
 ]
-_SUMS = ("calls", "cost", "input", "cached", "creation", "output", "reasoning")
+
+
+HIST_SUMS = ("calls", "cost", "input", "cached", "creation", "output", "reasoning")
+
+
+def input_histogram(df: pd.DataFrame) -> pd.DataFrame:
+    """The priced calls per (task_type, provider, model, input tokens): ``HIST_SUMS`` and ``max`` (the
+    input tokens), the row-side twin of the usage cube's ``input`` side table (one row per distinct
+    input, so context-window matching is exact)."""
+    cost = df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan) if len(df) else np.zeros(0)
+    priced = ~np.isnan(cost)
+    sub = df[priced]
+    raw: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    for k in GROUP_KEYS:
+        codes, uniq = pd.factorize(sub[k].astype("object").fillna(MISSING_KEY), use_na_sentinel=False)
+        raw[k], labels[k] = codes.astype("int64"), np.asarray(uniq, dtype=object).astype(str)
+    inp = sub["input_tokens"].to_numpy(dtype="int64")
+    raw["max"] = inp
+    raw["calls"] = np.ones(len(sub), dtype="int64")
+    raw["cost"] = cost[priced]
+    for name, col in (
+        ("input", "input_tokens"),
+        ("cached", "cached_tokens"),
+        ("creation", "cache_creation_tokens"),
+        ("output", "output_tokens"),
+        ("reasoning", "reasoning_tokens"),
+    ):
+        raw[name] = sub[col].to_numpy(dtype="int64") if col in sub else np.zeros(len(sub), dtype="int64")
+    if not len(sub):
+        return pd.DataFrame(columns=[*GROUP_KEYS, "max", *HIST_SUMS])
+    g = cubes.regroup_cols(raw, [*GROUP_KEYS, "max"], HIST_SUMS)
+    return pd.DataFrame(
+        {**{k: labels[k][g[k]] for k in GROUP_KEYS}, **{k: g[k] for k in ("max", *HIST_SUMS)}}
+    )
 
 
 def switch_matrix(
@@ -163,15 +199,30 @@ def switch_matrix(
     simple_tasks: Sequence[str] | None = None,
     adoption: float = 1.0,
 ) -> pd.DataFrame:
+    """The best switch of each source model (SWITCH_METHOD) from the call rows (``switches``)."""
+    lat = df["latency_ms"].astype("float64").groupby(df["model"], observed=True).median()
+    lat.index = lat.index.astype("object").astype("str")
+    return switches(input_histogram(df), lat, catalog, simple_tasks=simple_tasks, adoption=adoption)
+
+
+def switches(
+    hist: pd.DataFrame,
+    p50_by_model: pd.Series,
+    catalog: Catalog,
+    *,
+    simple_tasks: Sequence[str] | None = None,
+    adoption: float = 1.0,
+) -> pd.DataFrame:
     """The best switch of each source model (SWITCH_METHOD): one row per source model with a positive
-    saving, sorted by savings. Vectorized: calls sorted by (source model, simple task, input tokens) and
-    prefix sums give every candidate's qualifying calls with one ``searchsorted``."""
-    cost = df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan) if len(df) else np.zeros(0)
-    priced = ~np.isnan(cost)
-    if not priced.any():
+    saving, sorted by savings. ``hist``: the priced calls per (task_type, provider, model) and input
+    size (``input_histogram`` or the cube's ``input`` side table: ``HIST_SUMS``, ``max`` = the largest
+    input of the row); a row qualifies for a target when its ``max`` fits the target's context window.
+    Vectorized: rows sorted by (source model, simple task, max input) and prefix sums give every
+    candidate's qualifying calls with one ``searchsorted``. ``p50_by_model``: median latency per model."""
+    if not len(hist) or not hist["calls"].sum():
         return pd.DataFrame(columns=SWITCH_COLUMNS)
     caps = capabilities(catalog)
-    sub = df[priced]
+    sub = hist
     # source model = (provider, model): factorize the two key columns, then their code pairs
     p_codes, p_labels = pd.factorize(sub["provider"], use_na_sentinel=False)
     m_codes, m_labels = pd.factorize(sub["model"], use_na_sentinel=False)
@@ -182,23 +233,9 @@ def switch_matrix(
     simple_set = set(SIMPLE_TASKS if simple_tasks is None else simple_tasks)
     simple = sub["task_type"].astype("object").isin(simple_set).to_numpy()
     g = src_code.astype("int64") * 2 + simple
-    inp = np.minimum(sub["input_tokens"].to_numpy(dtype="int64"), _TOKEN_CAP - 1)
+    inp = np.minimum(sub["max"].to_numpy(dtype="int64"), _TOKEN_CAP - 1)
     order = np.lexsort((inp, g))
-    cols = {
-        "calls": np.ones(len(sub)),
-        "cost": cost[priced],
-        "input": sub["input_tokens"].to_numpy(dtype="float64"),
-        "cached": sub["cached_tokens"].to_numpy(dtype="float64")
-        if "cached_tokens" in sub
-        else np.zeros(len(sub)),
-        "creation": sub["cache_creation_tokens"].to_numpy(dtype="float64")
-        if "cache_creation_tokens" in sub
-        else np.zeros(len(sub)),
-        "output": sub["output_tokens"].to_numpy(dtype="float64"),
-        "reasoning": sub["reasoning_tokens"].to_numpy(dtype="float64")
-        if "reasoning_tokens" in sub
-        else np.zeros(len(sub)),
-    }
+    cols = {k: sub[k].to_numpy(dtype="float64") for k in HIST_SUMS}
     cum = {k: np.r_[0.0, np.cumsum(v[order])] for k, v in cols.items()}
     key = g[order] * (_TOKEN_CAP + 1) + inp[order]
     n_src = len(pairs)
@@ -219,7 +256,7 @@ def switch_matrix(
     )
     both = {k: v[0::2] + v[1::2] for k, v in q.items()}  # all the source's calls (not simple + simple)
     simple_only = {k: v[1::2] for k, v in q.items()}
-    take = {k: np.where(same, both[k], np.where(down, simple_only[k], 0.0)) for k in _SUMS}
+    take = {k: np.where(same, both[k], np.where(down, simple_only[k], 0.0)) for k in HIST_SUMS}
     rate = {
         k: caps[k].to_numpy(dtype="float64")[None, :]
         for k in ("input", "cache_read", "cache_creation", "output", "reasoning")
@@ -242,10 +279,9 @@ def switch_matrix(
     if not len(keep):
         return pd.DataFrame(columns=SWITCH_COLUMNS)
     bt = best[keep]
-    lat = df["latency_ms"].astype("float64").groupby(df["model"], observed=True).median()
-    lat.index = lat.index.astype("object").astype("str")
-    totals = np.bincount(src_code, weights=cost[priced], minlength=n_src)
-    all_calls = np.bincount(src_code, minlength=n_src)
+    lat = p50_by_model
+    totals = np.bincount(src_code, weights=cols["cost"], minlength=n_src)
+    all_calls = np.rint(np.bincount(src_code, weights=cols["calls"], minlength=n_src))
     tradeoff = down[keep, bt]
     out = pd.DataFrame(
         {
@@ -308,10 +344,36 @@ COMMIT_COLUMNS = [
 
 def commitments(df: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Committed-use options per provider and programme (COMMIT_METHOD): utilisation, break-even, saving."""
+    return commitment_options(_frame_daily(df), catalog)
+
+
+def _frame_daily(df: pd.DataFrame) -> Callable[[str], np.ndarray]:
+    def daily(provider: str) -> np.ndarray:
+        mine = df[df["provider"].astype("object") == provider] if len(df) else df
+        return daily_totals(mine).to_numpy(dtype="float64") if len(mine) else np.zeros(0)
+
+    return daily
+
+
+def _frame_spend(df: pd.DataFrame) -> pd.Series:
+    """Period spend per provider (unpriced calls add 0)."""
+    if not len(df):
+        return pd.Series(dtype="float64")
+    return (
+        df["cost_usd"]
+        .astype("float64")
+        .fillna(0.0)
+        .groupby(df["provider"], observed=True, dropna=False)
+        .sum()
+    )
+
+
+def commitment_options(daily: Callable[[str], np.ndarray], catalog: Catalog) -> pd.DataFrame:
+    """COMMIT_METHOD from each provider's daily spend (``daily(provider)``: every day from its first to
+    its last day with calls, 0 for days without)."""
     rows = []
     for provider, programmes in sorted(catalog.commitments.items()):
-        mine = df[df["provider"].astype("object") == provider] if len(df) else df
-        s = daily_totals(mine).to_numpy(dtype="float64") if len(mine) else np.zeros(0)
+        s = daily(provider)
         if s.size == 0 or s.sum() <= 0:
             continue
         levels = {
@@ -356,27 +418,33 @@ def volume_discounts(
     df: pd.DataFrame, factor: float, schedule: tuple[tuple[float, float], ...] = VOLUME_TIERS
 ) -> pd.DataFrame:
     """Per provider: monthly spend, the discount its volume earns, and the gap to the next tier."""
-    cols = [
-        "provider",
-        "monthly_spend_usd",
-        "tier_threshold_usd",
-        "discount_pct",
-        "savings_usd_month",
-        "next_threshold_usd",
-        "gap_usd_month",
-        "next_discount_pct",
-        "savings_at_next_usd_month",
-    ]
+    cols = VOLUME_COLUMNS
     if df.empty:
         return pd.DataFrame(columns=cols)
-    spend = (
-        df["cost_usd"]
-        .astype("float64")
-        .fillna(0.0)
-        .groupby(df["provider"], observed=True, dropna=False)
-        .sum()
-        * factor
-    )
+    return volume_tiers(_frame_spend(df), factor, schedule)
+
+
+VOLUME_COLUMNS = [
+    "provider",
+    "monthly_spend_usd",
+    "tier_threshold_usd",
+    "discount_pct",
+    "savings_usd_month",
+    "next_threshold_usd",
+    "gap_usd_month",
+    "next_discount_pct",
+    "savings_at_next_usd_month",
+]
+
+
+def volume_tiers(
+    spend: pd.Series, factor: float, schedule: tuple[tuple[float, float], ...] = VOLUME_TIERS
+) -> pd.DataFrame:
+    """``volume_discounts`` from the period spend per provider (``spend``: provider -> USD)."""
+    cols = VOLUME_COLUMNS
+    if spend.empty:
+        return pd.DataFrame(columns=cols)
+    spend = spend * factor
     sched = sorted(schedule)
     thresholds = np.array([t for t, _ in sched])
     disc = np.array([d for _, d in sched])
@@ -408,20 +476,32 @@ def caching(
     groups: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per model: cache hit rate, realised saving from cached tokens and the potential at ``target``."""
-    cols = [
-        "provider",
-        "model",
-        "input_tokens",
-        "cached_tokens",
-        "hit_rate_pct",
-        "has_cache_price",
-        "realised_savings_usd",
-        "potential_savings_usd_month",
-    ]
+    cols = CACHE_COLUMNS
     if df.empty:
         return pd.DataFrame(columns=cols)
+    return cache_table(token_groups(df) if groups is None else groups, catalog, factor, target)
+
+
+CACHE_COLUMNS = [
+    "provider",
+    "model",
+    "input_tokens",
+    "cached_tokens",
+    "hit_rate_pct",
+    "has_cache_price",
+    "realised_savings_usd",
+    "potential_savings_usd_month",
+]
+
+
+def cache_table(
+    groups: pd.DataFrame | None, catalog: Catalog, factor: float, target: float = CACHE_TARGET_HIT_RATE
+) -> pd.DataFrame:
+    """``caching`` from the per (task_type, provider, model) sums of ``token_groups``."""
+    cols = CACHE_COLUMNS
+    if groups is None or groups.empty:
+        return pd.DataFrame(columns=cols)
     qt = capabilities(catalog).set_index(["provider", "model"])
-    groups = token_groups(df) if groups is None else groups
     groups = groups[groups["unpriced_calls"] < groups["calls"]]
     if groups.empty:
         return pd.DataFrame(columns=cols)
@@ -458,15 +538,130 @@ def caching(
     )
 
 
+@dataclass
+class _Inputs:
+    """What the result is computed from (call rows or the usage cube give the same figures)."""
+
+    days: float
+    total: float
+    unpriced: int
+    groups: pd.DataFrame | None
+    switches: Callable[[Sequence[str] | None, float], pd.DataFrame]
+    daily: Callable[[str], np.ndarray]
+    spend: pd.Series
+
+
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
+    def switch(simple: Sequence[str] | None, adoption: float) -> pd.DataFrame:
+        return switch_matrix(df, ctx.catalog, simple_tasks=simple, adoption=adoption)
+
+    inputs = _Inputs(
+        days=period_days(df, ctx.as_of),
+        total=float(df["cost_usd"].sum()) if len(df) else 0.0,
+        unpriced=int(df["cost_usd"].isna().sum()) if len(df) else 0,
+        groups=token_groups(df) if len(df) else None,
+        switches=switch,
+        daily=_frame_daily(df),
+        spend=_frame_spend(df),
+    )
+    return _analyze(inputs, ctx)
+
+
+def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
+    """The same result from an hour-grain usage cube: every cost and token figure from the cells' and
+    the ``input`` side table's sums (to the cent); context windows matched on the side table's input
+    buckets (exact unless priced calls of one source model lie on both sides of a window within one
+    bucket, 2 % wide: that bucket then does not qualify, so a saving is never overstated); the p50
+    latencies of the switch table from the latency sketch (within its 1 % error)."""
+    if not len(c):
+        from metering.store import empty_frame
+
+        return analyze(empty_frame(), ctx)
+    hist = pd.DataFrame(
+        {k: c.decode(k, c.sides["input"][k]) for k in GROUP_KEYS}
+        | {k: c.sides["input"][k] for k in ("max", *HIST_SUMS)}
+    )
+    by_model = cubes.side_quantiles(c, c.sides["latency"], ["model"], (0.5,))
+    lat = pd.Series(by_model["q0.5"].to_numpy(), index=by_model["model"].astype(str))
+
+    def switch(simple: Sequence[str] | None, adoption: float) -> pd.DataFrame:
+        return switches(hist, lat, ctx.catalog, simple_tasks=simple, adoption=adoption)
+
+    first = pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC")
+    end = as_of_ts(pd.DataFrame(), ctx.as_of) if ctx.as_of is not None else None
+    last = end if end is not None else pd.Timestamp(int(c.cols["last_ms"].max()), unit="ms", tz="UTC")
+    sp = cubes.regroup_cols(c.cols, ["provider"], ["cost_usd"])
+    spend = pd.Series(sp["cost_usd"], index=pd.Index(c.decode("provider", sp["provider"]), name="provider"))
+    inputs = _Inputs(
+        days=days_between(first, last),
+        total=float(c.cols["cost_usd"].sum()),
+        unpriced=int(c.cols["unpriced_calls"].sum()),
+        groups=_cube_groups(c),
+        switches=switch,
+        daily=_cube_daily(c),
+        spend=spend.sort_index(kind="stable"),
+    )
+    res = _analyze(inputs, ctx)
+    res.methods["switching"] = SWITCH_METHOD + (
+        "; from the usage cube: the priced calls' cost and token sums per task type x model and input-token "
+        f"bucket (log-spaced, {2 * cubes.SKETCH_ACCURACY:.0%} wide, with each bucket's smallest and largest "
+        "input); a bucket qualifies when its largest input fits the window, so the match is exact unless "
+        "calls of one source model lie on both sides of a window within one bucket (then that bucket is left "
+        "out: savings understated, never overstated); from_p50_ms / to_p50_ms from the latency sketch, "
+        f"within {cubes.SKETCH_ACCURACY:.0%} relative error"
+    )
+    return res
+
+
+def _cube_groups(c: cubes.Cube) -> pd.DataFrame:
+    """``token_groups`` of a usage cube: call counts and cost from the cells, the priced calls' tokens
+    from the ``input`` side table, the p50 latency from the latency sketch."""
+    keys = list(GROUP_KEYS)
+    cells = cubes.regroup_cols(c.cols, keys, ["calls", "cost_usd", "unpriced_calls"])
+    groups = pd.DataFrame({k: c.decode(k, cells[k]) for k in keys} | {k: cells[k] for k in keys[:0]})
+    for k in ("calls", "cost_usd", "unpriced_calls"):
+        groups[k] = cells[k]
+    tok = ("input", "output", "cached", "reasoning")
+    h = cubes.regroup_cols(c.sides["input"], keys, tok)
+    priced = pd.DataFrame({k: c.decode(k, h[k]) for k in keys} | {f"{k}_tokens": h[k] for k in tok})
+    groups = groups.merge(priced, on=keys, how="left")
+    for k in tok:
+        groups[f"{k}_tokens"] = groups[f"{k}_tokens"].fillna(0).astype("int64")
+    p50 = cubes.side_quantiles(c, c.sides["latency"], keys, (0.5,))
+    groups = groups.merge(p50[[*keys, "q0.5"]].rename(columns={"q0.5": "p50_ms"}), on=keys, how="left")
+    return groups.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _cube_daily(c: cubes.Cube) -> Callable[[str], np.ndarray]:
+    """Daily spend of a provider from the cube's cells (``commitment_options``)."""
+    day = c.cols["hour"] // 24
+    per_day = cubes.regroup_cols(
+        {"day": day, "provider": c.cols["provider"], "cost_usd": c.cols["cost_usd"]},
+        ["provider", "day"],
+        ["cost_usd"],
+    )
+    labels = c.decode("provider", per_day["provider"])
+
+    def daily(provider: str) -> np.ndarray:
+        mine = labels == provider
+        if not mine.any():
+            return np.zeros(0)
+        when = pd.to_datetime(per_day["day"][mine] * cubes.DAY_MS, unit="ms", utc=True)
+        s = pd.Series(per_day["cost_usd"][mine], index=when).sort_index()
+        return complete_daily(s).to_numpy(dtype="float64")
+
+    return daily
+
+
+def _analyze(inputs: _Inputs, ctx: AnalysisContext) -> AnalysisResult:
     params: dict[str, Any] = {**(ctx.params or {}), **((ctx.params or {}).get(NAME) or {})}
-    days = period_days(df, ctx.as_of)
+    days = inputs.days
     f = monthly_factor(days)
-    total = float(df["cost_usd"].sum()) if len(df) else 0.0
+    total = inputs.total
     monthly_cost = total * f
     adoption = float(params.get("switch_adoption", 1.0))
-    groups = token_groups(df) if len(df) else None
-    switches = switch_matrix(df, ctx.catalog, simple_tasks=params.get("simple_tasks"), adoption=adoption)
+    groups = inputs.groups
+    switches = inputs.switches(params.get("simple_tasks"), adoption)
     switches["savings_usd_month"] = switches["savings_usd"].astype("float64") * f
     switches["qualifying_cost_usd_month"] = switches["qualifying_cost_usd"].astype("float64") * f
     pivot = (
@@ -480,11 +675,15 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     )
     pivot.columns = [str(c) for c in pivot.columns]
     model_commitments = bool(params.get("commitments", False))
-    commits = commitments(df, ctx.catalog) if model_commitments else pd.DataFrame(columns=COMMIT_COLUMNS)
+    commits = (
+        commitment_options(inputs.daily, ctx.catalog)
+        if model_commitments
+        else pd.DataFrame(columns=COMMIT_COLUMNS)
+    )
     commit_best = best_commitments(commits)
-    volume = volume_discounts(df, f, tuple(params.get("volume_tiers", VOLUME_TIERS)))
+    volume = volume_tiers(inputs.spend, f, tuple(params.get("volume_tiers", VOLUME_TIERS)))
     target = float(params.get("cache_target_hit_rate", CACHE_TARGET_HIT_RATE))
-    cache = caching(df, ctx.catalog, f, target, groups=groups)
+    cache = cache_table(groups, ctx.catalog, f, target)
 
     switch_m = float(switches["savings_usd_month"].sum())
     qualifying_m = float(switches["qualifying_cost_usd_month"].sum())
@@ -525,9 +724,7 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         "total_potential_pct": Metric(
             potential / monthly_cost * 100 if monthly_cost > 0 else 0.0, "%", "Potential vs monthly cost"
         ),
-        "unpriced_calls": Metric(
-            int(df["cost_usd"].isna().sum()) if len(df) else 0, "calls", "Unpriced calls"
-        ),
+        "unpriced_calls": Metric(inputs.unpriced, "calls", "Unpriced calls"),
     }
     return AnalysisResult(
         name=NAME,
@@ -574,7 +771,7 @@ def _recommendations(
                     f"on those calls' own tokens. {row.assumption}"
                 ),
                 monthly_impact_usd=float(row.savings_usd_month),
-                priority="high" if row.savings_pct >= 50 and not row.quality_tradeoff else "medium",
+                priority="high" if round(row.savings_pct, 6) >= 50 and not row.quality_tradeoff else "medium",
                 category="model switch",
             )
         )
