@@ -356,9 +356,7 @@ def _map_sides(
     """``sides`` with the codes of dimension ``dim`` translated through ``table``."""
     if not len(table):
         return sides
-    return {
-        name: {k: (table[v] if k == dim else v) for k, v in rows.items()} for name, rows in sides.items()
-    }
+    return {name: {k: (table[v] if k == dim else v) for k, v in rows.items()} for name, rows in sides.items()}
 
 
 # --- grouping ------------------------------------------------------------------------------------

@@ -171,7 +171,6 @@ class StoreAnalysis:
     timings: dict[str, float]
     figures: dict
     malformed: list[tuple[int, str]]
-    rows_read: bool  # whether the rows were loaded (some requested analyzer still reads them)
     partitions: int
     engine: str
 
@@ -189,51 +188,32 @@ def analyze_store(
 ) -> StoreAnalysis:
     """Run ``names`` on the store at ``path`` (CSV or Parquet day folder).
 
-    Analyzers of ``registry.CUBE_ANALYZERS`` read the usage cube. When every requested analyzer does,
-    the cube is built by ``engine`` partition by partition and the rows are never held at once;
-    otherwise the rows are read once in this process (the others need them) and every analyzer reads
-    them (a cube built from rows already in memory would only add work: the results are the same).
-    Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
+    Every analyzer reads the usage cube (``registry.CUBE_ANALYZERS``), built by ``engine`` partition by
+    partition: the rows are never held at once. Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
     """
     import time
 
     from analyzers import registry
-    from analyzers.summary import cube_summary, frame_summary
+    from analyzers.summary import cube_summary
 
-    rows_needed = any(n not in registry.CUBE_ANALYZERS for n in names)
-    if rows_needed:
-        frame, malformed = read_rows(path)
-        if progress:
-            progress(1, 1)
-        if not len(frame):
-            raise EmptyStore(malformed)
-
-        def run(name: str) -> object:
-            return registry.run(name, frame, ctx)
-
-        figures, parts, how = frame_summary(frame), 1, "in-process"
-    else:
-        built = build_cube(
-            path,
-            engine=engine,
-            scheduler=scheduler,
-            partition_mb=partition_mb,
-            workers=workers,
-            progress=progress,
-        )
-        if built.rows == 0:
-            raise EmptyStore(built.malformed)
-
-        def run(name: str) -> object:
-            return registry.run_cube(name, built.cube, ctx)
-
-        figures, malformed, parts, how = cube_summary(built.cube), built.malformed, built.partitions, engine
+    built = build_cube(
+        path,
+        engine=engine,
+        scheduler=scheduler,
+        partition_mb=partition_mb,
+        workers=workers,
+        progress=progress,
+    )
+    if built.rows == 0:
+        raise EmptyStore(built.malformed)
     results, timings = {}, {}
     for name in names:
         t0 = time.perf_counter()
-        results[name] = run(name)
+        results[name] = registry.run_cube(name, built.cube, ctx)
         timings[name] = time.perf_counter() - t0
-    return StoreAnalysis(results, timings, figures, malformed, rows_needed, parts, how)
+    return StoreAnalysis(
+        results, timings, cube_summary(built.cube), built.malformed, built.partitions, engine
+    )
 
 
 class EmptyStore(ValueError):
@@ -248,17 +228,3 @@ class EmptyStore(ValueError):
             else "the file holds no call rows"
         )
         super().__init__(f"no valid rows to analyze: {why}; check it with `revenium-flow validate`")
-
-
-def read_rows(path: str | os.PathLike[str]) -> tuple[object, list[tuple[int, str]]]:
-    """(typed call frame, malformed lines) of a CSV store or a Parquet day folder."""
-    p = Path(path)
-    if p.is_dir():
-        from metering.parquet import read_folder
-
-        _day_files(p)
-        return read_folder(p).to_pandas(), []
-    from metering.store import read_calls_report
-
-    report = read_calls_report(p)
-    return report.frame, report.malformed

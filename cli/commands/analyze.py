@@ -3,7 +3,7 @@ write JSON.
 
 Writes ``summary.json`` and one ``<analyzer>.json`` per analyzer (layout: ``analyzers.export``; every
 key is documented in ``specs/analyzers.md``). ``--data`` is a CSV store or a Parquet day folder
-(``revenium-flow compact``); the analyzers that read the usage cube get it from
+(``revenium-flow compact``); every analyzer reads the usage cube built by
 ``analyzers.engine.analyze_store`` (``--engine``, ``--scheduler``, ``--partition-mb``). Exit 0 = written,
 2 = the data or a catalog cannot be read, or the data holds no valid row. ``analyze_inputs`` is shared
 with the ``report`` command, ``load_inputs`` with ``export``.
@@ -50,10 +50,9 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         "--engine",
         choices=("local", "dask"),
         default="local",
-        help="how the usage cube is built partition by partition: local = a process pool on this machine "
-        "(default), dask = a Dask cluster (--scheduler, else a LocalCluster); used when every requested "
-        "analyzer reads the cube (all but performance and optimization, e.g. --only understanding "
-        "--only profitability), else the rows are read in this process and every analyzer reads them",
+        help="how the usage cube every analyzer reads is built partition by partition: local = a process "
+        "pool on this machine (default), dask = a Dask cluster (--scheduler, else a LocalCluster); the rows "
+        "are never held at once",
     )
     p.add_argument(
         "--scheduler",

@@ -13,6 +13,9 @@ from analyzers import cube
 from metering.store import parse_chunk
 
 ROWS = synthetic(3000, days=5, customers=40, seed=3)
+_STREAMED = np.arange(len(ROWS)) % 4 == 0
+ROWS["is_streamed"] = np.where(_STREAMED, "true", "false")
+ROWS["time_to_first_token_ms"] = np.where(_STREAMED, ROWS["latency_ms"] // 5, np.nan)
 
 
 def _split(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
@@ -114,3 +117,27 @@ def test_sketch_buckets_bound_every_value():
     est = cube.bucket_values(cube.latency_buckets(v))
     assert np.all(np.abs(est - v) <= cube.SKETCH_ACCURACY * v + 1e-9)
     assert cube.bucket_values(cube.latency_buckets(np.array([0])))[0] == 0.0
+
+
+def test_side_tables_hold_every_call_they_describe():
+    c = cube.build(ROWS)
+    sides = c.sides
+    assert set(sides) == set(cube.SIDES)
+    assert int(sides["latency"]["count"].sum()) == int(sides["latency_day"]["count"].sum()) == len(ROWS)
+    failed = ROWS["stop_reason"].isin(["TIMEOUT", "ERROR", "CANCELLED"]).to_numpy()
+    ok = ~failed & (ROWS["latency_ms"].to_numpy() > 0)
+    tps = ROWS["output_tokens"].to_numpy()[ok] / (ROWS["latency_ms"].to_numpy()[ok] / 1000)
+    assert int(sides["tps"]["count"].sum()) == int(ok.sum())
+    assert sides["tps"]["sum"].sum() == pytest.approx(tps.sum(), rel=1e-12)
+    assert int(sides["ttft"]["count"].sum()) == int(_STREAMED.sum())
+    assert sides["ttft"]["sum"].sum() == pytest.approx(ROWS["time_to_first_token_ms"].sum(), rel=1e-12)
+    priced = ROWS["cost_usd"].notna().to_numpy()
+    inp = sides["input"]
+    assert int(inp["calls"].sum()) == int(priced.sum())
+    assert inp["cost"].sum() == pytest.approx(ROWS["cost_usd"].sum(skipna=True), rel=1e-12)
+    assert int(inp["input"].sum()) == int(ROWS["input_tokens"].to_numpy()[priced].sum())
+    # each input bucket's smallest and largest input lie in the bucket
+    assert (cube.latency_buckets(inp["min"]) == inp["bucket"]).all()
+    assert (cube.latency_buckets(inp["max"]) == inp["bucket"]).all()
+    # a smaller cube (the live session's dimensions) keeps no side tables
+    assert cube.build(ROWS, dims=("provider", "model")).sides == {}
