@@ -3,11 +3,12 @@
 For each generated file (default 50 MB and 1 GB) this times, as separate processes from start to exit,
 and samples the resident memory of each whole process tree (parent + workers, every 20 ms):
 
-* ``cube local``: ``revenium-flow analyze --only A --only B ...`` with every analyzer of
-  ``registry.CUBE_ANALYZERS`` (the usage cube built by the ``local`` engine's process pool, the summary and
-  those analyzers from it: the analyses that read the cube today; the rows are never loaded);
-* ``cube dask`` (1 GB and up): the same with ``--engine dask`` (a LocalCluster of 2 worker processes);
-* ``rows``: ``revenium-flow analyze`` (all eight analyzers; the six that still read the rows load them);
+* ``eight analyzers, local``: ``revenium-flow analyze`` (every analyzer reads the usage cube, built by
+  the ``local`` engine's process pool; the rows are never loaded);
+* ``cube + realtime, local``: ``revenium-flow analyze --only realtime`` (the cube, the summary and one
+  analyzer: what building the cube costs);
+* ``eight analyzers, dask`` (1 GB and up): the same with ``--engine dask`` (a LocalCluster of 2 worker
+  processes);
 * ``duckdb``: DuckDB answering the core questions from the same CSV in one process: cost and calls by
   organization/product/model, latency p50/p95/p99 by model, daily cost and calls by customer, hourly
   cost by provider/model (what the cube answers).
@@ -15,7 +16,7 @@ and samples the resident memory of each whole process tree (parent + workers, ev
 Ratios are ours / DuckDB of the same run; the load average is printed with the figures. DuckDB is
 installed into a throw-away folder as in ``bench_analyzers.py``.
 
-Run: ``.venv/bin/python benchmarks/bench_cube.py [--mb 50 1024] [--runs 3] [--skip-rows-above 2000]``.
+Run: ``.venv/bin/python benchmarks/bench_cube.py [--mb 50 1024] [--runs 3]``.
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ def main() -> int:
     ap.add_argument("--mb", type=float, nargs="+", default=[50, 1024])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--data", type=Path, nargs="*", help="use these files instead of generating")
-    ap.add_argument("--skip-rows-above", type=float, default=2000, help="no full eight-analyzer run above MB")
     ap.add_argument("--dask-from", type=float, default=1000, help="run the dask engine from this size (MB)")
     args = ap.parse_args()
     exe = str(Path(sys.executable).parent / "revenium-flow")
@@ -109,30 +109,13 @@ def main() -> int:
             runs = args.runs if size_mb < 500 else 1
             print(f"== {path.name}: {size_mb:,.0f} MB, load average {os.getloadavg()[0]:.2f} (2 cores)")
             print(f"   cube analyzers: {', '.join(CUBE_ANALYZERS)}")
-            local = median_run(
-                [exe, "analyze", "--data", str(path), "--only", "realtime", "--out", str(out)], runs
-            )
-            figures = {"cube local": local}
+            cmd = [exe, "analyze", "--data", str(path), "--out", str(out)]
+            figures = {
+                "eight analyzers, local": median_run(cmd, runs),
+                "cube + realtime, local": median_run([*cmd, "--only", "realtime"], runs),
+            }
             if size_mb >= args.dask_from:
-                figures["cube dask"] = median_run(
-                    [
-                        exe,
-                        "analyze",
-                        "--data",
-                        str(path),
-                        "--only",
-                        "realtime",
-                        "--engine",
-                        "dask",
-                        "--out",
-                        str(out),
-                    ],
-                    runs,
-                )
-            if size_mb <= args.skip_rows_above:
-                figures["rows (eight analyzers)"] = median_run(
-                    [exe, "analyze", "--data", str(path), "--out", str(out)], runs
-                )
+                figures["eight analyzers, dask"] = median_run([*cmd, "--engine", "dask"], runs)
             if duck:
                 code = DUCK_CORE.format(duck=str(DUCKDB_DIR), path=str(path))
                 figures["duckdb core"] = median_run([sys.executable, "-c", code], runs)
