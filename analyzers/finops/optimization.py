@@ -618,7 +618,7 @@ def _cube_groups(c: cubes.Cube) -> pd.DataFrame:
     from the ``input`` side table, the p50 latency from the latency sketch."""
     keys = list(GROUP_KEYS)
     cells = cubes.regroup_cols(c.cols, keys, ["calls", "cost_usd", "unpriced_calls"])
-    groups = pd.DataFrame({k: c.decode(k, cells[k]) for k in keys} | {k: cells[k] for k in keys[:0]})
+    groups = pd.DataFrame({k: c.decode(k, cells[k]) for k in keys})
     for k in ("calls", "cost_usd", "unpriced_calls"):
         groups[k] = cells[k]
     tok = ("input", "output", "cached", "reasoning")

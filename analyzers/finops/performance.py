@@ -275,8 +275,7 @@ class _Cells:
         self.lat = {**lat, "within_sla": np.where(within, lat["count"], 0)}
         edge = lat["bucket"] == cubes.latency_buckets(np.array([sla]))[0]
         self.sla_bound_pct = float(lat["count"][edge].sum() / max(c.calls, 1) * 100)
-        tps = c.sides["tps"]
-        self.tps = tps
+        self.tps = c.sides["tps"]
 
     def _sums(self, rows: dict[str, np.ndarray], by: list[str], sums: list[str]) -> pd.DataFrame:
         g = cubes.regroup_cols(rows, by, sums)
