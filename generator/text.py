@@ -64,6 +64,11 @@ def hex_ids(prefix: bytes, values: np.ndarray, digits: int = 16) -> pa.Array:
     return to_arrow(join(prefix, hex_matrix(values, digits)))
 
 
+def trace_matrix(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """``(n, 32)`` hex of 128-bit trace ids given as two 64-bit halves."""
+    return hex_matrix(np.stack([hi, lo], 1).ravel()).reshape(-1, 32)
+
+
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """Zero-padded decimal digits of non-negative ints, ``(n, width)``."""
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
@@ -71,7 +76,12 @@ def _digits(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def timestamps(t_ms: np.ndarray) -> pa.Array:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for epoch milliseconds (the store's timestamp text)."""
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for epoch milliseconds (the store's timestamp text), as Arrow strings."""
+    return to_arrow(timestamp_matrix(t_ms))
+
+
+def timestamp_matrix(t_ms: np.ndarray) -> np.ndarray:
+    """``(n, 24)``: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` for epoch milliseconds (the store's timestamp text)."""
     t_ms = np.asarray(t_ms, dtype=np.int64)
     n = len(t_ms)
     out = np.empty((n, 24), dtype=np.uint8)
@@ -90,4 +100,4 @@ def timestamps(t_ms: np.ndarray) -> pa.Array:
     out[:, 19] = ord(".")
     out[:, 20:23] = _digits(ms % 1000, 3)
     out[:, 23] = ord("Z")
-    return to_arrow(out)
+    return out
