@@ -20,7 +20,9 @@ def _ours(matrix: np.ndarray) -> list[bytes]:
 def test_costs_are_written_as_the_store_writes_them():
     rng = np.random.default_rng(5)
     magnitudes = 10.0 ** rng.uniform(-12, 9, 40_000)
-    generated = rng.integers(1, 5000, 20_000) * rng.choice([0.00015, 0.0006, 0.003, 0.015, 0.00125e-3], 20_000)
+    generated = rng.integers(1, 5000, 20_000) * rng.choice(
+        [0.00015, 0.0006, 0.003, 0.015, 0.00125e-3], 20_000
+    )
     special = np.array(
         [0.0, 1.0, 1e-5, 1.5e-6, 1e-6, 9.99e-7, 1.5e-7, 0.0005, 5e-10, 1.5e-9, 2.5e-9, 123.0, 0.1, 999999.5,
          1e9, 9.9e9, 1e10, 1.2345678901e10, 0.0027022500000000002, 0.00270225, np.nan, 3e-4, 1e-4]
