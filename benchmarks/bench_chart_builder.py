@@ -42,9 +42,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
 
+    from dashboard.pages.chart_builder.builder import CHART_TYPES, ChartConfig, build_figure
+    from dashboard.pages.chart_builder.workspace import example_files
     from metering.store import read_calls
-    from showcase.queries.chart_builder import CHART_TYPES, ChartConfig, build_figure
-    from showcase.queries.workspace import example_files
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.data

@@ -85,7 +85,7 @@ def generate(path: Path, mb: float) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "dashboard.cli",
+        "cli",
         "generate",
         "--data",
         str(path),

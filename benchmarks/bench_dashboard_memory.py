@@ -29,7 +29,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# as `revenium-flow dashboard` does before importing pandas (dashboard.commands.dashboard.use_system_allocator)
+# as `revenium-flow dashboard` does before importing pandas (cli.commands.dashboard.use_system_allocator)
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 from bench_dashboard import Callbacks, overview_round, tick_values  # noqa: E402
@@ -42,7 +42,7 @@ GOAL_RATIO = 1.3
 
 def generate_while_ticking(path: Path, mb: float, seed: int, live_tick) -> tuple[float, int]:
     """Run the generator; tick (in a pool of threads) every 0.5 s until it exits. (seconds, ticks)."""
-    cmd = [sys.executable, "-m", "dashboard.cli", "generate", "--data", str(path)]
+    cmd = [sys.executable, "-m", "cli", "generate", "--data", str(path)]
     cmd += ["--target-mb", str(mb), "--seed", str(seed), "--quiet"]
     t0 = time.perf_counter()
     gen = subprocess.Popen(cmd, cwd=ROOT)

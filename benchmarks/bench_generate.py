@@ -40,7 +40,7 @@ MB = 2**20
 
 def _cli() -> list[str]:
     exe = Path(sys.executable).with_name("revenium-flow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "dashboard.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
 
 
 def run_generate(path: Path, target_mb: float, *extra: str) -> dict[str, float | list[float]]:

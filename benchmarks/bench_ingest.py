@@ -114,8 +114,8 @@ def server_main(conn: Any, csv_path: str, threads: int) -> None:
     import psutil
     from flask import Flask, Response
 
-    from dashboard.ingest.routes import register_ingest
-    from dashboard.ingest.serving import BackgroundServer
+    from ingest.routes import register_ingest
+    from ingest.serving import BackgroundServer
 
     # waitress warns "Task queue depth is N" whenever all its threads are busy, and "unhandled close
     # event" when BackgroundServer.stop closes its sockets: noise here, not news (errors still show)
@@ -186,7 +186,7 @@ class IngestCommand:
         import subprocess
 
         env = {**os.environ, "REVENIUM_FLOW_API_KEYS": KEY, "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "dashboard.cli", "ingest", "--data", str(csv_path), "--port", "0"]
+        cmd = [sys.executable, "-m", "cli", "ingest", "--data", str(csv_path), "--port", "0"]
         cmd += ["--workers", str(workers), "--threads", str(threads)]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
@@ -671,7 +671,7 @@ def main() -> int:
         say(
             f"{'bulk work without HTTP':28s} median {base['pipeline_records_per_s']:6.0f} records/s  (in this "
             f"process: json.loads, map_batch {base['map_us_per_record']:.1f} us/record, pricing, CallStore.append;"
-            f" the per-record map_revenium loop + records_to_arrays: {base['loop_map_us_per_record']:.1f} us/record)"
+            f" the per-record map_revenium loop + records_to_columns: {base['loop_map_us_per_record']:.1f} us/record)"
         )
         say(
             f"{'CallStore.append only':28s} median {base['append_records_per_s']:6.0f} records/s  (format + write + "
@@ -728,11 +728,11 @@ def bulk_baselines(path: Path, template: dict[str, Any], batch: int, runs: int) 
     """The bulk route's work without HTTP: (a) parse, map, price, append; (b) ``CallStore.append`` only."""
     import pyarrow as pa
 
-    from dashboard.ingest.batch_mapping import map_batch
-    from dashboard.ingest.mapping import map_revenium
-    from dashboard.ingest.writer import price_missing, records_to_arrays
+    from ingest.batch_mapping import map_batch
+    from ingest.mapping import map_revenium
+    from ingest.writer import price_missing
     from metering.prices import load_catalog
-    from metering.store import CallStore
+    from metering.store import CallStore, records_to_columns
 
     catalog = load_catalog()
     store = CallStore(path)
@@ -752,7 +752,7 @@ def bulk_baselines(path: Path, template: dict[str, Any], batch: int, runs: int) 
         elapsed = time.perf_counter() - t
         # the reference mapping, record by record (what the bulk route did before map_batch)
         t_loop = time.perf_counter()
-        records_to_arrays([map_revenium(item, user_agent="bench-ingest/1.0").record for item in items])
+        records_to_columns([map_revenium(item, user_agent="bench-ingest/1.0").record for item in items])
         t_loop = time.perf_counter() - t_loop
         # the same rows again (other ids) through CallStore.append alone
         arrays["call_id"] = pa.array([f"{c}_again" for c in arrays["call_id"].to_pylist()])

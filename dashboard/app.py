@@ -1,8 +1,8 @@
-"""The Dash application: shell layout, pages from ``dashboard/pages``, callbacks, ingest routes.
+"""The Dash application: shell layout, pages from ``dashboard.pages``, callbacks, ingest routes.
 
 ``create_app(data_path)`` builds one app bound to one call-record CSV. All per-user state (filters,
 drill path, seen alerts, data version drawn) lives in the browser's stores; the server keeps only
-the shared data cache (:class:`~dashboard.callbacks.hub.DataHub`) and the generator registry.
+the shared data cache (:class:`~dashboard.hub.DataHub`) and the generator registry.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from dash import Dash, dcc, html
 
 from analyzers.base import AnalysisContext
 from dashboard.auth import DashboardLogin, User
-from dashboard.callbacks import shell as shell_callbacks
-from dashboard.callbacks.hub import hub_for
-from dashboard.components import shell
+from dashboard.components import shell, shell_callbacks
 from dashboard.generation import GenerationControl
-from dashboard.ingest import register_ingest
+from dashboard.hub import hub_for
+from dashboard.pages import register_pages
+from ingest import register_ingest
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-PAGES_DIR = PACKAGE_DIR / "pages"
 ASSETS_DIR = PACKAGE_DIR / "assets"  # package data: found from a checkout and from an installed wheel
 DEFAULT_INTERVAL_MS = 1500
 
@@ -78,7 +77,7 @@ def create_app(
     app = Dash(
         __name__,
         use_pages=True,
-        pages_folder=str(PAGES_DIR),
+        pages_folder="",  # the pages register themselves below (dashboard.pages.register_pages)
         assets_folder=str(ASSETS_DIR),
         suppress_callback_exceptions=True,
         title="revenium-flow",
@@ -90,6 +89,7 @@ def create_app(
     app.server.config["REVENIUM_DATA"] = str(data_path)
     app.server.extensions["revenium_generation"] = control
     app.server.extensions["revenium_hub"] = hub
+    register_pages()
     app.layout = functools.partial(_layout, interval_ms, default_target_mb)
     shell_callbacks.register(app, hub, control, data_path)
     for page in dash.page_registry.values():

@@ -8,7 +8,7 @@ Plain-text passwords are refused at start.
 
 With users configured every page, asset and callback needs the login; the ingest routes
 (``/meter/...``, ``/v1/traces``) keep their own API-key auth and are public to the login. Bound to a
-non-loopback address, the dashboard refuses to start without users (``dashboard.commands.dashboard``).
+non-loopback address, the dashboard refuses to start without users (``cli.commands.dashboard``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ USERS_FILE_ENV = "REVENIUM_FLOW_DASHBOARD_USERS_FILE"
 ADMIN, VIEWER = "admin", "viewer"
 ROLES = (ADMIN, VIEWER)
 #: Flask endpoints the login leaves to their own auth: the ingest views (API keys), which
-#: ``dashboard.ingest.routes`` names ``revenium_ingest_<handler>``. Decided on the endpoint Flask
+#: ``ingest.routes`` names ``revenium_ingest_<handler>``. Decided on the endpoint Flask
 #: dispatches to, never on the raw path (``/meter/../_dash-layout`` must not pass).
 PUBLIC_ENDPOINT_PREFIX = "revenium_ingest_"
 READ_ONLY = "refused: your login is read-only (viewer); ask an admin to generate, stop or change charts"

@@ -1,7 +1,7 @@
 """Generate / Stop from the dashboard: one generator subprocess per data file, server-side.
 
 The generator never runs inside a web worker thread: it is launched as its own process
-(``python -m dashboard.cli generate ...``) and reports progress only through its manifest.
+(``python -m cli generate ...``) and reports progress only through its manifest.
 The registry lives in the server process and is keyed by the resolved data path, so a second
 Generate for the same file is refused whichever browser tab sends it.
 """
@@ -18,8 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from metering.manifest import pid_alive as manifest_pid_alive
-from metering.manifest import read_manifest
+from metering.manifest import pid_alive, read_manifest
 
 PACES: tuple[str, ...] = ("max", "live")
 MIN_TARGET_MB = 0.1
@@ -42,7 +41,7 @@ def generator_command(data: Path, target_mb: float, pace: str, seed: int) -> lis
     return [
         sys.executable,
         "-m",
-        "dashboard.cli",
+        "cli",
         "generate",
         "--data",
         str(data),
@@ -79,9 +78,10 @@ def validate_request(target_mb: object, pace: object, seed: object) -> tuple[flo
     return mb, str(pace), int(s)
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True when ``pid`` is a live process other than this one (a generator the manifest names)."""
-    return bool(pid) and pid != os.getpid() and manifest_pid_alive(pid)
+def other_process_alive(pid: int | None) -> bool:
+    """True when ``pid`` is a live process other than this one (a generator the manifest names); liveness
+    itself is ``metering.manifest.pid_alive``."""
+    return bool(pid) and pid != os.getpid() and pid_alive(pid)
 
 
 class GenerationControl:
@@ -134,7 +134,7 @@ class GenerationControl:
             proc = self._procs.get(key)
             if proc is not None and proc.poll() is None:
                 return Outcome(False, "Refused: a generation run is already in progress for this data file.")
-            if pid_alive(external_pid):
+            if other_process_alive(external_pid):
                 return Outcome(
                     False,
                     f"Refused: another generator (pid {external_pid}) is writing this data file.",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-CLI = [sys.executable, "-m", "dashboard.cli"]
+CLI = [sys.executable, "-m", "cli"]
 
 
 def free_port() -> int:

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analyzers.base import PRIORITY_ORDER, Alert, AnalysisContext, AnalysisResult, Metric, Recommendation
+from analyzers.base import (
+    PRIORITY_ORDER,
+    SEVERITY_RANK,
+    Alert,
+    AnalysisContext,
+    AnalysisResult,
+    Metric,
+    Recommendation,
+)
 from analyzers.common import (
     call_measures,
     cost_breakdown,
@@ -806,8 +814,7 @@ def _alerts(
                 time=as_of,
             )
         )
-    sev = {"critical": 0, "warning": 1, "info": 2}
-    return sorted(out, key=lambda a: (sev[a.severity], a.kind, a.id))
+    return sorted(out, key=lambda a: (SEVERITY_RANK[a.severity], a.kind, a.id))
 
 
 _ACTION_COLS = ["priority", "kind", "entity", "title", "detail", "impact_usd"]

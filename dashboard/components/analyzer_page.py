@@ -18,7 +18,6 @@ from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from analyzers.base import AnalysisResult
-from dashboard.callbacks.hub import DataHub, filters_from_store
 from dashboard.components.blocks import (
     csv_export_params,
     grid,
@@ -27,7 +26,8 @@ from dashboard.components.blocks import (
     kpi_row,
     recommendation_list,
 )
-from dashboard.components.charts.common import DATA_INPUTS, has_rows
+from dashboard.components.charts import DATA_INPUTS, compute, has_rows
+from dashboard.hub import DataHub
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,11 @@ class ExtraGrid:
 
 @dataclass(frozen=True)
 class PageSpec:
-    name: str  # analyzer name in analyzers.registry
+    name: str  # analyzer name in analyzers.registry (the page's path is /<name>)
     title: str
     description: str
+    #: the page's name in the navbar (default: the analyzer name, capitalised)
+    nav: str = ""
     charts: Sequence[Any] = ()  # chart modules with layout() and register(app, hub)
     extra_grids: Sequence[ExtraGrid] = field(default_factory=tuple)
     max_cards: int = 8
@@ -55,11 +57,13 @@ class PageSpec:
     hidden_metrics: tuple[str, ...] = ()
 
 
-def register_page(module: str, spec: PageSpec, *, path: str, name: str, order: int) -> None:
-    """``dash.register_page`` for an analyzer page: its layout and its callbacks from ``spec``."""
+def register_page(module: str, spec: PageSpec, *, order: int) -> None:
+    """``dash.register_page`` for an analyzer page at ``/<analyzer name>``: its layout and its callbacks
+    from ``spec``."""
+    name = spec.nav or spec.name.replace("_", " ").capitalize()
     dash.register_page(
         module,
-        path=path,
+        path=f"/{spec.name}",
         name=name,
         title=f"revenium-flow · {name}",
         order=order,
@@ -161,13 +165,6 @@ def scalar_metric_keys(result: AnalysisResult, limit: int, hidden: Sequence[str]
         if not isinstance(m.value, (list, dict, tuple)) and k not in hidden
     ]
     return keys[:limit]
-
-
-def compute(hub: DataHub, name: str, version: dict | None, filters: dict | None, drill: list | None):
-    """The analyzer's result for this tab's filters (cached by the session per data version)."""
-    if not has_rows(version):
-        return None
-    return hub.result(name, filters_from_store(filters, drill))
 
 
 def register(app, hub: DataHub, spec: PageSpec) -> None:

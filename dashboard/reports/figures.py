@@ -1,14 +1,12 @@
-"""The figures of each static report: the dashboard's own chart modules plus a few report-only ones.
+"""The figures of each static report: the analyzer's page charts plus a few report-only ones.
 
-Dashboard chart modules (``dashboard/components/charts``) that declare ``ANALYZER`` and expose
-``process_data(result)`` / ``create_figure(frame)`` are reused as they are, so a report shows the same
-charts as the live page. The report-only figures below cover tables the live pages show as grids.
+The chart modules of an analyzer's page (``dashboard/pages/<name>/``, listed in its ``SPEC.charts``) that
+expose ``process_data(result)`` / ``create_figure(frame)`` are reused as they are, so a report shows the
+same charts as the live page. The report-only figures below cover tables the live pages show as grids.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -17,20 +15,20 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analyzers.base import AnalysisResult
+from dashboard.pages import analyzer_spec
+from dashboard.pages.overview import daily_cost, hierarchy_treemap
 
 TEMPLATE = "plotly_white"
 Figure = tuple[str, go.Figure]
 
 
-def _chart_modules() -> list[ModuleType]:
-    import dashboard.components.charts as charts
-
-    mods = []
-    for info in sorted(pkgutil.iter_modules(charts.__path__), key=lambda i: i.name):
-        mod = importlib.import_module(f"{charts.__name__}.{info.name}")
-        if hasattr(mod, "ANALYZER") and hasattr(mod, "process_data") and hasattr(mod, "create_figure"):
-            mods.append(mod)
-    return mods
+def _chart_modules(analyzer: str) -> list[ModuleType]:
+    """The charts of the analyzer's page that draw from its result (``process_data`` + ``create_figure``)."""
+    return [
+        mod
+        for mod in analyzer_spec(analyzer).charts
+        if hasattr(mod, "process_data") and hasattr(mod, "create_figure")
+    ]
 
 
 def _title(mod: ModuleType) -> str:
@@ -76,13 +74,9 @@ def _understanding(r: AnalysisResult) -> list[Figure]:
     out: list[Figure] = []
     daily = _table(r, "daily_by_provider", "date", "provider", "cost_usd")
     if daily is not None:
-        from dashboard.components.charts import daily_cost
-
         out.append(("Daily cost", daily_cost.create_figure(daily_cost.process_data(daily))))
     hier = _table(r, "hierarchy")
     if hier is not None:
-        from dashboard.components.charts import hierarchy_treemap
-
         out.append(
             (
                 "Organization → product → model",
@@ -187,9 +181,7 @@ def figures_for(result: AnalysisResult) -> list[Figure]:
     """(title, figure) pairs for one analyzer's report. A chart that fails is skipped with a warning on
     stderr (the rest of the report is still written)."""
     out: list[Figure] = []
-    for mod in _chart_modules():
-        if result.name != mod.ANALYZER:
-            continue
+    for mod in _chart_modules(result.name):
         try:
             out.append((_title(mod), mod.create_figure(mod.process_data(result))))
         except Exception as exc:  # noqa: BLE001 - one broken chart must not cost the whole report

@@ -62,22 +62,9 @@ def generate_sample(
 ) -> int:
     """Write ``days`` simulated days for ``customers`` customers to ``path`` with the generator's own
     world, day synthesis and CSV formatting; returns the number of rows."""
-    from dataclasses import replace
+    from generator.api import write_days
 
-    from generator.synthesis import synthesize_days
-    from generator.traffic import TrafficModel
-    from generator.world import World, WorldSpec
-    from metering.store import CallStore
-
-    spec = WorldSpec(
-        seed=seed, start=start, customers=customers, traffic=replace(TrafficModel(), rate_scale=rate_scale)
-    )
-    world = World(spec)
-    store = CallStore(path)
-    store.reset()
-    shard = synthesize_days(world, 0, days)
-    store.append_lines(shard.csv, shard.rows)
-    return shard.rows
+    return write_days(path, seed=seed, start=start, customers=customers, days=days, rate_scale=rate_scale)
 
 
 # --- analysis ------------------------------------------------------------------------------------
@@ -109,8 +96,8 @@ def analyse(
     interventions."""
     import os
 
+    from analyzers import registry
     from analyzers.base import AnalysisContext
-    from analyzers.revenue.profitability import analyze
     from metering.subscriptions import ENV_VAR, load_subscriptions
     from metering.tiers import load_tiers
 
@@ -120,7 +107,7 @@ def analyse(
         load_subscriptions(subs_path, {n: t.price_usd_month for n, t in tiers.items()}) if subs_path else None
     )
     ctx = AnalysisContext(tiers=tiers, subscriptions=subs)
-    result = analyze(df, ctx)
+    result = registry.run("profitability", df, ctx)
     customers = result.tables["customers"]
     bad = customers[customers["at_risk"].astype(bool)]
     fixes = result.tables["interventions"].drop(columns=["tier"], errors="ignore")
@@ -220,9 +207,14 @@ def render(story: ProfitabilityStory, source: str) -> str:
     headers = ["customer", "tier", "revenue", "cost", "margin", "margin %", "cost/revenue", "best action"]
     out += text_table(headers, rows, [False, False, True, True, True, True, True, False])
 
-    from analyzers.revenue.profitability import customer_monthly_factor
+    import numpy as np
 
-    f = customer_monthly_factor(bad)  # per customer: 30.4375 / its active days
+    from metering.tiers import DAYS_PER_MONTH
+
+    days = bad["active_days"].to_numpy(dtype="float64")
+    f = np.where(
+        days > 0, DAYS_PER_MONTH / np.where(days > 0, days, 1.0), 0.0
+    )  # per customer, 0: no active day
     margin = float(bad["margin_usd"].sum())
     excess = float((bad["cost_usd"] - 0.8 * bad["revenue_usd"]).sum())
     margin_month = float((bad["margin_usd"] * f).sum())

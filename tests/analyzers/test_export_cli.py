@@ -12,7 +12,7 @@ from callframe import calls
 
 from analyzers.base import AnalysisResult, Metric, Recommendation
 from analyzers.export import frame_records, json_value, result_to_dict
-from dashboard.cli import main
+from cli import main
 from metering.store import CallStore, header_line
 
 REQUIRED = {

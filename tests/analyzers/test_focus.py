@@ -17,8 +17,8 @@ from callframe import calls, empty
 from analyzers.base import AnalysisContext
 from analyzers.finops import alignment, understanding
 from analyzers.focus import COLUMNS, VALIDATOR_COLUMNS, focus_columns, focus_frame
-from dashboard.cli import main
-from dashboard.commands.export import write_focus
+from cli import main
+from cli.commands.export import write_focus
 from metering.prices import load_catalog
 from metering.store import CallStore, header_line
 

@@ -178,7 +178,7 @@ def test_matches_the_day_by_day_reference(rs):
 
 
 def test_a_metered_record_without_a_tier_is_stored_without_one():
-    from dashboard.ingest.mapping import map_revenium
+    from ingest.mapping import map_revenium
 
     body = {
         "transactionId": "t1",

@@ -12,7 +12,7 @@ import pytest
 
 from analyzers import registry
 from analyzers.base import AnalysisContext
-from dashboard.cli import main
+from cli import main
 from metering.store import read_calls
 
 pytestmark = pytest.mark.slow

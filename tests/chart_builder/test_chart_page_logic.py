@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dashboard.components import chart_workspace as logic
-from showcase.queries.chart_builder import ChartConfig
-from showcase.queries.workspace import Workspace
+from dashboard.pages.chart_builder import controls as logic
+from dashboard.pages.chart_builder.builder import ChartConfig
+from dashboard.pages.chart_builder.workspace import Workspace
 
 CONTROLS = (
     "Cost by tier",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from showcase.queries.chart_builder import ChartConfig, ConfigError, build_figure
-from showcase.queries.workspace import (
+from dashboard.pages.chart_builder.builder import ChartConfig, ConfigError, build_figure
+from dashboard.pages.chart_builder.workspace import (
     DEFAULT_WORKSPACE,
     ENV_VAR,
     ChartExists,

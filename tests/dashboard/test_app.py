@@ -8,9 +8,9 @@ import dash
 import dashdata
 import pytest
 
+from cli.commands import dashboard as dashboard_cmd
 from dashboard.app import ASSETS_DIR, create_app
-from dashboard.callbacks.hub import DataHub, filters_from_store, hub_for
-from dashboard.commands import dashboard as dashboard_cmd
+from dashboard.hub import DataHub, filters_from_store, hub_for
 
 NAV = [
     "Overview",
@@ -94,7 +94,7 @@ def test_dashboard_command_rejects_a_too_fast_interval(interval):
 
 
 def test_ingest_log_line_only_when_something_arrived():
-    from dashboard.commands.dashboard import ingest_log_line
+    from cli.commands.dashboard import ingest_log_line
 
     assert ingest_log_line({}, {"rows_stored": 0}) is None
     line = ingest_log_line({"rows_stored": 5}, {"rows_stored": 12, "metered_rows": 7, "rejected_requests": 1})
@@ -139,7 +139,7 @@ def test_make_run_takes_port_and_host():
 def test_hub_releases_memory_on_a_new_run_and_when_data_goes_quiet(tmp_path, monkeypatch):
     import threading
 
-    from dashboard.callbacks import hub as hub_module
+    from dashboard import hub as hub_module
 
     def join_release_threads() -> None:
         for thread in threading.enumerate():

@@ -11,20 +11,16 @@ import pytest
 
 from analyzers import registry
 from analyzers.base import AnalysisResult
-from dashboard.components.charts import (
-    alert_history,
-    chargeback,
-    cost_by_model,
-    cost_forecast,
-    daily_cost,
-    feature_quadrant,
-    hierarchy_treemap,
-    latency_percentiles,
-    margin_distribution,
-    pricing_models,
-    switch_matrix,
-)
-from dashboard.components.charts.common import plot_text
+from dashboard.components.charts import plot_text
+from dashboard.pages.alignment import chargeback
+from dashboard.pages.features import feature_quadrant
+from dashboard.pages.optimization import switch_matrix
+from dashboard.pages.overview import daily_cost, hierarchy_treemap
+from dashboard.pages.performance import latency_percentiles
+from dashboard.pages.pricing import pricing_models
+from dashboard.pages.profitability import margin_distribution
+from dashboard.pages.realtime import alert_history
+from dashboard.pages.understanding import cost_by_model, cost_forecast
 from metering.store import read_calls
 
 RESULT_CHARTS = (
@@ -232,7 +228,7 @@ def test_daily_cost_orders_providers_by_total():
 
 
 def test_scope_line_names_the_sources_once_real_metering_is_in():
-    from dashboard.components.charts.overview_cards import scope_text
+    from dashboard.pages.overview.overview_cards import scope_text
 
     start, end = pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-11-30", tz="UTC")
     assert scope_text(0, None, None) == "No calls in the current selection."
@@ -252,7 +248,7 @@ def test_alert_history_is_a_timeline_of_counts_by_severity(results):
 
 
 def test_realtime_headline_has_one_count_per_idea(results):
-    from dashboard.components.realtime_headline import headline_counts
+    from dashboard.pages.realtime.headline import headline_counts
 
     counts = {c["key"]: c for c in headline_counts(results["realtime"])}
     assert list(counts) == ["open_alerts", "anomalies", "alerts_24h"]

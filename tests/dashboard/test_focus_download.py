@@ -11,7 +11,7 @@ import pytest
 
 from analyzers.session import AnalysisSession
 from dashboard.app import create_app
-from dashboard.components.charts import focus_download
+from dashboard.pages.alignment import focus_download
 
 
 def _csv(data: dict) -> pd.DataFrame:

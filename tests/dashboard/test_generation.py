@@ -10,7 +10,7 @@ from dashboard.generation import GenerationControl, generator_command, validate_
 
 def test_generator_command_is_the_cli_subprocess(tmp_path):
     cmd = generator_command(tmp_path / "c.csv", 3.0, "max", 7)
-    assert cmd[:4] == [sys.executable, "-m", "dashboard.cli", "generate"]
+    assert cmd[:4] == [sys.executable, "-m", "cli", "generate"]
     assert cmd[cmd.index("--target-mb") + 1] == "3"
     assert cmd[cmd.index("--pace") + 1] == "max"
     assert cmd[cmd.index("--seed") + 1] == "7"

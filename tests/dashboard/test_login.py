@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from werkzeug.security import generate_password_hash
 
+from cli import main
 from dashboard.app import create_app
 from dashboard.auth import READ_ONLY, USERS_ENV, USERS_FILE_ENV, UsersError, is_loopback, load_users
-from dashboard.cli import main
 from dashboard.components import shell as ids
 from dashboard.generation import Outcome
 
@@ -160,7 +160,7 @@ def test_admin_runs_generate_and_viewer_is_refused(guarded):
 
 
 def test_viewer_cannot_write_charts(tmp_path):
-    from dashboard.components.chart_workspace import WORKSPACE_CONFIG
+    from dashboard.pages.chart_builder.controls import WORKSPACE_CONFIG
 
     save, name, ws_version = "cb-save", "cb-name", "cb-ws-version"  # the chart builder page's ids
 

@@ -6,8 +6,15 @@ import pandas as pd
 from dash import no_update
 
 from analyzers.base import Alert
-from dashboard.callbacks.hub import Tick
-from dashboard.callbacks.shell import (
+from dashboard.components.shell import (
+    breadcrumb,
+    confirm_text,
+    ingest_view,
+    organization_placeholder,
+    progress_view,
+    run_outcome,
+)
+from dashboard.components.shell_callbacks import (
     MAX_SEEN_ALERTS,
     alert_toast_content,
     alert_toast_contents,
@@ -21,14 +28,7 @@ from dashboard.callbacks.shell import (
     toast_component,
     unseen_alerts,
 )
-from dashboard.components.shell import (
-    breadcrumb,
-    confirm_text,
-    ingest_view,
-    organization_placeholder,
-    progress_view,
-    run_outcome,
-)
+from dashboard.hub import Tick
 
 
 def alert(i: str, severity: str = "warning", value: float = 1.0, entity: str | None = None) -> Alert:

@@ -8,7 +8,7 @@ import pytest
 
 from analyzers.base import AnalysisResult
 from analyzers.finops.performance import ttft_by_model
-from dashboard.components.charts import time_to_first_token
+from dashboard.pages.performance import time_to_first_token
 
 
 def _calls() -> pd.DataFrame:

@@ -64,7 +64,7 @@ def test_workers_and_one_merger_run_and_the_parent_writes_nothing_to_the_csv(tmp
 def test_the_generation_path_never_imports_pandas(tmp_path):
     code = (
         "import sys\n"
-        "from dashboard.cli import main\n"
+        "from cli import main\n"
         "for w in ('1', '2'):\n"
         f"    rc = main(['generate', '--data', r'{tmp_path / 'calls.csv'}', '--target-mb', '2', '--quiet',\n"
         "               '--start', '2026-01-05', '--workers', w])\n"
@@ -116,7 +116,7 @@ def test_append_after_ingested_rows_in_the_far_future_continues_the_simulated_cl
 
 
 def _spawn(path: Path, *extra: str, **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "dashboard.cli", "generate", "--data", str(path), "--seed", "3",
+    cmd = [sys.executable, "-m", "cli", "generate", "--data", str(path), "--seed", "3",
            "--start", "2026-01-05", "--quiet", *extra]  # fmt: skip
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
@@ -136,7 +136,7 @@ def test_a_killed_run_reads_as_interrupted_and_the_next_run_cleans_up(tmp_path):
     assert m.state == "interrupted" and str(proc.pid) in m.message
     assert progress_view(m.to_json(), False, 0)["state"] == "interrupted"
     assert leftovers(path)  # the shard directory of the killed run
-    out = subprocess.run([sys.executable, "-m", "dashboard.cli", "validate", str(path)], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "cli", "validate", str(path)], cwd=REPO,
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "generation: interrupted" in out.stdout
     res = run_generation(RunOptions(data=path, target_mb=0.3, seed=3, workers=1, append=True))

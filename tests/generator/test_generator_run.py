@@ -15,7 +15,7 @@ import psutil
 import pytest
 from generator_testkit import START
 
-from dashboard.cli import main as cli_main
+from cli import main as cli_main
 from generator.run import MB, RunError, RunOptions, run_generation
 from generator.scenarios import NAMES
 from metering.manifest import read_manifest
@@ -121,7 +121,7 @@ def test_days_limit_and_scenario_subset(tmp_path):
 
 
 def _spawn(path: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "dashboard.cli", "generate", "--data", str(path), "--target-mb", "50",
+    cmd = [sys.executable, "-m", "cli", "generate", "--data", str(path), "--target-mb", "50",
            "--seed", "3", "--start", "2026-01-05", "--quiet", *extra]  # fmt: skip
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

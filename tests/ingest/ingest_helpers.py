@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from dashboard.ingest.routes import Limits, register_ingest
-from dashboard.ingest.serving import BackgroundServer
+from ingest.routes import Limits, register_ingest
+from ingest.serving import BackgroundServer
 
 KEY = "test-key-1"
 SINGLE = "/meter/v2/ai/completions"

@@ -2,7 +2,7 @@
 
 The property test draws batches of wire records with unusual, wrong and missing values in every field
 the mapping reads; for each batch the problems must be the loop's, element for element, and when there
-are none the columns must be ``records_to_arrays`` of the loop's records, value for value and type for
+are none the columns must be ``records_to_columns`` of the loop's records, value for value and type for
 type. Deterministic tests pin down that plain records really take the fast path.
 """
 
@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from dashboard.ingest import mapping
-from dashboard.ingest.batch_mapping import WIRE_FIELDS, BatchMapped, map_batch
-from dashboard.ingest.mapping import map_revenium
-from dashboard.ingest.writer import records_to_arrays
+from ingest import mapping
+from ingest.batch_mapping import WIRE_FIELDS, BatchMapped, map_batch
+from ingest.mapping import map_revenium
 from metering.schema import COLUMN_NAMES, MAX_INT
+from metering.store import records_to_columns
 from tests.ingest.ingest_helpers import wire_record
 
 MODELS = (("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4"))
@@ -69,7 +69,7 @@ def check(items: list[Any], user_agent: str | None = None) -> BatchMapped:
         return got
     records = [map_revenium(it, user_agent=user_agent).record for it in items]
     try:
-        want = records_to_arrays(records)
+        want = records_to_columns(records)
     except Exception as exc:  # a record map_revenium accepts but the writer cannot convert
         with pytest.raises(type(exc)):
             map_batch(items, user_agent=user_agent)
@@ -148,7 +148,7 @@ def test_empty_batch_gives_empty_typed_arrays():
     got = map_batch([])
     assert (got.rows, got.fast_rows, got.problems) == (0, 0, [])
     assert got.arrays is not None
-    assert_same_arrays(got.arrays, records_to_arrays([]))
+    assert_same_arrays(got.arrays, records_to_columns([]))
     assert all(len(a) == 0 for a in got.arrays.values())
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.ingest.batch_mapping import map_batch
-from dashboard.ingest.mapping import map_revenium
-from dashboard.ingest.writer import price_missing, records_to_arrays
+from ingest.batch_mapping import map_batch
+from ingest.mapping import map_revenium
+from ingest.writer import price_missing
 from metering.prices import load_catalog
 from metering.schema import with_defaults
+from metering.store import records_to_columns
 
 BODY = {
     "transactionId": "t1",
@@ -28,7 +29,7 @@ def test_single_and_batch_store_cache_writes_and_price_them_once():
     assert mapped.problems == [] and mapped.record["cache_creation_tokens"] == 300
     batch = map_batch([BODY, {**BODY, "transactionId": "t2"}])
     assert batch.arrays["cache_creation_tokens"].to_pylist() == [300, 300]
-    cost = price_missing(records_to_arrays([with_defaults(mapped.record)]), load_catalog())
+    cost = price_missing(records_to_columns([with_defaults(mapped.record)]), load_catalog())
     assert cost[0] == pytest.approx(500 * 3e-6 + 200 * 3e-7 + 300 * 3.75e-6)
     # more cache tokens than input tokens (and no total saying they were counted outside): refused
     bad = map_revenium({**BODY, "cacheCreationTokenCount": 900})

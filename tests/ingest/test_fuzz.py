@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from dashboard.ingest.otlp import OtlpDecodeError, decode
+from ingest.otlp import OtlpDecodeError, decode
 from metering.store import read_calls_report
 from tests.ingest.ingest_helpers import BATCH, KEY, SINGLE, ingest_server, wire_record
 

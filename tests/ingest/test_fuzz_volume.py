@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from requests.exceptions import InvalidHeader
 from requests.utils import check_header_validity
 
-from dashboard.ingest.mapping import WIRE_TO_COLUMN
+from ingest.mapping import WIRE_TO_COLUMN
 from metering.schema import BY_NAME
 from metering.store import read_calls_report
 from tests.ingest.ingest_helpers import BATCH, KEY, SINGLE, ingest_server, wire_record

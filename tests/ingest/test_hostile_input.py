@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 
-import metering.store as store_module
-from dashboard.ingest.idempotency import IdempotencyLedger, ledger_path
-from dashboard.ingest.mapping import map_revenium
-from dashboard.ingest.writer import GroupCommitWriter
+import metering.store_append as store_module
+from ingest.idempotency import IdempotencyLedger, ledger_path
+from ingest.mapping import map_revenium
+from ingest.writer import GroupCommitWriter
 from metering.prices import load_catalog
 from metering.store import CallStore, read_calls, read_calls_report
 from tests.ingest.ingest_helpers import BATCH, KEY, SINGLE, ingest_server, wire_record
@@ -206,7 +206,7 @@ def test_supervisor_restarts_a_writer_thread_that_died(writer, monkeypatch, capl
         return real_write(jobs)
 
     monkeypatch.setattr(writer, "_write", dying_write)
-    caplog.set_level(logging.ERROR, logger="dashboard.ingest.writer")
+    caplog.set_level(logging.ERROR, logger="ingest.writer")
     started = time.monotonic()
     lost = writer.submit(_records(1), [], timeout=30)
     assert lost.failed and "stopped" in lost.error

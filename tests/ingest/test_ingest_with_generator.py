@@ -68,7 +68,7 @@ def test_records_posted_while_the_generator_appends_land_whole_and_once(tmp_path
 
     with ingest_server(csv) as (srv, _):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.cli", *GENERATE, "--data", str(csv)],
+            [sys.executable, "-m", "cli", *GENERATE, "--data", str(csv)],
             cwd=REPO,
             env=os.environ | {"PYTHONPATH": str(REPO)},
             stdout=subprocess.PIPE,

@@ -15,8 +15,8 @@ import pytest
 import requests
 from flask import Flask
 
-from dashboard.ingest.auth import KEYS_ENV, KEYS_FILE_ENV, ApiKeys, parse_keys
-from dashboard.ingest.idempotency import (
+from ingest.auth import KEYS_ENV, KEYS_FILE_ENV, ApiKeys, parse_keys
+from ingest.idempotency import (
     CONFLICT,
     DEFAULT_TTL_SECONDS,
     DUPLICATE,
@@ -25,9 +25,9 @@ from dashboard.ingest.idempotency import (
     IdempotencyLedger,
     LedgerBusy,
 )
-from dashboard.ingest.routes import register_ingest
-from dashboard.ingest.serving import BackgroundServer
-from dashboard.ingest.writer import stamp_instants
+from ingest.routes import register_ingest
+from ingest.serving import BackgroundServer
+from ingest.writer import stamp_instants
 from metering.prices import load_catalog
 from metering.store import read_calls
 from tests.ingest.ingest_helpers import BATCH, SINGLE, ingest_server, wire_record

@@ -8,9 +8,9 @@ import requests
 from ingest_helpers import KEY, ingest_server, wire_record
 from openapi_spec_validator import validate
 
-from dashboard.ingest import mapping
-from dashboard.ingest.batch_mapping import WIRE_FIELDS
-from dashboard.ingest.openapi import OPENAPI_ROUTE, build_openapi, record_schema
+from ingest import mapping
+from ingest.batch_mapping import WIRE_FIELDS
+from ingest.openapi import OPENAPI_ROUTE, build_openapi, record_schema
 
 
 def _record_validator(doc):

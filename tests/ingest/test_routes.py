@@ -8,8 +8,8 @@ import math
 import pytest
 import requests
 
-from dashboard.ingest.auth import KEYS_ENV
-from dashboard.ingest.routes import Limits
+from ingest.auth import KEYS_ENV
+from ingest.routes import Limits
 from metering.prices import load_catalog
 from metering.store import read_calls
 from tests.ingest.ingest_helpers import BATCH, KEY, SINGLE, ingest_server, wire_record

@@ -26,7 +26,7 @@ KEY = "hak_workers_test_key"
 def _start(data: Path, workers: int) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "REVENIUM_FLOW_API_KEYS": KEY, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "ingest", "--data", str(data), "--port", "0"]
+        [sys.executable, "-m", "cli", "ingest", "--data", str(data), "--port", "0"]
         + ["--workers", str(workers), "--threads", "8"],
         env=env,
         stdout=subprocess.PIPE,

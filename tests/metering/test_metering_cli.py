@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard.cli import main
+from cli import main
 from metering.schema import COLUMN_NAMES
 from metering.store import CallStore, format_csv, header_line
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.cli import main
+from cli import main
 from metering.schema import SEED_COLUMN_NAMES, parse_timestamp, timestamps_to_utc
 from metering.store import IncrementalReader, last_timestamp, parse_chunk, read_calls_report
 

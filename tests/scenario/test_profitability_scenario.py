@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard.cli import main as cli_main
+from cli import main as cli_main
 from metering.tiers import load_tiers
 from showcase.scenarios import customer_profitability_scenario as scenario
 

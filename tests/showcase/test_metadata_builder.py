@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dashboard.ingest.mapping import map_revenium
+from ingest.mapping import map_revenium
 from showcase.metadata.metadata_builder import MetadataBuilder, MetadataError
 from tests.ingest.ingest_helpers import wire_record
 

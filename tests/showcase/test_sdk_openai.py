@@ -20,10 +20,10 @@ import requests
 from flask import Flask
 from openai_stub import CACHED_TOKENS, COMPLETION_TOKENS, PROMPT_TOKENS, OpenAIStub
 
-from dashboard.cli import main
-from dashboard.ingest.idempotency import scope_of
-from dashboard.ingest.routes import register_ingest
-from dashboard.ingest.serving import BackgroundServer
+from cli import main
+from ingest.idempotency import scope_of
+from ingest.routes import register_ingest
+from ingest.serving import BackgroundServer
 from metering.store import read_calls
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from dashboard.app import create_app
-from showcase.queries.workspace import ENV_VAR
+from dashboard.pages.chart_builder.workspace import ENV_VAR
 from showcase.scenarios.customer_profitability_scenario import generate_sample
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,62 @@
+"""``revenium-flow`` command line: one subcommand per module in ``cli/commands/``.
+
+Each command module defines ``add_parser(subparsers)`` which registers its parser and sets
+``func`` (called with the parsed args, returns the exit code). Modules import their heavy
+dependencies inside ``func`` so that ``--help`` stays fast. Adding a command is one module plus
+one line in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: tuple[str, ...] = (
+    "dashboard",
+    "generate",
+    "analyze",
+    "report",
+    "validate",
+    "prices",
+    "scenario",
+    "export",
+    "ingest",
+)
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's ``version``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("revenium-flow")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revenium-flow",
+        description="AI FinOps: simulate or meter LLM calls, analyse cost and profitability, watch it live.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"cli.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

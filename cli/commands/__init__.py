@@ -1,0 +1,1 @@
+"""Subcommands of the ``revenium-flow`` CLI, one module each (see ``cli``)."""

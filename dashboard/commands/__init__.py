@@ -1,1 +1,0 @@
-"""Subcommands of the ``revenium-flow`` CLI, one module each (see ``dashboard.cli``)."""

@@ -1,0 +1,1 @@
+"""The chart builder page: its layout and callbacks (``page.py``) beside its charts."""

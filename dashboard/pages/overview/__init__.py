@@ -1,0 +1,1 @@
+"""The overview page: its layout and callbacks (``page.py``) beside its charts."""

@@ -1,0 +1,295 @@
+"""Group commit: one writer thread appends the rows of many concurrent requests with one fsync.
+
+A request hands its validated records (and the idempotency keys they settle) to ``GroupCommitWriter
+.submit`` and blocks. The writer drains everything queued, prices the rows that came without a cost in
+one vectorized ``Catalog.price_calls``, appends them through ``CallStore`` (flock + one fsync), commits
+the idempotency keys, and only then releases every waiting request. So each 2xx still means "durable",
+while the fsync and pricing costs are shared by the whole batch. When the previous batch held more
+than one request (concurrent clients), the writer lingers ``commit_delay`` (2 ms) for more before it
+writes: fewer, larger commits at the price of at most 2 ms of latency; a lone client never waits.
+
+One request can never stop the writer: anything unexpected while a drained group is written fails
+that group without writing a row (``CallStore`` truncates what a failed append had written), and when
+the group held several requests each is then retried alone, so only the request that caused the
+failure gets the error (naming its request id, logged). Should the thread die all the same, the next
+``submit`` (or ``health``) restarts it, and the jobs it held are failed instead of waiting out their
+timeout. ``health()`` reports all of this without file-system paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.idempotency import Entry, IdempotencyLedger
+from metering.prices import Catalog
+from metering.store import CallStore, records_to_columns
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+#: anything that looks like an absolute file-system path (kept out of answers and the status route)
+_PATH_RE = re.compile(r"(?<![\w.<])/[^\s:'\",;)]+")
+
+
+class WriteFailed(RuntimeError):
+    """The rows could not be stored (disk full, file not writable, ...); nothing was acknowledged."""
+
+
+@dataclass
+class Job:
+    """Rows of one request, the keys they settle, and the outcome the request waits for."""
+
+    records: list[dict[str, Any]]
+    entries: list[Entry]
+    arrays: dict[str, pa.Array] | None = None  # the rows already as columns (bulk route) instead of records
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    done: threading.Event = field(default_factory=threading.Event)
+    costs: list[float | None] = field(default_factory=list)
+    error: str | None = None
+    #: True when the writer itself failed (a 5xx); False for timeouts and shutdown (retry later)
+    failed: bool = False
+
+    @property
+    def rows(self) -> int:
+        return len(self.records) if self.arrays is None else len(self.arrays["call_id"])
+
+
+def price_missing(arrays: dict[str, pa.Array], catalog: Catalog) -> np.ndarray:
+    """Cost per row: the sent cost where there is one, else the catalog price at call time (NaN = unpriced)."""
+    cost = arrays["cost_usd"].to_numpy(zero_copy_only=False).astype(np.float64)
+    todo = np.flatnonzero(np.isnan(cost))
+    if len(todo) == 0:
+        return cost
+    pick = None if len(todo) == len(cost) else pa.array(todo)  # usually every row: no gather needed
+
+    def rows(name: str) -> pa.Array:
+        return arrays[name] if pick is None else arrays[name].take(pick)
+
+    def col(name: str) -> np.ndarray:
+        return rows(name).to_numpy(zero_copy_only=False)
+
+    cost[todo] = catalog.price_calls(
+        col("provider"),
+        col("model"),
+        col("input_tokens"),
+        col("output_tokens"),
+        col("cached_tokens"),
+        col("reasoning_tokens"),
+        stamp_instants(rows("timestamp")),
+        col("cache_creation_tokens") if "cache_creation_tokens" in arrays else None,
+    )
+    return cost
+
+
+def stamp_instants(text: pa.Array) -> np.ndarray:
+    """The store's timestamp text (``YYYY-MM-DDTHH:MM:SS.mmmZ``, UTC) as numpy datetime64[ms], in C."""
+    naive = pc.utf8_slice_codeunits(text, 0, 23)  # drop the trailing Z: every stamp here is UTC
+    return pc.cast(naive, pa.timestamp("ms")).to_numpy(zero_copy_only=False)
+
+
+class GroupCommitWriter:
+    """The single thread that turns queued jobs into durable rows, one fsync per drained batch."""
+
+    def __init__(
+        self,
+        store: CallStore,
+        catalog: Catalog,
+        ledger: IdempotencyLedger,
+        *,
+        max_batch_rows: int = 100_000,
+        commit_delay: float = 0.002,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.ledger = ledger
+        self.max_batch_rows = max_batch_rows
+        self.commit_delay = commit_delay
+        self._concurrent = False
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._start_lock = threading.Lock()
+        self._current: list[Job] = []  # the jobs the thread holds right now (failed if it dies)
+        self.batches = 0
+        self.rows_written = 0
+        self.failed_batches = 0
+        self.restarts = 0
+        self.last_error: dict[str, Any] | None = None
+        self._thread = self._new_thread()
+
+    def _new_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        thread.start()
+        return thread
+
+    def ensure_running(self) -> bool:
+        """The supervisor: restart the writer thread if it has stopped (False when it had to)."""
+        if self._closed or self._thread.is_alive():
+            return True
+        with self._start_lock:
+            if self._closed or self._thread.is_alive():
+                return True
+            held, self._current = self._current, []
+            for job in held:  # what the dead thread held can no longer be written by it
+                self._fail(job, "the ingest writer stopped while writing; nothing was stored", failed=True)
+            self.restarts += 1
+            log.error("ingest: the writer thread had stopped; restarted (restart %d)", self.restarts)
+            self._thread = self._new_thread()
+            return False
+
+    def health(self) -> dict[str, Any]:
+        """Writer state for the status route: alive, queue depth, counts, the last error (no paths)."""
+        self.ensure_running()
+        return {
+            "alive": self._thread.is_alive(),
+            "queue_depth": self._queue.qsize(),
+            "batches": self.batches,
+            "rows_written": self.rows_written,
+            "failed_batches": self.failed_batches,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+        }
+
+    def submit(
+        self,
+        records: list[dict[str, Any]],
+        entries: list[Entry],
+        timeout: float = 60.0,
+        *,
+        arrays: dict[str, pa.Array] | None = None,
+        request_id: str | None = None,
+    ) -> Job:
+        """Queue rows (mapped records, or ``arrays`` as ``records_to_columns`` gives them) and wait until
+        they are durable (``job.error`` is set when they are not)."""
+        job = Job(records, entries, arrays)
+        if request_id:
+            job.request_id = request_id
+        if self._closed:
+            job.error = "the ingest writer is shut down"
+            return job
+        self.ensure_running()
+        self._queue.put(job)
+        deadline = time.monotonic() + timeout
+        while not job.done.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                job.error = f"the rows were not written within {timeout:.0f} s"
+                break
+            self.ensure_running()  # a writer that died fails the jobs it held: no 60 s wait
+        return job
+
+    def close(self, timeout: float = 10.0) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            jobs = [item]
+            self._current = jobs
+            rows = item.rows
+            stop = False
+            # under concurrent load, linger a moment for more requests: fewer, larger commits
+            deadline = time.monotonic() + (self.commit_delay if self._concurrent else 0.0)
+            while rows < self.max_batch_rows:
+                try:
+                    wait = deadline - time.monotonic()
+                    more = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                jobs.append(more)
+                rows += more.rows
+            self._concurrent = len(jobs) > 1
+            try:
+                if not self._write(jobs) and len(jobs) > 1:
+                    for job in jobs:  # find the request that failed the group: each alone
+                        job.error, job.failed = None, False
+                        self._write([job])
+            except Exception as exc:  # a bug in the code above: fail what is held, keep serving
+                log.exception("ingest: writer loop error")
+                for job in jobs:
+                    if not job.done.is_set():
+                        self._fail(job, self._describe(exc), failed=True)
+            self._current = []
+            if stop:
+                return
+
+    def _write(self, jobs: list[Job]) -> bool:
+        """Write the jobs as one group; True when stored. On failure nothing is written, every job
+        carries the error, and a lone job is released (a group is retried job by job by ``_run``)."""
+        ordered = [j for j in jobs if j.arrays is None] + [j for j in jobs if j.arrays is not None]
+        rows = sum(j.rows for j in ordered)
+        entries = [e for j in ordered for e in j.entries]
+        try:
+            records = [r for j in ordered if j.arrays is None for r in j.records]
+            parts = ([records_to_columns(records)] if records else []) + [
+                j.arrays for j in ordered if j.arrays is not None
+            ]
+            costs: np.ndarray = np.zeros(0)
+            if rows:
+                arrays = parts[0] if len(parts) == 1 else _concat(parts)
+                costs = price_missing(arrays, self.catalog)
+                arrays["cost_usd"] = pa.array(costs, pa.float64())
+                self.store.append(arrays)
+            self.ledger.commit(entries)
+        except Exception as exc:  # a value Arrow cannot hold, disk full, a foreign header, a bug, ...
+            ids = [j.request_id for j in jobs]
+            log.exception("ingest: writing %d row(s) of request(s) %s failed", rows, ", ".join(ids))
+            if len(jobs) == 1:  # a group keeps its keys claimed: its jobs are retried one by one
+                self.ledger.release([e.key for e in entries])
+            self.failed_batches += 1
+            message = self._describe(exc)
+            self.last_error = {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "request_ids": ids[:20],
+                "rows": rows,
+                "error": message,
+            }
+            for j in jobs:
+                j.error, j.failed = message, True
+            if len(jobs) == 1:
+                jobs[0].done.set()
+            return False
+        self.batches += 1
+        self.rows_written += rows
+        start = 0
+        for j in ordered:
+            n = j.rows
+            part = costs[start : start + n]
+            j.costs = np.where(np.isnan(part), None, part).tolist()
+            start += n
+            j.done.set()
+        return True
+
+    def _fail(self, job: Job, message: str, *, failed: bool) -> None:
+        job.error, job.failed = message, failed
+        job.done.set()
+
+    def _describe(self, exc: BaseException) -> str:
+        """The error for clients and the status route: its type and reason, never a file-system path."""
+        text = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+        path = os.path.abspath(self.store.path)
+        text = text.replace(path, "<data file>").replace(str(self.store.path), "<data file>")
+        text = _PATH_RE.sub("<path>", text)
+        return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _concat(parts: list[dict[str, pa.Array]]) -> dict[str, pa.Array]:
+    return {name: pa.concat_arrays([p[name] for p in parts]) for name in parts[0]}
