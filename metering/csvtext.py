@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import numpy as np
 
-#: decimals a cost is rounded to (the store's rule)
+#: cost is stored rounded to this many decimals (1e-9 USD): exact enough, and short lines
 COST_DECIMALS = 9
 _SCALE = 10.0**COST_DECIMALS
 #: Arrow writes a float64 in plain notation for decimal exponents in [low, high)
