@@ -13,6 +13,11 @@ Measures, in the same run:
 The machine's load average is printed with each figure: on a shared machine wall times are only
 comparable within one run.
 
+Bytecode: the runs use a cache of compiled modules (``PYTHONPYCACHEPREFIX`` in a temporary directory,
+filled by one warm-up run), as an installed package or any second run from a checkout has; a
+sandbox that sets ``PYTHONDONTWRITEBYTECODE`` would otherwise compile every module of ours at every
+start (about 0.25 s of CPU). ``--no-bytecode-cache`` measures that way instead.
+
 Usage: ``.venv/bin/python benchmarks/bench_generate.py [--repeat 5] [--big-mb 1024] [--baseline-mb 50]``
 """
 
@@ -43,12 +48,18 @@ def _cli() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
 
 
+#: the environment of the generate processes (``main`` sets the bytecode cache)
+ENV = dict(os.environ)
+
+
 def run_generate(path: Path, target_mb: float, *extra: str) -> dict[str, float | list[float]]:
     """Wall s, CPU s of all processes, peak RSS/PSS sums of the process tree (MB), tree RSS/PSS samples."""
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [*_cli(), "generate", "--data", str(path), "--target-mb", str(target_mb), "--quiet", *extra], cwd=REPO
+        [*_cli(), "generate", "--data", str(path), "--target-mb", str(target_mb), "--quiet", *extra],
+        cwd=REPO,
+        env=ENV,
     )
     rss_samples: list[float] = []
     pss_samples: list[float] = []
@@ -170,11 +181,17 @@ def main() -> int:
         "--baseline-mb", type=float, default=50.0, help="size written by the pure-Python baseline"
     )
     ap.add_argument("--baseline-repeat", type=int, default=3)
+    ap.add_argument("--no-bytecode-cache", action="store_true", help="compile our modules at every start")
     args = ap.parse_args()
 
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {load()}")
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
         path = Path(tmp) / "calls.csv"
+        if not args.no_bytecode_cache:
+            ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+            ENV["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+            run_generate(path, 1.0)  # warm-up: fills the bytecode cache
+        print(f"bytecode cache: {'off (every module compiled at start)' if args.no_bytecode_cache else 'on'}")
         runs: dict[str, list[dict]] = {"pool": [], "one": []}
         for _ in range(args.repeat):  # alternated, so both see the same load
             runs["pool"].append(run_generate(path, args.target_mb))
