@@ -57,7 +57,7 @@ def integers(values: np.ndarray) -> np.ndarray:
     if width > 1:
         # digits of each value: 1 + how many of 10, 100, ... it reaches; the rest of the width is NUL
         count = np.searchsorted(10 ** np.arange(1, width, dtype=np.int64), values, side="right") + 1
-        out[np.arange(width)[None, :] < (width - count)[:, None]] = 0
+        out *= np.arange(width, dtype=np.int64)[None, :] >= (width - count)[:, None]
     return out
 
 
