@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -65,14 +66,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+#: commands whose whole result is on disk (written, fsynced, manifest closed) when they return: the
+#: console script ends their process without the interpreter's teardown, which frees a few hundred MB
+#: of objects one by one (~0.1 s after a 50 MB ``generate``)
+QUICK_EXIT = frozenset({"generate"})
+
+
+def main(argv: Sequence[str] | None = None, *, quick_exit: bool = False) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    if quick_exit and args.command in QUICK_EXIT:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def console() -> None:
+    """The ``revenium-flow`` console script and ``python -m cli``."""
+    sys.exit(main(quick_exit=True))
