@@ -86,10 +86,9 @@ def timestamp_matrix(t_ms: np.ndarray) -> np.ndarray:
     n = len(t_ms)
     out = np.empty((n, 24), dtype=np.uint8)
     day = t_ms // MS_PER_DAY
-    for d in np.unique(day):  # a day batch has one or two dates
-        sel = day == d
-        text = str(np.datetime64(int(d), "D")).encode()
-        out[sel, :10] = np.frombuffer(text, dtype=np.uint8)
+    dates, which = np.unique(day, return_inverse=True)  # a block has a few dates
+    table = np.frombuffer(b"".join(str(np.datetime64(int(d), "D")).encode() for d in dates), dtype=np.uint8)
+    out[:, :10] = table.reshape(-1, 10)[which]
     ms = t_ms - day * MS_PER_DAY
     out[:, 10] = ord("T")
     out[:, 11:13] = _digits(ms // 3_600_000, 2)
