@@ -14,8 +14,11 @@ from generator.calendar import MS_PER_DAY
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
+_U64_MAX = np.iinfo(np.uint64).max
+
+
 def random_u64(rng: np.random.Generator, n: int) -> np.ndarray:
-    return rng.integers(0, np.iinfo(np.uint64).max, n, dtype=np.uint64, endpoint=True)
+    return rng.integers(0, _U64_MAX, n, dtype=np.uint64, endpoint=True)
 
 
 #: two ASCII hex digits per byte value, as one uint16 whose memory order is (high digit, low digit)
