@@ -19,7 +19,6 @@ Shape (specs/simulators.md, "Workers and merger"):
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import time
@@ -47,7 +46,7 @@ class RunOptions:
     data: Path
     target_mb: float = 50.0
     seed: int = 42
-    workers: int | None = None  # None = one process for small targets / live pace, else the idle CPUs
+    workers: int | None = None  # None = one process for small targets / live pace, else every CPU
     customers: int = 500
     organizations: int | None = None
     start: date | None = None  # None = 30 days before today (with --append: the simulation's own)
@@ -75,13 +74,12 @@ class RunOptions:
             raise RunError(f"--days must be >= 1, got {self.days}")
 
     def worker_count(self) -> int:
-        """Worker processes: as asked, else 1 for small targets and live pace, else the CPUs that other
-        processes leave us (``idle_cpus``); 1 means one process, no pool."""
+        """Worker processes: as asked, else 1 for small targets and live pace, else the CPUs we may use."""
         if self.workers is not None:
             return self.workers
         if self.pace == "live" or self.target_mb < POOL_MIN_MB:
             return 1
-        return idle_cpus()
+        return available_cpus()
 
 
 def available_cpus() -> int:
@@ -89,21 +87,6 @@ def available_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def idle_cpus(load: float | None = None) -> int:
-    """The CPUs we may use minus one per whole unit of the 1-minute load average, at least 1.
-
-    On a busy machine more processes only queue behind the others (and each costs CPU of its own), so
-    a pool pays only while whole CPUs are free.
-    """
-    cpus = available_cpus()
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except OSError:  # not available on this platform
-            return cpus
-    return max(1, min(cpus, cpus - math.floor(load)))
 
 
 @dataclass
@@ -309,7 +292,6 @@ __all__ = [
     "StopFlag",
     "StoreError",
     "available_cpus",
-    "idle_cpus",
     "clean_leftovers",
     "run_generation",
 ]

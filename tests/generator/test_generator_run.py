@@ -251,23 +251,3 @@ def test_generated_ids_follow_the_schema_id_rule(default_run):
     frame = read_calls(path)
     for column in ID_COLUMNS:
         assert ids_valid(frame[column]).all(), column
-
-
-def test_default_workers_follow_the_cpus_other_processes_leave(monkeypatch):
-    import generator.run as run_module
-
-    monkeypatch.setattr(run_module, "available_cpus", lambda: 4)
-    assert [run_module.idle_cpus(load) for load in (0.0, 0.9, 1.0, 2.5, 3.99, 4.0, 9.0)] == [
-        4,
-        4,
-        3,
-        2,
-        1,
-        1,
-        1,
-    ]
-    monkeypatch.setattr(run_module.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
-    assert RunOptions(data=Path("x.csv"), target_mb=50).worker_count() == 2
-    assert RunOptions(data=Path("x.csv"), target_mb=50, workers=3).worker_count() == 3  # as asked
-    assert RunOptions(data=Path("x.csv"), target_mb=1).worker_count() == 1  # small: one process
-    assert RunOptions(data=Path("x.csv"), target_mb=50, pace="live").worker_count() == 1
