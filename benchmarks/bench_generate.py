@@ -2,9 +2,11 @@
 
 Measures, in the same run:
 
-* the whole ``revenium-flow generate --target-mb 50`` process (interpreter start included), default
-  workers (scenario workers + merger) and ``--workers 1`` (one process), alternated: median wall
-  time, CPU time of all processes (their ratio: what the pool costs), peak memory of the process tree;
+* the whole ``revenium-flow generate --target-mb 50`` process (interpreter start included) with the
+  default workers (as many as the load leaves idle CPUs), the pool at full width (``--workers`` = the
+  CPUs) and ``--workers 1`` (one process), alternated: median wall time, CPU time of all processes
+  (pool ÷ one process: what the pool costs), peak memory of the process tree; the speed-up is the
+  default's;
 * a 1 GB run (``--big-mb``): wall time and the process tree's memory (sum of RSS, and of PSS, which
   counts pages shared after fork once) sampled along the run (flat = does not grow with the file);
 * the baseline: one Python loop iteration per call (random draws, catalog price, csv.writer), the
@@ -192,16 +194,27 @@ def main() -> int:
             ENV["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
             run_generate(path, 1.0)  # warm-up: fills the bytecode cache
         print(f"bytecode cache: {'off (every module compiled at start)' if args.no_bytecode_cache else 'on'}")
-        runs: dict[str, list[dict]] = {"pool": [], "one": []}
-        for _ in range(args.repeat):  # alternated, so both see the same load
-            runs["pool"].append(run_generate(path, args.target_mb))
-            runs["one"].append(run_generate(path, args.target_mb, "--workers", "1"))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        sets = {
+            "default": (),  # what `generate` does at this load (idle CPUs: a pool, or one process)
+            "pool": ("--workers", str(cpus)),  # the pool at full width whatever the load
+            "one": ("--workers", "1"),
+        }
+        runs: dict[str, list[dict]] = {name: [] for name in sets}
+        for _ in range(args.repeat):  # alternated, so all see the same load
+            for name, extra in sets.items():
+                runs[name].append(run_generate(path, args.target_mb, *extra))
         size = path.stat().st_size
         med = {
             k: {f: statistics.median(r[f] for r in v) for f in ("wall", "cpu", "rss", "pss")}
             for k, v in runs.items()
         }
-        for name, label in (("pool", "default workers (scenario workers + merger)"), ("one", "--workers 1")):
+        labels = {
+            "default": "default workers (idle CPUs)",
+            "pool": f"--workers {cpus} (scenario workers + merger)",
+            "one": "--workers 1 (one process)",
+        }
+        for name, label in labels.items():
             m = med[name]
             walls = [r["wall"] for r in runs[name]]
             print(
@@ -222,7 +235,7 @@ def main() -> int:
             base_walls.append(w)
         base = statistics.median(base_walls)
         base_rate = bpath.stat().st_size / MB / base
-        our_rate = size / MB / med["pool"]["wall"]
+        our_rate = size / MB / med["default"]["wall"]
         print(
             f"row-at-a-time pure-Python writer, {args.baseline_mb:g} MB ({base_rows:,} rows): median {base:.3f} s "
             f"({base_rate:.1f} MB/s, loop only, no interpreter start)"

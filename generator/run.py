@@ -28,6 +28,7 @@ from datetime import date
 from pathlib import Path
 
 from generator.calendar import day_of, default_start
+from generator.cpus import available_cpus, idle_cpus
 from generator.merger import InlineSource, merge_days
 from generator.plan import MB, POOL_MIN_MB, Plan, RunError
 from generator.pool import Pool
@@ -46,7 +47,7 @@ class RunOptions:
     data: Path
     target_mb: float = 50.0
     seed: int = 42
-    workers: int | None = None  # None = one process for small targets / live pace, else every CPU
+    workers: int | None = None  # None = one process for small targets / live pace, else the idle CPUs
     customers: int = 500
     organizations: int | None = None
     start: date | None = None  # None = 30 days before today (with --append: the simulation's own)
@@ -74,19 +75,13 @@ class RunOptions:
             raise RunError(f"--days must be >= 1, got {self.days}")
 
     def worker_count(self) -> int:
-        """Worker processes: as asked, else 1 for small targets and live pace, else the CPUs we may use."""
+        """Worker processes: as asked, else 1 for small targets and live pace, else the CPUs other
+        processes leave idle (``generator.cpus.idle_cpus``); 1 is one process, no pool."""
         if self.workers is not None:
             return self.workers
         if self.pace == "live" or self.target_mb < POOL_MIN_MB:
             return 1
-        return available_cpus()
-
-
-def available_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        return idle_cpus()
 
 
 @dataclass
@@ -292,6 +287,7 @@ __all__ = [
     "StopFlag",
     "StoreError",
     "available_cpus",
+    "idle_cpus",
     "clean_leftovers",
     "run_generation",
 ]
