@@ -24,6 +24,8 @@ Sensitivity = Literal["low", "medium", "high"]
 #: z-score threshold per sensitivity setting (low = 3 sigma, medium = 2 sigma, high = 1.5 sigma)
 SENSITIVITY_Z: dict[str, float] = {"low": 3.0, "medium": 2.0, "high": 1.5}
 PRIORITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+#: the label of a missing group key in every table, filter and cube ("" stays "")
+MISSING_KEY = "(none)"
 #: alert severities, most severe first (the order of every alert list, chart and badge)
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "warning", "info")
 SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITY_ORDER)}

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analyzers.base import AT_RISK_COST_SHARE
+from analyzers.base import AT_RISK_COST_SHARE, MISSING_KEY
+from analyzers.cube import group_index
+from analyzers.cube import measures as cube_measures
 from metering.schema import ERROR_STOP_REASONS
 from metering.subscriptions import (
     DAY_MS,
@@ -80,11 +82,6 @@ def error_mask(df: pd.DataFrame) -> pd.Series:
         hit = np.append(np.asarray(s.cat.categories.isin(ERROR_STOP_REASONS), dtype=bool), False)
         return pd.Series(hit[s.cat.codes.to_numpy()], index=df.index)
     return pd.Series(s.isin(ERROR_STOP_REASONS).to_numpy(dtype=bool), index=df.index)
-
-
-def unpriced_mask(df: pd.DataFrame) -> np.ndarray:
-    """True for calls without a price (cost_usd NaN)."""
-    return df["cost_usd"].isna().to_numpy()
 
 
 def total_cost(df: pd.DataFrame) -> float:
@@ -189,17 +186,10 @@ def grouped_quantiles(
 
 
 def call_measures(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per-call arrays every breakdown sums: calls, priced cost (NaN -> 0), unpriced and failed flags,
-    tokens. Compute once and pass to several ``cost_breakdown`` calls on the same frame."""
-    cost = df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan)
-    return {
-        "calls": np.ones(len(df), dtype="int64"),
-        "cost_usd": np.nan_to_num(cost, nan=0.0),
-        "unpriced_calls": np.isnan(cost).astype("int64"),
-        "error_calls": np.asarray(error_mask(df), dtype="int64"),
-        "input_tokens": df["input_tokens"].to_numpy(dtype="int64"),
-        "output_tokens": df["output_tokens"].to_numpy(dtype="int64"),
-    }
+    """Per-call arrays every breakdown sums (``analyzers.cube.measures``: calls, priced cost with NaN as 0,
+    unpriced and failed flags, tokens, latency). Compute once and pass to several ``cost_breakdown``
+    calls on the same frame."""
+    return cube_measures(df)
 
 
 def _key_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -216,24 +206,10 @@ def _key_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes + 1, labels
 
 
-MISSING_KEY = "(none)"
-
-
 def group_ids(codes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Dense group id per row for a combination of non-negative integer keys, and each group's first row.
-
-    Keys are folded pairwise (id x (max + 1) + next, re-densified by factorize): no overflow however
-    many keys. Ids follow first appearance, so first rows come from a running maximum (no sort).
-    """
-    gid = np.zeros(len(codes[0]) if len(codes) else 0, dtype="int64")
-    for k in codes:
-        k = np.asarray(k, dtype="int64")
-        gid = pd.factorize(gid * (int(k.max()) + 1 if len(k) else 1) + k)[0].astype("int64")
-    if not len(gid):
-        return gid, gid
-    rm = np.maximum.accumulate(gid)
-    first = np.flatnonzero(np.r_[True, rm[1:] > rm[:-1]])
-    return gid, first
+    """Dense group id per row for a combination of non-negative integer keys, and each group's first row
+    (``analyzers.cube.group_index``: ids follow first appearance; no overflow however many keys)."""
+    return group_index(codes)
 
 
 #: above this many key combinations cost_breakdown hashes rows instead of indexing a dense grid
@@ -314,12 +290,7 @@ def plain_keys(s: pd.Series) -> pd.Series:
     """Group-key values as plain strings (dates stay dates), missing ones as "(none)"."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
         return s
-    return s.astype("object").fillna("(none)").astype("str")
-
-
-def _key_values(s: pd.Series) -> np.ndarray:
-    """Group-key values as a plain string array, missing ones as "(none)" (for small frames)."""
-    return plain_keys(s).to_numpy()
+    return s.astype("object").fillna(MISSING_KEY).astype("str")
 
 
 # --- time -----------------------------------------------------------------------------------------
@@ -388,7 +359,8 @@ def period_days(df: pd.DataFrame, as_of: pd.Timestamp | None = None) -> float:
 
 
 def days_between(first: pd.Timestamp | None, last: pd.Timestamp | None) -> float:
-    """Elapsed days from 00:00 UTC of ``first``'s day to ``last`` (0 when either is missing)."""
+    """Elapsed days from 00:00 UTC of ``first``'s day to ``last`` (0 when either is missing): PERIOD_METHOD
+    for callers that hold only the first and last call times (the cube-reading analyzers)."""
     if first is None or last is None or pd.isna(first) or pd.isna(last):
         return 0.0
     return max((pd.Timestamp(last) - pd.Timestamp(first).normalize()) / pd.Timedelta(days=1), 0.0)
@@ -821,7 +793,9 @@ def _forecast(daily_series: pd.Series, horizon_days: int) -> Forecast:
 
 
 def fmt_usd(value: float | None, *, precise: bool = False) -> str:
-    """ "$1,234.56"; amounts under $1 keep four significant decimals ("$0.0042"); None/NaN -> "n/a"."""
+    """Money for a finance reader, the one money format of analyzers, dashboard and reports: every digit
+    ("$2,500,000.00", never "$2.5M"); amounts under $1 keep four decimals so a $0.004 call is not shown
+    as $0.00 ("$0.0042"); None/NaN -> "n/a" (a dash would read as zero)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     v = float(value)
@@ -829,8 +803,6 @@ def fmt_usd(value: float | None, *, precise: bool = False) -> str:
     a = abs(v)
     if precise or (0 < a < 1):
         return f"{sign}${a:,.4f}"
-    if a >= 1e6:
-        return f"{sign}${a / 1e6:,.2f}M"
     return f"{sign}${a:,.2f}"
 
 
@@ -841,17 +813,14 @@ def fmt_int(value: float | int | None) -> str:
     return f"{round(float(value)):,}"
 
 
-def fmt_num(value: float | None, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{float(value):,.{digits}f}"
-
-
 def fmt_pct(value: float | None, digits: int = 1, *, signed: bool = False) -> str:
-    """A value already in percent: 12.3 -> "12.3%" ("+12.3%" when signed); None/NaN -> "n/a"."""
+    """A value already in percent: 12.3 -> "12.3 %" ("+12.3 %" when signed); None/NaN -> "n/a".
+
+    The one percent format of analyzer texts, cards, tables and reports (a space before the sign, as SI
+    and the chart axes write it)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return f"{float(value):+,.{digits}f}%" if signed else f"{float(value):,.{digits}f}%"
+    return f"{float(value):+,.{digits}f} %" if signed else f"{float(value):,.{digits}f} %"
 
 
 def fmt_ms(value: float | None) -> str:

@@ -13,8 +13,7 @@ immutable snapshot, so several Dash threads can call in at once.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,24 +22,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzers import cube as cubes
 from analyzers import registry
 from analyzers.base import Alert, AnalysisContext, AnalysisResult, Metric
 from analyzers.common import (
     LOSS_MAKING_METHOD,
+    MISSING_KEY,
     RUN_RATE_DAYS,
     at_risk_method,
-    call_measures,
     cost_forecast,
     economics_arrays,
     gross_margin_pct,
-    group_ids,
     last_complete_day,
     revenue_method,
     run_rate,
-    ts_ms,
 )
 from analyzers.finops import realtime
-from metering.budgets import SCOPE_COLUMNS
+from analyzers.live import AlertRefresher, ResultCache
 from metering.schema import SOURCES
 from metering.store import IncrementalReader
 from metering.subscriptions import UNKNOWN_TIER, Spells, build_spells, revenue
@@ -57,14 +55,8 @@ DIMS: tuple[str, ...] = (
     "source",
     "api_key_id",
 )
-MEASURES: tuple[str, ...] = (
-    "calls",
-    "cost_usd",
-    "unpriced_calls",
-    "error_calls",
-    "input_tokens",
-    "output_tokens",
-)
+#: the sums of the usage cube (analyzers.cube.SUMS)
+MEASURES: tuple[str, ...] = cubes.SUMS
 HOURLY_DIMS: tuple[str, ...] = ("provider", "model")
 OVERVIEW_KEYS: tuple[str, ...] = (
     "total_cost_usd",
@@ -134,7 +126,7 @@ def kpi_changes(now: dict[str, Any], prev: dict[str, Any]) -> dict[str, float | 
     return out
 
 
-MISSING = "(none)"
+MISSING = MISSING_KEY  # the one missing-value label (analyzers.common)
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
 
@@ -193,12 +185,9 @@ class _Codes:
             self.index[value] = c
         return c
 
-    def encode(self, s: pd.Series) -> np.ndarray:
-        """Codes for a column (category or str); missing values become "(none)"."""
-        cat = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("category")
-        cats = [str(v) for v in cat.cat.categories]
-        table = np.array([self.code(v) for v in cats] + [self.code(MISSING)], dtype="int32")
-        return table[cat.cat.codes.to_numpy()]  # code -1 (missing) picks the last entry
+    def table(self, labels: tuple[str, ...]) -> np.ndarray:
+        """This dictionary's code of each label (labels it lacks are added)."""
+        return np.array([self.code(v) for v in labels], dtype="int32")
 
     def lookup(self, values: tuple[str, ...]) -> np.ndarray:
         return np.array([self.index[v] for v in values if v in self.index], dtype="int32")
@@ -232,15 +221,10 @@ class AnalysisSession:
         self._state = _State()
         self._refresh_lock = threading.Lock()
         self._lock = threading.RLock()
-        self._cache: OrderedDict[Hashable, Any] = OrderedDict()  # overviews and results
-        self._frames: OrderedDict[Hashable, Any] = OrderedDict()  # filtered row frames (large)
-        self._cache_size = cache_size
-        self._frame_cache_size = 3
-        self._key_locks: dict[Hashable, threading.Lock] = {}
-        self._latest_alerts: tuple[int, list[Alert]] | None = None
-        self._alert_thread: threading.Thread | None = None
-        self._pending_alerts: _State | None = None
-        self._reset_version = 0  # alerts computed on versions before the last reset are never served
+        #: overviews and results (general), filtered row frames (large): ``analyzers.live.ResultCache``
+        self._results = ResultCache(lambda: self._state.version, cache_size, 3)
+        #: the newest alerts and their one background refresher (``analyzers.live.AlertRefresher``)
+        self._alerts = AlertRefresher()
         #: compute alerts inline in overview() instead of serving the previous version's while recomputing
         self.sync_alerts = False
 
@@ -260,9 +244,7 @@ class AnalysisSession:
             st = self._state
             malformed = len(res.malformed)
             if res.reset:  # the dictionaries stay: older snapshots still decode with them
-                with self._lock:
-                    self._latest_alerts = None
-                    self._reset_version = st.version + 1
+                self._alerts.reset(st.version + 1)
                 st = _State(version=st.version + 1)
             df = res.frame
             if len(df):
@@ -288,54 +270,27 @@ class AnalysisSession:
                 changed = st.version != self._state.version
                 self._state = st
                 if changed:
-                    self._cache.clear()
-                    self._frames.clear()
-                    self._key_locks.clear()
+                    self._results.clear()
             return RefreshInfo(
                 new_rows=len(df), reset=bool(res.reset), version=st.version, malformed=malformed
             )
 
     def _chunk_cubes(self, df: pd.DataFrame) -> tuple[Cube, Cube]:
-        """The new rows aggregated into the cube and the hourly cube."""
-        ms = ts_ms(df["timestamp"])
-        cols: dict[str, np.ndarray] = {"day": ms // _DAY_MS}
+        """The new rows aggregated into the cube and the hourly cube: one ``analyzers.cube.build`` (hour
+        grain, the session's dimensions) recoded into the session's grow-only dictionaries."""
+        built = cubes.build(df, grain="hour", dims=DIMS)
+        cols = dict(built.cols)
         for d in DIMS:
-            cols[d] = self._codes[d].encode(df[d])
-        raw: Cube = {**cols, **call_measures(df), "first_ms": ms, "last_ms": ms}
-        hourly = _regroup_hourly(
-            {
-                "hour": ms // _HOUR_MS,
-                "provider": cols["provider"],
-                "model": cols["model"],
-                "cost_usd": raw["cost_usd"],
-                "calls": raw["calls"],
-            }
-        )
-        return _regroup_cube(raw), hourly
+            if len(built.labels[d]):
+                cols[d] = self._codes[d].table(built.labels[d])[cols[d]]
+        hourly = _regroup_hourly({k: cols[k] for k in ("hour", *HOURLY_DIMS, "cost_usd", "calls")})
+        cols["day"] = cols.pop("hour") // 24
+        return _regroup_cube(cols), hourly
 
     # --- caching -------------------------------------------------------------------------------
     def _cached(self, key: tuple, compute: Callable[[], Any], *, large: bool = False) -> Any:
-        """Compute once per key (concurrent callers wait for the first), keep the newest few.
-
-        Keys start with the data version; ``large`` values (row frames) go to a smaller LRU.
-        """
-        cache, size = (self._frames, self._frame_cache_size) if large else (self._cache, self._cache_size)
-        with self._lock:
-            if key in cache:
-                cache.move_to_end(key)
-                return cache[key]
-            klock = self._key_locks.setdefault(key, threading.Lock())
-        with klock:
-            with self._lock:
-                if key in cache:
-                    return cache[key]
-            value = compute()
-            with self._lock:
-                if key[0] == self._state.version:
-                    cache[key] = value
-                    while len(cache) > size:
-                        cache.popitem(last=False)
-            return value
+        """``ResultCache.get``: once per key (starting with the data version), the newest few kept."""
+        return self._results.get(key, compute, large=large)
 
     # --- filtering -----------------------------------------------------------------------------
     def _cube_mask(
@@ -407,114 +362,64 @@ class AnalysisSession:
     def _realtime(self, st: _State) -> AnalysisResult:
         def compute() -> AnalysisResult:
             res = realtime.analyze_inputs(self._realtime_inputs(st), self.ctx)
-            with self._lock:
-                fresh = self._latest_alerts is None or self._latest_alerts[0] <= st.version
-                if fresh and st.version >= self._reset_version:
-                    self._latest_alerts = (st.version, list(res.alerts))
+            self._alerts.publish(st.version, res.alerts)
             return res
 
         return self._cached((st.version, "result", realtime.NAME, Filters()), compute)
+
+    def latest_alerts(self) -> tuple[int, list[Alert]]:
+        """(data version, alerts) of the newest alert computation; (0, []) before the first."""
+        return self._alerts.latest() or (0, [])
+
+    def refresh_alerts(self, wait: bool = False) -> None:
+        """Recompute the alerts of the current data version in the background unless they are newest
+        already or a recompute is running (one refresher: ``analyzers.live.AlertRefresher``)."""
+        st = self._state
+        latest = self._alerts.latest()
+        if st.rows and (latest is None or latest[0] < st.version):
+            self._alerts.want(st)
+            self._alerts.start(self._realtime)
+        if wait:
+            self._alerts.join()
+
+    def wait_alerts(self) -> None:
+        """Wait for a running background alert recompute."""
+        self._alerts.join()
 
     def _overview_alerts(self, st: _State) -> tuple[int, list[Alert]]:
         """Alerts for the overview without waiting for a recompute.
 
         When this version's alerts are not ready yet but an earlier version's are, those are returned
-        and the current version is computed on a background thread (one at a time); the overview is
+        and the current version is computed on the background refresher (one at a time); the overview is
         then at most one data version behind on alerts only. The very first call computes inline.
         """
-        key = (st.version, "result", realtime.NAME, Filters())
-        with self._lock:
-            if key in self._cache:
-                return st.version, list(self._cache[key].alerts)
-            latest = self._latest_alerts
-            busy = self._alert_thread is not None and self._alert_thread.is_alive()
-            if latest is not None and not self.sync_alerts:
-                if not busy:
-                    self._pending_alerts = st
-                return latest[0], list(latest[1])
+        done = self._results.peek((st.version, "result", realtime.NAME, Filters()))
+        if done is not None:
+            return st.version, list(done.alerts)
+        latest = self._alerts.latest()
+        if latest is not None and not self.sync_alerts:
+            self._alerts.want(st)
+            return latest
         return st.version, list(self._realtime(st).alerts)
 
     def _start_pending_alerts(self) -> None:
         """Start the background alert recompute requested by the overview just built (after it, so the
         overview itself does not compete with it for the interpreter)."""
-        with self._lock:
-            st, self._pending_alerts = self._pending_alerts, None
-            if st is None or (self._alert_thread is not None and self._alert_thread.is_alive()):
-                return
-            self._alert_thread = threading.Thread(target=self._realtime, args=(st,), daemon=True)
-            self._alert_thread.start()
+        self._alerts.start(self._realtime)
 
     def _realtime_inputs(self, st: _State) -> realtime.RealtimeInputs:
         """The realtime analyzer's aggregates, taken from the cubes instead of the rows."""
         if st.cube is None or not _len(st.cube):
             return realtime.inputs_from_frame(self._all_rows(st))
-        cube, hourly = st.cube, st.hourly
-        g = _sum_by(cube, ["day", "customer_id"], ["cost_usd", "calls", "unpriced_calls"])
-        dc = pd.DataFrame(
-            {
-                "date": _days_to_ts(g["day"]),
-                "customer_id": self._labels("customer_id", g["customer_id"]),
-                "cost_usd": g["cost_usd"],
-                "calls": g["calls"],
-                "unpriced_calls": g["unpriced_calls"],
-            }
-        ).sort_values(["date", "customer_id"], ignore_index=True)
-        h = _sum_by(hourly, ["hour", "provider", "model"], ["cost_usd", "calls"])
-        hr = pd.DataFrame(
-            {
-                "hour": pd.to_datetime(h["hour"] * _HOUR_MS, unit="ms", utc=True),
-                "provider": self._labels("provider", h["provider"]),
-                "model": self._labels("model", h["model"]),
-                "cost_usd": h["cost_usd"],
-                "calls": h["calls"],
-            }
-        ).sort_values(["hour", "provider", "model"], ignore_index=True)
-        tiers = self._customer_tiers(cube)
-        scoped: dict[str, pd.DataFrame] = {}
-        for scope in realtime.budget_scopes(self.ctx):
-            col = SCOPE_COLUMNS[scope]
-            if col not in DIMS:
-                continue  # not in the cube (nor in the stored record): reported as no data
-            g = _sum_by(cube, ["day", col], ["cost_usd"])
-            scoped[scope] = pd.DataFrame(
-                {
-                    "date": _days_to_ts(g["day"]),
-                    "entity": self._labels(col, g[col]),
-                    "cost_usd": g["cost_usd"],
-                }
-            )
-        return realtime.RealtimeInputs(
-            dc, hr, tiers, _ms_to_ts(cube["first_ms"].min()), _ms_to_ts(cube["last_ms"].max()), scoped
-        )
+        return realtime.inputs_from_cube(self._as_cube(st.cube), st.hourly, realtime.budget_scopes(self.ctx))
+
+    def _as_cube(self, cells: Cube) -> cubes.Cube:
+        """Cells of the running day cube as an ``analyzers.cube.Cube`` (labels from the dictionaries)."""
+        labels = {d: tuple(self._codes[d].values) for d in DIMS}
+        return cubes.Cube("day", labels, cells, cubes.empty(dims=DIMS).sketch, DIMS)
 
     def _labels(self, dim: str, codes: np.ndarray) -> np.ndarray:
         return np.asarray(self._codes[dim].values, dtype=object)[codes].astype(str)
-
-    def _customer_tiers(self, cube: Cube) -> pd.Series:
-        """customer -> tier of its most recent call carrying one ("unknown" if none), as
-        ``common.customer_tiers`` does from rows, using the cube's last-call times."""
-        if not _len(cube):
-            return pd.Series(dtype="str", name="subscription_tier")
-        cust, last, tier = cube["customer_id"], cube["last_ms"], cube["subscription_tier"]
-        n = len(self._codes["customer_id"].values)
-        present = np.flatnonzero(np.bincount(cust, minlength=n) > 0)
-        labels = np.asarray(self._codes["subscription_tier"].values, dtype=object)
-        has = np.flatnonzero(labels[tier] != MISSING)
-        newest = np.full(n, np.iinfo("int64").min)
-        np.maximum.at(newest, cust[has], last[has])
-        pick = has[last[has] == newest[cust[has]]]
-        tier_of = np.full(n, -1, dtype="int64")
-        tier_of[cust[pick][::-1]] = tier[pick][::-1]  # ties: the first such cube row
-        names = np.where(
-            tier_of[present] >= 0,
-            labels[np.maximum(tier_of[present], 0)] if len(labels) else "",
-            UNKNOWN_TIER,
-        )
-        return pd.Series(
-            names.astype(str),
-            index=pd.Index(self._labels("customer_id", present), name="customer_id"),
-            name="subscription_tier",
-        ).sort_index()
 
     # --- overview ------------------------------------------------------------------------------
     def overview(self, filters: Filters | None = None) -> Overview:
@@ -525,11 +430,9 @@ class AnalysisSession:
         ov = self._cached(key, lambda: self._overview(st, f))
         self._start_pending_alerts()
         if ov.alerts_version != st.version:
-            with self._lock:
-                ready = (st.version, "result", realtime.NAME, Filters()) in self._cache
-                if ready:
-                    self._cache.pop(key, None)
+            ready = (st.version, "result", realtime.NAME, Filters()) in self._results
             if ready:
+                self._results.drop(key)
                 ov = self._cached(key, lambda: self._overview(st, f))
         return ov
 
@@ -829,61 +732,16 @@ def _take(cube: Cube, mask: np.ndarray | None) -> Cube:
     return cube if mask is None else {k: v[mask] for k, v in cube.items()}
 
 
-def _sum_by(cube: Cube, keys: list[str], sums: list[str]) -> Cube:
-    """Sums per combination of integer keys, numpy only (dense index when small, hashing otherwise)."""
-    if not _len(cube):
-        return {k: np.array([], dtype="int64") for k in keys} | {
-            c: np.array([], dtype="float64") for c in sums
-        }
-    cols = [cube[k] for k in keys]
-    lo = [int(c.min()) for c in cols]
-    sizes = [int(c.max()) - m + 1 for c, m in zip(cols, lo, strict=True)]
-    if np.prod(sizes, dtype="float64") <= 4_000_000:
-        flat = np.ravel_multi_index([c - m for c, m in zip(cols, lo, strict=True)], sizes)
-        n = int(np.prod(sizes))
-        counts = np.bincount(flat, minlength=n)
-        present = np.flatnonzero(counts)
-        parts = np.unravel_index(present, sizes)
-        out = {k: parts[i] + lo[i] for i, k in enumerate(keys)}
-        for c in sums:
-            w = np.bincount(flat, weights=cube[c], minlength=n)[present]
-            out[c] = w if cube[c].dtype.kind == "f" else np.rint(w).astype("int64")
-        return out
-    gid, first = group_ids(cols)
-    out = {k: cube[k][first] for k in keys}
-    for c in sums:
-        w = np.bincount(gid, weights=cube[c], minlength=len(first))
-        out[c] = w if cube[c].dtype.kind == "f" else np.rint(w).astype("int64")
-    return out
-
-
-def _regroup(raw: Cube, keys: list[str], sums: list[str], mins: tuple = (), maxs: tuple = ()) -> Cube:
-    """Group rows by integer keys: sums, minima and maxima per group (numpy only)."""
-    if not _len(raw):
-        return raw
-    gid, first = group_ids([raw[k] for k in keys])
-    n = len(first)
-    out = {k: raw[k][first] for k in keys}
-    for c in sums:
-        w = np.bincount(gid, weights=raw[c], minlength=n)
-        out[c] = w if raw[c].dtype.kind == "f" else np.rint(w).astype("int64")
-    for c in mins:
-        m = np.full(n, np.iinfo("int64").max)
-        np.minimum.at(m, gid, raw[c])
-        out[c] = m
-    for c in maxs:
-        m = np.full(n, np.iinfo("int64").min)
-        np.maximum.at(m, gid, raw[c])
-        out[c] = m
-    return out
+#: sums per combination of integer keys (analyzers.cube.sums_by)
+_sum_by = cubes.sums_by
 
 
 def _regroup_cube(raw: Cube) -> Cube:
-    return _regroup(raw, ["day", *DIMS], list(MEASURES), ("first_ms",), ("last_ms",))
+    return cubes.regroup_cells(raw, "day", DIMS)
 
 
 def _regroup_hourly(raw: Cube) -> Cube:
-    return _regroup(raw, ["hour", *HOURLY_DIMS], ["cost_usd", "calls"])
+    return cubes.regroup_cols(raw, ["hour", *HOURLY_DIMS], ["cost_usd", "calls"])
 
 
 def _empty_cube() -> Cube:

@@ -147,8 +147,7 @@ def bench_warm(path: Path, folder: Path, runs: int) -> dict:
         s.overview()
         warm.append(time.perf_counter() - t)
         assert info.new_rows == day_rows, (info, day_rows)
-        if s._alert_thread is not None:
-            s._alert_thread.join()
+        s.wait_alerts()
         t = time.perf_counter()
         s.alerts()
         alerts.append(time.perf_counter() - t)
@@ -167,7 +166,7 @@ def bench_warm(path: Path, folder: Path, runs: int) -> dict:
     s.refresh()
     rt = []
     for _ in range(runs):
-        s._cache.clear()
+        s._results.clear()
         t = time.perf_counter()
         s.alerts()
         rt.append(time.perf_counter() - t)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from analyzers.registry import ANALYZER_NAMES  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
+from dashboard.hub import hub_for  # noqa: E402
 from metering.store import CallStore, read_calls  # noqa: E402
 
 OVERVIEW_OUTPUTS = (
@@ -233,7 +234,7 @@ def main() -> int:
     manifest = resp["response"]["store-manifest"]["data"]
     cold_overview = overview_round(cb, version)
 
-    hub = app.server.extensions["revenium_hub"]
+    hub = hub_for(data)  # the app's own hub (one per data file)
     hub.refresh_alerts(wait=True)  # the background alert computation the first tick started
     alerts_version = hub.alerts_version()
     idle = []

@@ -36,6 +36,7 @@ from bench_dashboard import Callbacks, overview_round, tick_values  # noqa: E402
 
 from analyzers.registry import ANALYZER_NAMES  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
+from dashboard.hub import hub_for  # noqa: E402
 
 GOAL_RATIO = 1.3
 
@@ -79,7 +80,7 @@ def main() -> int:
     idle_rss = proc.memory_info().rss / 2**20
     app = create_app(data)
     cb = Callbacks(app)
-    hub = app.server.extensions["revenium_hub"]
+    hub = hub_for(data)  # the app's own hub (one per data file)
     tick = cb.find("store-version")
     state = {"version": {"version": -1, "rows": 0}, "manifest": None, "n": 0}
     lock = threading.Lock()

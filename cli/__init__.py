@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "scenario",
     "export",
     "ingest",
+    "compact",
 )
 
 

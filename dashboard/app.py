@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 from pathlib import Path
 
 import dash
@@ -21,6 +22,7 @@ from dashboard.components import shell, shell_callbacks
 from dashboard.generation import GenerationControl
 from dashboard.hub import hub_for
 from dashboard.pages import register_pages
+from dashboard.pages.chart_builder.workspace import Workspace
 from ingest import register_ingest
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -66,12 +68,16 @@ def create_app(
     default_target_mb: float = 50.0,
     users: dict[str, User] | None = None,
     context: AnalysisContext | None = None,
+    workspace: str | os.PathLike[str] | None = None,
 ) -> Dash:
     """A dashboard bound to ``data_path`` (the file may not exist yet: the page then invites Generate).
 
     With ``users`` (``dashboard.auth.load_users``) every page and callback needs a login (the ingest
     routes keep their API keys); without, the app is open (the command allows that on loopback only).
-    ``context`` carries analysis settings such as a subscriptions file (default: the built-in ones).
+    ``context`` carries analysis settings such as a subscriptions file and the price catalog and tiers
+    (default: the built-in ones); it is loaded once and handed down: to the data hub, to the ingest writer
+    (which prices rows sent without a cost) and to the chart builder. ``workspace`` is the chart builder's
+    folder of saved charts (default: ``$REVENIUM_FLOW_WORKSPACE`` or ``workspace/charts``).
     """
     data_path = Path(data_path).expanduser().resolve()
     app = Dash(
@@ -79,24 +85,22 @@ def create_app(
         use_pages=True,
         pages_folder="",  # the pages register themselves below (dashboard.pages.register_pages)
         assets_folder=str(ASSETS_DIR),
-        suppress_callback_exceptions=True,
+        suppress_callback_exceptions=False,  # every callback id is in the layouts built at start-up
         title="revenium-flow",
         update_title=None,
         serve_locally=True,
     )
+    context = context if context is not None else AnalysisContext()
     hub = hub_for(data_path, context)
     control = control or GenerationControl()
-    app.server.config["REVENIUM_DATA"] = str(data_path)
-    app.server.extensions["revenium_generation"] = control
-    app.server.extensions["revenium_hub"] = hub
-    register_pages()
+    register_pages(Workspace(workspace) if workspace is not None else Workspace())
     app.layout = functools.partial(_layout, interval_ms, default_target_mb)
     shell_callbacks.register(app, hub, control, data_path)
     for page in dash.page_registry.values():
         register = page.get("register_callbacks")
         if register is not None:
             register(app, hub)
-    register_ingest(app.server, data_path)
+    register_ingest(app.server, data_path, catalog=context.catalog)
     if users:
         DashboardLogin(app, users)
     atexit.register(control.shutdown)

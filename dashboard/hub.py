@@ -95,9 +95,6 @@ class DataHub:
         self._session: AnalysisSession | None = None
         self._rows = 0
         self._active = False  # new rows arrived since the last quiet tick
-        #: (data version, alerts) of the newest alert computation; it runs off the request path
-        self._alerts: tuple[int, list] = (0, [])
-        self._alert_thread: threading.Thread | None = None
 
     def session(self) -> AnalysisSession | None:
         with self._lock:
@@ -113,8 +110,6 @@ class DataHub:
         info = session.refresh()
         with self._lock:
             self._rows = info.new_rows if info.reset else self._rows + info.new_rows
-            if info.reset:
-                self._alerts = (0, [])
             rows = self._rows
         with self._lock:  # the first quiet tick after new data (a run ended, a burst was ingested)
             quiet_again = self._active and not info.new_rows and not info.reset
@@ -146,40 +141,23 @@ class DataHub:
 
     def alerts_version(self) -> int:
         """Data version of the newest alerts computed in the background (see :meth:`refresh_alerts`)."""
-        with self._lock:
-            return self._alerts[0]
+        session = self.session()
+        return 0 if session is None else session.latest_alerts()[0]
 
     def latest_alerts(self) -> list:
-        with self._lock:
-            return list(self._alerts[1])
+        session = self.session()
+        return [] if session is None else list(session.latest_alerts()[1])
 
     def refresh_alerts(self, wait: bool = False) -> None:
-        """Recompute alerts for the current data version on a background thread (one at a time).
+        """Recompute alerts for the current data version in the background: the session's one alert
+        refresher (``analyzers.live.AlertRefresher``), shared with the overview.
 
         A tick stays cheap: it only starts the work; the tick after it finishes publishes the new
         alerts version and the toast callback reads :meth:`latest_alerts`.
         """
         session = self.session()
-        if session is None:
-            return
-        version = session.version
-        with self._lock:
-            busy = self._alert_thread is not None and self._alert_thread.is_alive()
-            if busy or self._alerts[0] >= version:
-                thread = self._alert_thread if busy else None
-            else:
-                thread = self._alert_thread = threading.Thread(
-                    target=self._compute_alerts, args=(session, version), daemon=True
-                )
-                thread.start()
-        if wait and thread is not None:
-            thread.join()
-
-    def _compute_alerts(self, session: AnalysisSession, version: int) -> None:
-        alerts = list(session.alerts())
-        with self._lock:
-            if version > self._alerts[0]:
-                self._alerts = (version, alerts)
+        if session is not None:
+            session.refresh_alerts(wait)
 
     def filter_options(self) -> dict:
         session = self.session()

@@ -1,6 +1,8 @@
-"""Real metering in: the Revenium-compatible REST endpoint and the OTLP receiver on the dashboard server.
+"""Real metering in: the Revenium-compatible REST endpoint and the OTLP receiver, the write-side HTTP API.
 
-``register_ingest(server, data_path)`` is the one entry point; see routes.py and specs/integration.md.
+Imports only ``metering``. ``register_ingest(server, data_path, catalog=...)`` mounts the routes on any
+Flask server: the dashboard's (``dashboard.app``) or the ingest-only workers (``revenium-flow ingest``);
+see routes.py and specs/integration.md.
 """
 
 from ingest.routes import IngestState, Limits, register_ingest

@@ -45,6 +45,7 @@ from metering.schema import (
     STOP_REASONS,
     TIERS,
     Problem,
+    email_customer_id,
     id_problem,
     text_problem,
 )
@@ -242,6 +243,11 @@ def _fast_path(
     customer_email, email_types = _text(sub_email)
     customer = pc.coalesce(customer_id, customer_email, pa.scalar(DEFAULTS["customer_id"], pa.string()))
     ok &= id_types & email_types & _id_ok(customer)
+    from_email = pc.and_(pc.is_null(customer_id), pc.is_valid(customer_email))
+    if pc.any(from_email).as_py():  # checked as sent, stored as the pseudonymous id (as map_revenium does)
+        emails = pc.if_else(from_email, customer_email, pa.scalar(None, pa.string())).dictionary_encode()
+        ids = pa.array([email_customer_id(e) for e in emails.dictionary.to_pylist()], pa.string())
+        customer = pc.coalesce(pc.take(ids, emails.indices), customer)
 
     # low-cardinality text: one decision per distinct value
     def defaulted(column: str) -> Callable[[Any], tuple[Any, bool]]:

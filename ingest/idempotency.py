@@ -11,6 +11,7 @@ between the two makes a retry write the row again; it can never acknowledge a ro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,6 +19,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,15 +68,17 @@ class IdempotencyLedger:
         *,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         wait_seconds: float = 30.0,
-        shared: bool = False,
     ) -> None:
         self.path = Path(path)
-        #: several processes use the file (``revenium-flow ingest --workers N``): keys in flight are also
-        #: recorded in the sqlite table ``inflight``, so two processes never both own one key
-        self.shared = shared
+        # Any number of processes may use the file (the dashboard's built-in ingest beside
+        # ``revenium-flow ingest --workers N`` on the same CSV): keys in flight are also recorded in the
+        # sqlite table ``inflight``, so two processes never both own one key.
         self.ttl_seconds = ttl_seconds
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
+        # one sqlite write transaction at a time per process: request threads queue here (cheap) instead
+        # of in sqlite's busy handler (which sleeps in steps of milliseconds); processes still use sqlite's
+        self._txn = threading.Lock()
         self._released = threading.Condition(self._lock)  # waiters on an in-flight key sleep here
         self._waiters = 0
         self._inflight: dict[str, str] = {}  # key -> digest of the request that owns it
@@ -105,11 +109,10 @@ class IdempotencyLedger:
             " key TEXT PRIMARY KEY, digest TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)"
         )
         con.execute("CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created)")
-        if self.shared:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS inflight ("
-                " key TEXT PRIMARY KEY, digest TEXT NOT NULL, pid INTEGER NOT NULL, claimed REAL NOT NULL)"
-            )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS inflight ("
+            " key TEXT PRIMARY KEY, digest TEXT NOT NULL, pid INTEGER NOT NULL, claimed REAL NOT NULL)"
+        )
         return con
 
     def _reader(self) -> sqlite3.Connection:
@@ -141,30 +144,11 @@ class IdempotencyLedger:
                 finally:
                     self._waiters -= 1
             self._inflight[key] = digest
-        if self.shared:
-            try:
-                return self._claim_shared(key, digest, deadline)
-            except BaseException:
-                self.release([key])
-                raise
         try:
-            row = (
-                self._reader()
-                .execute(
-                    "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
-                    (key, time.time() - self.ttl_seconds),
-                )
-                .fetchone()
-            )
+            return self._claim_shared(key, digest, deadline)
         except BaseException:
             self.release([key])
             raise
-        if row is None:
-            return NEW, None
-        self.release([key])
-        if row[0] != digest:
-            return CONFLICT, None
-        return DUPLICATE, json.loads(row[1])
 
     def _claim_shared(self, key: str, digest: str, deadline: float) -> tuple[str, dict[str, Any] | None]:
         """Across processes: in one sqlite write transaction, look the key up and mark it in flight.
@@ -175,8 +159,7 @@ class IdempotencyLedger:
         con = self._reader()
         pause = 0.002
         while True:
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction(con):
                 row = con.execute(
                     "SELECT digest, response FROM idempotency WHERE key = ? AND created >= ?",
                     (key, time.time() - self.ttl_seconds),
@@ -184,21 +167,19 @@ class IdempotencyLedger:
                 held = (
                     None
                     if row
-                    else con.execute("SELECT digest, pid FROM inflight WHERE key = ?", (key,)).fetchone()
+                    else con.execute(
+                        "SELECT digest, pid, claimed FROM inflight WHERE key = ?", (key,)
+                    ).fetchone()
                 )
-                if row is None and (held is None or not _alive(int(held[1]))):
+                if row is None and (held is None or _stale(held)):
                     con.execute(
                         "INSERT OR REPLACE INTO inflight(key, digest, pid, claimed) VALUES (?, ?, ?, ?)",
                         (key, digest, os.getpid(), time.time()),
                     )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             if row is not None:
                 self._release_local([key])
                 return (CONFLICT, None) if row[0] != digest else (DUPLICATE, json.loads(row[1]))
-            if held is None or not _alive(int(held[1])):
+            if held is None or _stale(held):
                 return NEW, None
             if held[0] != digest:
                 self._release_local([key])
@@ -212,32 +193,42 @@ class IdempotencyLedger:
         """Record keys whose rows are durable (one transaction), then wake requests waiting on them."""
         if entries:
             now = time.time()
-            self._write.execute("BEGIN IMMEDIATE")
+            keys = [e.key for e in entries]
             try:
-                self._write.executemany(
-                    "INSERT OR REPLACE INTO idempotency(key, digest, response, created) VALUES (?, ?, ?, ?)",
-                    [(e.key, e.digest, json.dumps(e.response), now) for e in entries],
-                )
-                if self.shared:
-                    self._write.executemany("DELETE FROM inflight WHERE key = ?", [(e.key,) for e in entries])
-                self._write.execute("COMMIT")
+                with self._transaction(self._write):
+                    self._write.executemany(
+                        "INSERT OR REPLACE INTO idempotency(key, digest, response, created)"
+                        " VALUES (?, ?, ?, ?)",
+                        [(e.key, e.digest, json.dumps(e.response), now) for e in entries],
+                    )
+                    self._write.executemany("DELETE FROM inflight WHERE key = ?", [(k,) for k in keys])
             except BaseException:
-                self._write.execute("ROLLBACK")
+                self.release(keys)  # not committed: give the keys back everywhere
                 raise
-            finally:
-                self.release([e.key for e in entries])
+            self._release_local(keys)  # their marks went with the commit
         self._maybe_prune()
 
     def release(self, keys: list[str]) -> None:
         """Give keys back without committing (their write failed): waiters retry the claim."""
-        if self.shared and keys:
+        if keys:
             con = self._reader()
-            con.execute("BEGIN IMMEDIATE")
-            con.executemany(
-                "DELETE FROM inflight WHERE key = ? AND pid = ?", [(k, os.getpid()) for k in keys]
-            )
-            con.execute("COMMIT")
+            with self._transaction(con):
+                con.executemany(
+                    "DELETE FROM inflight WHERE key = ? AND pid = ?", [(k, os.getpid()) for k in keys]
+                )
         self._release_local(keys)
+
+    @contextlib.contextmanager
+    def _transaction(self, con: sqlite3.Connection) -> Iterator[None]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error), one per process at a time."""
+        with self._txn:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     def _release_local(self, keys: list[str]) -> None:
         with self._lock:
@@ -251,7 +242,8 @@ class IdempotencyLedger:
         if now - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = now
-        self._write.execute("DELETE FROM idempotency WHERE created < ?", (now - self.ttl_seconds,))
+        with self._txn:
+            self._write.execute("DELETE FROM idempotency WHERE created < ?", (now - self.ttl_seconds,))
 
     def count(self) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM idempotency").fetchone()[0])
@@ -261,6 +253,15 @@ class IdempotencyLedger:
             for con in (*self._readers, self._write):
                 con.close()
             self._readers.clear()
+
+
+#: a mark older than this is taken over even if its pid is alive (the pid may have been reused)
+STALE_INFLIGHT_SECONDS = 600.0
+
+
+def _stale(held: tuple[str, int, float]) -> bool:
+    """Whether an in-flight mark no longer protects its key: its process is gone, or it is too old."""
+    return not _alive(int(held[1])) or time.time() - float(held[2]) > STALE_INFLIGHT_SECONDS
 
 
 def _alive(pid: int) -> bool:

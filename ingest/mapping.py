@@ -18,6 +18,7 @@ from metering.schema import (
     ENVIRONMENTS,
     MAX_INT,
     Problem,
+    email_customer_id,
     format_timestamp,
     parse_timestamp,
     validate_record,
@@ -198,6 +199,7 @@ def map_revenium(
             problems.append(Problem(prefix + name, "missing required field"))
     subscriber = body.get("subscriber")
     customer: Any = None
+    from_email = False
     if subscriber is not None:
         if not isinstance(subscriber, dict):
             problems.append(
@@ -207,6 +209,7 @@ def map_revenium(
             customer = subscriber.get("id")
             if customer in (None, ""):
                 customer = subscriber.get("email")
+                from_email = customer not in (None, "")
     for name in TIMESTAMP_WIRE:
         v = body.get(name)
         if v is not None and parse_timestamp(v) is None:
@@ -300,7 +303,11 @@ def map_revenium(
     ]
     checked = [p for p in translate(schema_problems, COLUMN_TO_WIRE, prefix) if p.field not in wire_names]
     problems.extend(checked)
-    return Mapped(None if problems else record, problems)
+    if problems:
+        return Mapped(None, problems)
+    if from_email:  # checked as the address was sent, stored as its pseudonymous id
+        record["customer_id"] = email_customer_id(record["customer_id"])
+    return Mapped(record, problems)
 
 
 #: columns that fall back to transactionId: when it is missing, their own "missing" is the same problem

@@ -66,7 +66,7 @@ def _field(wire: str, column: str | None) -> dict[str, Any]:
     if wire == "subscriber":
         return {
             "type": "object",
-            "description": "the paying customer: `id` (else `email`) is stored as `customer_id`",
+            "description": "the paying customer: `id` is stored as `customer_id`; without one, `email` is stored as `email-` + 16 hex digits of its SHA-256 (trimmed, lower-cased), never the address",
             "properties": {
                 "id": {"type": "string", "maxLength": BY_NAME["customer_id"].max_len},
                 "email": {"type": "string", "maxLength": BY_NAME["customer_id"].max_len},

@@ -142,16 +142,13 @@ def register_ingest(
     catalog: Catalog | None = None,
     limits: Limits | None = None,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
-    shared_ledger: bool = False,
 ) -> IngestState:
     """Add the ingest routes to ``server`` (the Dash app's Flask server) writing to ``data_path``."""
     data_path = Path(data_path)
     state = IngestState(
         data_path=data_path,
         keys=ApiKeys.from_environment(api_keys, keys_file),
-        ledger=(
-            ledger := IdempotencyLedger(ledger_path(data_path), ttl_seconds=ttl_seconds, shared=shared_ledger)
-        ),
+        ledger=(ledger := IdempotencyLedger(ledger_path(data_path), ttl_seconds=ttl_seconds)),
         writer=GroupCommitWriter(CallStore(data_path), catalog or load_catalog(), ledger),
         limits=limits or Limits(),
     )

@@ -43,10 +43,6 @@ _STOP = object()
 _PATH_RE = re.compile(r"(?<![\w.<])/[^\s:'\",;)]+")
 
 
-class WriteFailed(RuntimeError):
-    """The rows could not be stored (disk full, file not writable, ...); nothing was acknowledged."""
-
-
 @dataclass
 class Job:
     """Rows of one request, the keys they settle, and the outcome the request waits for."""

@@ -6,6 +6,7 @@ our extension columns follow them. Everything that reads or writes call records 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -322,6 +323,22 @@ def ids_valid(values: Any) -> Any:
         verdict = {v: id_problem(v) is None for v in set(others)}
         out[rest] = [verdict[v] for v in others]
     return out
+
+
+#: prefix of a customer id derived from an end user's email (``email_customer_id``)
+EMAIL_ID_PREFIX = "email-"
+
+
+def email_customer_id(email: str) -> str:
+    """The stored id of an end user known only by email: never the address itself.
+
+    ``email-`` + the first 16 hex digits of SHA-256 over the trimmed, lower-cased address, so one person
+    is one id whatever the capitalisation, and the CSV, exports and dashboards hold no email address.
+    This is pseudonymisation, not anonymisation: whoever holds a list of addresses can recompute the ids
+    (which is also how a finance team maps them back to its own customer list).
+    """
+    digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+    return EMAIL_ID_PREFIX + digest[:16]
 
 
 def format_timestamp(dt: datetime) -> str:

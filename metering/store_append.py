@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from metering.header_upgrade import add_columns
 from metering.schema import (
     BY_NAME,
     COLUMN_NAMES,
@@ -28,6 +30,8 @@ from metering.store_format import (
     records_to_columns,
 )
 from metering.store_read import parse_chunk
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -95,35 +99,53 @@ class CallStore:
         """``build(file_columns) -> bytes`` formats the rows in the file's own column order."""
         if rows == 0:
             return 0
-        with _locked(self.path) as fd:
-            size = _repair_tail(fd, os.fstat(fd).st_size)
-            if size == 0:
-                columns = list(COLUMN_NAMES)
-                payload = build(columns)
-                payload = (
-                    [header_line(columns), *payload]
-                    if isinstance(payload, list)
-                    else header_line(columns) + payload
-                )
-            else:
-                columns = parse_header(_read_first_line(fd), f"{self.path}: header")
-                known = [c for c in columns if c in BY_NAME]
-                if len(known) != len(columns):
-                    raise StoreError(
-                        f"{self.path}: header has column(s) this version does not know: "
-                        f"{', '.join(c for c in columns if c not in BY_NAME)}; append refused"
+        upgraded = False
+        while True:
+            with _locked(self.path) as fd:
+                size = _repair_tail(fd, os.fstat(fd).st_size)
+                if size == 0:
+                    columns = list(COLUMN_NAMES)
+                    payload = build(columns)
+                    payload = (
+                        [header_line(columns), *payload]
+                        if isinstance(payload, list)
+                        else header_line(columns) + payload
                     )
-                payload = build(columns)
-            os.lseek(fd, 0, os.SEEK_END)
-            try:
-                for part in payload if isinstance(payload, list) else [payload]:
-                    _write_all(fd, part)
-                os.fsync(fd)
-            except BaseException:  # disk full, I/O error: take back what this append wrote
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-                raise
-        return rows
+                else:
+                    columns = parse_header(_read_first_line(fd), f"{self.path}: header")
+                    known = [c for c in columns if c in BY_NAME]
+                    if len(known) != len(columns):
+                        raise StoreError(
+                            f"{self.path}: header has column(s) this version does not know: "
+                            f"{', '.join(c for c in columns if c not in BY_NAME)}; append refused"
+                        )
+                    missing = [c for c in COLUMN_NAMES if c not in columns]
+                    if missing and not upgraded:
+                        upgraded = True  # once: if it fails, append in the file's own columns
+                        if self._add_columns(fd, size, missing):
+                            continue  # the file was replaced: lock the new one
+                    payload = build(columns)
+                os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    for part in payload if isinstance(payload, list) else [payload]:
+                        _write_all(fd, part)
+                    os.fsync(fd)
+                except BaseException:  # disk full, I/O error: take back what this append wrote
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)
+                    raise
+            return rows
+
+    def _add_columns(self, fd: int, size: int, missing: list[str]) -> bool:
+        """The one-time header upgrade (``metering.header_upgrade``); False (logged) when it failed."""
+        defaults = format_csv({"call_id": ["x"]}, missing).rstrip(b"\n")  # each column's default
+        try:
+            add_columns(self.path, fd, size, missing, defaults)
+        except OSError as exc:
+            log.error("%s: could not add column(s) %s (%s); appending without them", self.path, missing, exc)
+            return False
+        _fsync_dir(self.path.parent)
+        return True
 
     def append(self, data: Any) -> int:
         """Append a DataFrame / pyarrow Table / dict of arrays of call records; returns rows written."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
-from analyzers.common import cost_breakdown, period_bounds, period_days
+from analyzers.common import cost_breakdown, days_between
 from analyzers.revenue.profitability import monthly_factor, str_keys
 
 NAME = "alignment"
@@ -56,9 +57,11 @@ def allocate_cents(amounts: np.ndarray | pd.Series) -> np.ndarray:
     return cents
 
 
-def _leaf_table(df: pd.DataFrame) -> pd.DataFrame:
+def _leaf_table(u: usage.Usage) -> pd.DataFrame:
     """cost_breakdown at the leaf, in hierarchy order, with ``tokens`` and cents-exact ``allocated_usd``."""
-    out = cost_breakdown(df, LEAF).sort_values(LEAF, kind="stable").reset_index(drop=True)
+    out = (
+        cost_breakdown(u.keys, LEAF, measures=u.meas).sort_values(LEAF, kind="stable").reset_index(drop=True)
+    )
     out["tokens"] = out["input_tokens"] + out["output_tokens"]
     out["allocated_usd"] = allocate_cents(out["cost_usd"].to_numpy()) / 100.0
     return out[
@@ -89,7 +92,7 @@ def showback(leaf: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def efficiency(df: pd.DataFrame) -> pd.DataFrame:
+def efficiency(u: usage.Usage) -> pd.DataFrame:
     """Per organization: cost per call and per 1K tokens, and their ratio to the fleet's."""
     cols = [
         "organization_id",
@@ -104,19 +107,16 @@ def efficiency(df: pd.DataFrame) -> pd.DataFrame:
         "cost_per_1k_index",
         "nonprod_share_pct",
     ]
-    if df.empty:
+    if not u.calls:
         return pd.DataFrame(columns=cols)
-    priced = df["cost_usd"].notna()
+    m, env = u.meas, u.keys["environment"]
     d = pd.DataFrame(
         {
-            "organization_id": df["organization_id"],
-            "calls": priced.astype("int64"),
-            "cost_usd": df["cost_usd"].astype("float64").fillna(0.0),
-            "tokens": (df["input_tokens"] + df["output_tokens"]).astype("int64").where(priced, 0),
-            "nonprod": df["cost_usd"]
-            .astype("float64")
-            .fillna(0.0)
-            .where(df["environment"] != "production", 0.0),
+            "organization_id": u.keys["organization_id"],
+            "calls": m["calls"] - m["unpriced_calls"],
+            "cost_usd": m["cost_usd"],
+            "tokens": m["priced_tokens"],
+            "nonprod": np.where((env != "production").to_numpy(dtype=bool), m["cost_usd"], 0.0),
         }
     )
     out = str_keys(
@@ -175,16 +175,21 @@ def statements(leaf: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
-    days = period_days(df)
+    return analyze_usage(usage.from_frame(df), ctx)
+
+
+def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
+    start, end = u.first, u.last
+    days = days_between(start, end) if u.calls else 0.0
     f = monthly_factor(days)
-    start, end = period_bounds(df)
-    leaf = _leaf_table(df)
+    leaf = _leaf_table(u)
     total = float(leaf["cost_usd"].sum()) if len(leaf) else 0.0
     allocated = float(np.rint(leaf["allocated_usd"].sum() * 100) / 100) if len(leaf) else 0.0
     orgs = _roll_up(leaf, ["organization_id"])
     products = _roll_up(leaf, ["organization_id", "product_id"])
     by_env = _roll_up(leaf, ["environment"])
-    eff = efficiency(df)
+    eff = efficiency(u)
     nonprod = float(leaf.loc[leaf["environment"] != "production", "cost_usd"].sum()) if len(leaf) else 0.0
     metrics = {
         "total_cost_usd": Metric(total, "USD", "Total cost", "sum of cost_usd of priced calls"),

@@ -12,6 +12,7 @@ import pandas as pd
 
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
+    MISSING_KEY,
     MONTHLY_METHOD,
     day_of,
     error_mask,
@@ -332,7 +333,7 @@ def _stop_reasons(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["stop_reason", "calls", "share_pct", "is_error"])
     from metering.schema import ERROR_STOP_REASONS
 
-    vc = df["stop_reason"].astype("object").fillna("(none)").value_counts()
+    vc = df["stop_reason"].astype("object").fillna(MISSING_KEY).value_counts()
     out = vc.rename_axis("stop_reason").reset_index(name="calls")
     out["share_pct"] = out["calls"] / len(df) * 100
     out["is_error"] = out["stop_reason"].isin(ERROR_STOP_REASONS)

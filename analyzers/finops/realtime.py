@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analyzers import cube as cubes
 from analyzers.base import (
     PRIORITY_ORDER,
     SEVERITY_RANK,
@@ -33,6 +34,7 @@ from analyzers.common import (
     zscore_anomalies,
 )
 from metering.budgets import SCOPE_COLUMNS
+from metering.subscriptions import UNKNOWN_TIER
 
 NAME = "realtime"
 TITLE = "Real-time decision making"
@@ -118,6 +120,89 @@ def inputs_from_frame(df: pd.DataFrame, scopes: tuple[str, ...] = ()) -> Realtim
         g.insert(0, "date", pd.to_datetime(g["day"].to_numpy(dtype="int64") * _DAY_MS, unit="ms", utc=True))
         scoped[scope] = g[["date", "entity", "cost_usd"]]
     return RealtimeInputs(dc, hr, customer_tiers(df), ts.min(), ts.max(), scoped)
+
+
+def inputs_from_cube(
+    day: cubes.Cube, hourly: dict[str, np.ndarray], scopes: tuple[str, ...] = ()
+) -> RealtimeInputs:
+    """RealtimeInputs from a day-grain usage cube and its hourly (hour, provider, model) sums, coded with
+    the cube's labels: the same aggregates ``inputs_from_frame`` makes from the rows."""
+    cols = day.cols
+    g = cubes.sums_by(cols, ["day", "customer_id"], ["cost_usd", "calls", "unpriced_calls"])
+    dc = pd.DataFrame(
+        {
+            "date": pd.to_datetime(g["day"] * _DAY_MS, unit="ms", utc=True),
+            "customer_id": day.decode("customer_id", g["customer_id"]),
+            "cost_usd": g["cost_usd"],
+            "calls": g["calls"],
+            "unpriced_calls": g["unpriced_calls"],
+        }
+    ).sort_values(["date", "customer_id"], ignore_index=True)
+    h = cubes.sums_by(hourly, ["hour", "provider", "model"], ["cost_usd", "calls"])
+    hr = pd.DataFrame(
+        {
+            "hour": pd.to_datetime(h["hour"] * _HOUR_MS, unit="ms", utc=True),
+            "provider": day.decode("provider", h["provider"]),
+            "model": day.decode("model", h["model"]),
+            "cost_usd": h["cost_usd"],
+            "calls": h["calls"],
+        }
+    ).sort_values(["hour", "provider", "model"], ignore_index=True)
+    scoped: dict[str, pd.DataFrame] = {}
+    for scope in scopes:
+        col = SCOPE_COLUMNS[scope]
+        if col not in day.dims:
+            continue  # not in the cube (nor in the stored record): reported as no data
+        g = cubes.sums_by(cols, ["day", col], ["cost_usd"])
+        scoped[scope] = pd.DataFrame(
+            {
+                "date": pd.to_datetime(g["day"] * _DAY_MS, unit="ms", utc=True),
+                "entity": day.decode(col, g[col]),
+                "cost_usd": g["cost_usd"],
+            }
+        )
+
+    def ts(ms: int) -> pd.Timestamp:
+        return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+    return RealtimeInputs(
+        dc, hr, cube_customer_tiers(day), ts(cols["first_ms"].min()), ts(cols["last_ms"].max()), scoped
+    )
+
+
+def cube_customer_tiers(c: cubes.Cube) -> pd.Series:
+    """customer -> tier of its most recent call carrying one ("unknown" if none), as
+    ``common.customer_tiers`` does from rows, using the cube's last-call times."""
+    if not len(c):
+        return pd.Series(dtype="str", name="subscription_tier")
+    cust, last, tier = c.cols["customer_id"], c.cols["last_ms"], c.cols["subscription_tier"]
+    n = len(c.labels["customer_id"])
+    present = np.flatnonzero(np.bincount(cust, minlength=n) > 0)
+    labels = c.label_array("subscription_tier")
+    has = np.flatnonzero(labels[tier] != cubes.MISSING)
+    newest = np.full(n, np.iinfo("int64").min)
+    np.maximum.at(newest, cust[has], last[has])
+    pick = has[last[has] == newest[cust[has]]]
+    tier_of = np.full(n, -1, dtype="int64")
+    tier_of[cust[pick][::-1]] = tier[pick][::-1]  # ties: the first such cube row
+    names = np.where(
+        tier_of[present] >= 0,
+        labels[np.maximum(tier_of[present], 0)] if len(labels) else "",
+        UNKNOWN_TIER,
+    )
+    return pd.Series(
+        names.astype(str),
+        index=pd.Index(c.decode("customer_id", present), name="customer_id"),
+        name="subscription_tier",
+    ).sort_index()
+
+
+def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis from an hour-grain usage cube (the engines' output)."""
+    if not len(c):
+        return analyze_inputs(inputs_from_frame(pd.DataFrame()), ctx)
+    hourly = cubes.sums_by(c.cols, ["hour", "provider", "model"], ["cost_usd", "calls"])
+    return analyze_inputs(inputs_from_cube(cubes.coarsen(c, "day"), hourly, budget_scopes(ctx)), ctx)
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analyzers import cube as cubes
+from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
     BACKTEST_BLOCK_DAYS,
@@ -18,23 +20,19 @@ from analyzers.common import (
     PERIOD_METHOD,
     RUN_RATE_METHOD,
     as_of_ts,
-    call_measures,
     cost_breakdown,
     cost_forecast,
-    customer_tiers,
-    daily_totals,
-    day_of,
-    error_mask,
+    days_between,
     fmt_pct,
     fmt_usd,
     monthly,
-    period_bounds,
-    period_days,
     plain_keys,
     run_rate,
 )
 from metering.tiers import DAYS_PER_MONTH
 
+HOUR_MS = cubes.HOUR_MS
+DAY_MS = cubes.DAY_MS
 NAME = "understanding"
 TITLE = "Understanding usage & cost"
 DESCRIPTION = (
@@ -64,52 +62,67 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 TOP_N = 10
 
 
+#: distinct-count metrics -> (column, label)
+DISTINCT: dict[str, tuple[str, str]] = {
+    "customers": ("customer_id", "Customers"),
+    "organizations": ("organization_id", "Organizations"),
+    "products": ("product_id", "Products"),
+    "models": ("model", "Models"),
+    "providers": ("provider", "Providers"),
+}
+
+
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
+    return analyze_usage(usage.from_frame(df), ctx)
+
+
+def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
     res = AnalysisResult(NAME, TITLE)
     p = ctx.params.get(NAME, {})
     top_n = int(p.get("top_n", TOP_N))
-    n = len(df)
-    cost = df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan)
-    priced = ~np.isnan(cost)
-    total = float(np.nansum(cost)) if n else 0.0
-    meas = call_measures(df)
-    errors = meas["error_calls"].astype(bool)
-    inp = df["input_tokens"].to_numpy(dtype="int64")
-    out = df["output_tokens"].to_numpy(dtype="int64")
-    days = period_days(df)
-    first, last = period_bounds(df)
-    priced_tokens = int(inp[priced].sum() + out[priced].sum())
+    meas = u.meas
+    n = int(meas["calls"].sum())
+    unpriced = int(meas["unpriced_calls"].sum())
+    priced_n = n - unpriced
+    total = float(meas["cost_usd"].sum()) if n else 0.0
+    inp_sum = int(meas["input_tokens"].sum())
+    out_sum = int(meas["output_tokens"].sum())
+    first, last = u.first, u.last
+    as_of = as_of_ts(pd.DataFrame(), ctx.as_of) if ctx.as_of is not None else last
+    days = days_between(first, last) if n else 0.0
+    priced_tokens = int(meas["priced_tokens"].sum())
     m = res.metrics
     m["total_cost_usd"] = Metric(total, "USD", "Total cost", "sum of cost_usd over priced calls")
     m["calls"] = Metric(n, "calls", "Calls", "number of rows")
-    m["priced_calls"] = Metric(int(priced.sum()), "calls", "Priced calls", "calls with a cost_usd")
+    m["priced_calls"] = Metric(priced_n, "calls", "Priced calls", "calls with a cost_usd")
     m["unpriced_calls"] = Metric(
-        int(n - priced.sum()), "calls", "Unpriced calls", "calls whose model has no price (cost_usd empty)"
+        unpriced, "calls", "Unpriced calls", "calls whose model has no price (cost_usd empty)"
     )
     m["unpriced_pct"] = Metric(
-        float((n - priced.sum()) / n * 100) if n else 0.0,
+        float(unpriced / n * 100) if n else 0.0,
         "%",
         "Unpriced share",
         "unpriced calls / calls x 100",
     )
     m["error_calls"] = Metric(
-        int(errors.sum()), "calls", "Failed calls", "stop_reason in TIMEOUT, ERROR, CANCELLED"
+        int(meas["error_calls"].sum()), "calls", "Failed calls", "stop_reason in TIMEOUT, ERROR, CANCELLED"
     )
     m["error_cost_usd"] = Metric(
-        float(np.nansum(cost[errors])) if n else 0.0,
+        float(meas["error_cost_usd"].sum()) if n else 0.0,
         "USD",
         "Cost of failed calls",
         "sum of cost_usd of failed calls",
     )
     m["cost_per_call_usd"] = Metric(
-        total / priced.sum() if priced.any() else None,
+        total / priced_n if priced_n else None,
         "USD/call",
         "Cost per call",
         "total cost / priced calls",
     )
-    m["input_tokens"] = Metric(int(inp.sum()), "tokens", "Input tokens", "sum of input_tokens")
-    m["output_tokens"] = Metric(int(out.sum()), "tokens", "Output tokens", "sum of output_tokens")
-    m["total_tokens"] = Metric(int(inp.sum() + out.sum()), "tokens", "Tokens", "input + output tokens")
+    m["input_tokens"] = Metric(inp_sum, "tokens", "Input tokens", "sum of input_tokens")
+    m["output_tokens"] = Metric(out_sum, "tokens", "Output tokens", "sum of output_tokens")
+    m["total_tokens"] = Metric(inp_sum + out_sum, "tokens", "Tokens", "input + output tokens")
     m["cost_per_1k_tokens_usd"] = Metric(
         total / priced_tokens * 1000 if priced_tokens else None,
         "USD/1K tokens",
@@ -117,19 +130,13 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         "total cost / (input + output tokens of priced calls) x 1000",
     )
     m["input_output_ratio"] = Metric(
-        float(inp.sum() / out.sum()) if out.sum() else None,
+        float(inp_sum / out_sum) if out_sum else None,
         "ratio",
         "Input/output ratio",
         "input tokens / output tokens",
     )
-    for key, col, label in (
-        ("customers", "customer_id", "Customers"),
-        ("organizations", "organization_id", "Organizations"),
-        ("products", "product_id", "Products"),
-        ("models", "model", "Models"),
-        ("providers", "provider", "Providers"),
-    ):
-        m[key] = Metric(int(df[col].nunique()) if n else 0, "count", label, f"distinct {col}")
+    for key, (col, label) in DISTINCT.items():
+        m[key] = Metric(u.distinct(col), "count", label, f"distinct {col}")
     m["period_days"] = Metric(days, "days", "Days covered", PERIOD_METHOD)
     m["period_start"] = Metric(
         None if first is None else first.isoformat(), "timestamp", "First call", "min timestamp"
@@ -148,11 +155,11 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     )
 
     # --- breakdowns -------------------------------------------------------------------------------
+    df = u.keys
     for name, keys in BREAKDOWNS.items():
         res.tables[name] = cost_breakdown(df, keys, total=total, measures=meas)
-    tiers_of = customer_tiers(df)
     cbc = res.tables["cost_by_customer"]
-    cbc.insert(1, "subscription_tier", tiers_of.reindex(cbc["customer_id"]).to_numpy())
+    cbc.insert(1, "subscription_tier", u.tiers().reindex(cbc["customer_id"]).to_numpy())
     res.tables["hierarchy"] = cost_breakdown(df, HIERARCHY, total=total, measures=meas).sort_values(
         HIERARCHY, kind="stable", ignore_index=True
     )
@@ -160,13 +167,13 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         "each call falls in exactly one row of each breakdown (missing keys as '(none)'); cost_usd sums "
         "to total_cost_usd and calls to calls; share_pct = cost_usd / total_cost_usd x 100"
     )
-    res.tables["cost_per_1k_by_model"] = _per_model(df, meas, priced, ctx)
+    res.tables["cost_per_1k_by_model"] = _per_model(df, meas, ctx)
     res.tables["io_ratio_by_task_type"] = _io_by(df, "task_type", meas)
 
     # --- time patterns ----------------------------------------------------------------------------
-    res.tables.update(_patterns(df, cost, days))
+    res.tables.update(_patterns(u.hour, meas))
     dated = (
-        df.assign(date=day_of(df["timestamp"]))
+        df.assign(date=pd.to_datetime(u.hour // 24 * DAY_MS, unit="ms", utc=True))
         if n
         else df.assign(date=pd.Series(dtype="datetime64[ms, UTC]"))
     )
@@ -180,8 +187,12 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     res.methods["hourly"] = "hours are UTC; share_pct = calls in that hour / calls x 100"
 
     # --- run-rate and forecasts -----------------------------------------------------------------
-    daily = daily_totals(df)
-    as_of = as_of_ts(df, ctx.as_of)
+    pat = res.tables["daily"]
+    daily = (
+        pd.Series(pat["cost_usd"].to_numpy(dtype="float64"), index=pd.DatetimeIndex(pat["date"]))
+        if n
+        else pd.Series(dtype="float64")
+    )
     rr = run_rate(daily, first, as_of)
     m["run_rate_month_usd"] = Metric(rr.monthly_usd, "USD/month", "Monthly run-rate", rr.method)
     res.methods["run_rate"] = RUN_RATE_METHOD
@@ -212,7 +223,7 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     # --- top spenders -----------------------------------------------------------------------------
     top = cbc.head(top_n).copy()
     if len(top):
-        org_of = _mode_by(df, "customer_id", "organization_id")
+        org_of = _mode_by(df, meas["calls"], "customer_id", "organization_id")
         top.insert(2, "organization_id", org_of.reindex(top["customer_id"]).to_numpy())
         top["cost_per_call_usd"] = top["cost_usd"] / (top["calls"] - top["unpriced_calls"]).where(
             lambda s: s > 0
@@ -229,15 +240,14 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
             "Top-10 customers share",
             "sum of the ten largest shares",
         )
-    res.recommendations = _recommendations(res, df, cost, priced, days, ctx)
+    res.recommendations = _recommendations(res, days, ctx)
     return res
 
 
-def _per_model(df: pd.DataFrame, meas: dict, priced: np.ndarray, ctx: AnalysisContext) -> pd.DataFrame:
+def _per_model(df: pd.DataFrame, meas: dict, ctx: AnalysisContext) -> pd.DataFrame:
     """Cost per 1K tokens, cost per call and input/output ratio by model, with the catalog list price."""
     cols = ["provider", "model"]
-    tok = np.where(priced, meas["input_tokens"] + meas["output_tokens"], 0)
-    base = cost_breakdown(df, cols, measures={**meas, "priced_tokens": tok}, extra=("priced_tokens",))
+    base = cost_breakdown(df, cols, measures=meas, extra=("priced_tokens",))
     priced_calls = base["calls"] - base["unpriced_calls"]
     base["cost_per_1k_tokens_usd"] = (base["cost_usd"] / base["priced_tokens"] * 1000).where(
         base["priced_tokens"] > 0
@@ -275,9 +285,9 @@ def _io_by(df: pd.DataFrame, col: str, meas: dict) -> pd.DataFrame:
     ]
 
 
-def _patterns(df: pd.DataFrame, cost: np.ndarray, days: int) -> dict[str, pd.DataFrame]:
-    """Daily series, hour-of-day and weekday profiles."""
-    if df.empty:
+def _patterns(hour: np.ndarray, meas: dict) -> dict[str, pd.DataFrame]:
+    """Daily series, hour-of-day and weekday profiles (``hour``: UTC hour of each row or cell)."""
+    if not len(hour):
         empty_daily = pd.DataFrame(
             columns=["date", "calls", "cost_usd", "unpriced_calls", "error_calls", "tokens"]
         )
@@ -295,18 +305,16 @@ def _patterns(df: pd.DataFrame, cost: np.ndarray, days: int) -> dict[str, pd.Dat
                 }
             ),
         }
-    ts = df["timestamp"]
     work = pd.DataFrame(
         {
-            "date": day_of(ts),
-            "hour": ts.dt.hour,
-            "calls": 1,
-            "cost_usd": np.nan_to_num(cost),
-            "unpriced_calls": np.isnan(cost).astype("int64"),
-            "error_calls": np.asarray(error_mask(df), dtype="int64"),
-            "tokens": df["input_tokens"].to_numpy() + df["output_tokens"].to_numpy(),
-        },
-        index=df.index,
+            "date": pd.to_datetime(hour // 24 * DAY_MS, unit="ms", utc=True),
+            "hour": (hour % 24).astype("int32"),
+            "calls": meas["calls"],
+            "cost_usd": meas["cost_usd"],
+            "unpriced_calls": meas["unpriced_calls"],
+            "error_calls": meas["error_calls"],
+            "tokens": meas["input_tokens"] + meas["output_tokens"],
+        }
     )
     daily = work.drop(columns="hour").groupby("date").sum()
     daily.index = pd.DatetimeIndex(daily.index)
@@ -314,7 +322,7 @@ def _patterns(df: pd.DataFrame, cost: np.ndarray, days: int) -> dict[str, pd.Dat
     daily = daily.reindex(idx, fill_value=0).rename_axis("date").reset_index()
     hourly = work.groupby("hour")[["calls", "cost_usd"]].sum().reindex(range(24), fill_value=0)
     hourly = hourly.rename_axis("hour").reset_index()
-    hourly["share_pct"] = hourly["calls"] / len(df) * 100
+    hourly["share_pct"] = hourly["calls"] / int(meas["calls"].sum()) * 100
     dcount = pd.Series(idx.day_of_week).value_counts().reindex(range(7), fill_value=0).to_numpy()
     wd = daily.assign(wd=pd.DatetimeIndex(daily["date"]).day_of_week)
     wk = wd.groupby("wd")[["calls", "cost_usd"]].sum().reindex(range(7), fill_value=0)
@@ -334,21 +342,21 @@ def _patterns(df: pd.DataFrame, cost: np.ndarray, days: int) -> dict[str, pd.Dat
     return {"daily": daily, "hourly": hourly, "weekday": weekday}
 
 
-def _mode_by(df: pd.DataFrame, key: str, value: str) -> pd.Series:
-    """For each ``key``, its most frequent ``value``."""
-    counts = df.groupby([key, value], observed=True, dropna=False).size().rename("n").reset_index()
+def _mode_by(df: pd.DataFrame, weights: np.ndarray, key: str, value: str) -> pd.Series:
+    """For each ``key``, its most frequent ``value`` (calls = ``weights``; ties: the smallest value)."""
+    counts = (
+        pd.DataFrame(
+            {key: plain_keys(df[key]).to_numpy(), value: plain_keys(df[value]).to_numpy(), "n": weights}
+        )
+        .groupby([key, value], sort=True)["n"]
+        .sum()
+        .reset_index()
+    )
     counts = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates(key)
-    return pd.Series(plain_keys(counts[value]).to_numpy(), index=plain_keys(counts[key]).to_numpy())
+    return pd.Series(counts[value].to_numpy(), index=counts[key].to_numpy())
 
 
-def _recommendations(
-    res: AnalysisResult,
-    df: pd.DataFrame,
-    cost: np.ndarray,
-    priced: np.ndarray,
-    days: int,
-    ctx: AnalysisContext,
-) -> list[Recommendation]:
+def _recommendations(res: AnalysisResult, days: float, ctx: AnalysisContext) -> list[Recommendation]:
     """Findings with a monthly dollar figure; each states how the figure was estimated."""
     recs: list[Recommendation] = []
     m = res.metrics

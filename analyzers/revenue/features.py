@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
-from analyzers.common import bucket, cost_breakdown, gross_margin_pct, period_days, revenue_method
+from analyzers.common import cost_breakdown, gross_margin_pct, revenue_method
+from analyzers.cube import DAY_MS
 from analyzers.revenue.profitability import customer_margins, monthly_factor, str_keys
 
 NAME = "features"
@@ -44,10 +46,10 @@ QUADRANT_METHOD = (
 )
 
 
-def _cust_feature(df: pd.DataFrame) -> pd.DataFrame:
+def _cust_feature(u: usage.Usage) -> pd.DataFrame:
     """calls, cost_usd, unpriced_calls and tokens per (customer, feature): ``common.cost_breakdown``."""
     keys = ["customer_id", "feature_id"]
-    out = cost_breakdown(df, keys)[
+    out = cost_breakdown(u.keys, keys, measures=u.meas)[
         [*keys, "calls", "cost_usd", "unpriced_calls", "input_tokens", "output_tokens"]
     ]
     out["tokens"] = out.pop("input_tokens") + out.pop("output_tokens")
@@ -76,7 +78,9 @@ def attribute_revenue(cf: pd.DataFrame, revenue: pd.Series, method: str = DEFAUL
     return np.nan_to_num(rev) * share
 
 
-def feature_table(df: pd.DataFrame, margins: pd.DataFrame, method: str = DEFAULT_ATTRIBUTION) -> pd.DataFrame:
+def feature_table(
+    data: pd.DataFrame | usage.Usage, margins: pd.DataFrame, method: str = DEFAULT_ATTRIBUTION
+) -> pd.DataFrame:
     cols = [
         "feature_id",
         "calls",
@@ -92,9 +96,10 @@ def feature_table(df: pd.DataFrame, margins: pd.DataFrame, method: str = DEFAULT
         "first_seen",
         "quadrant",
     ]
-    if df.empty:
+    u = data if isinstance(data, usage.Usage) else usage.from_frame(data)
+    if not u.calls:
         return pd.DataFrame(columns=cols)
-    cf = _cust_feature(df)
+    cf = _cust_feature(u)
     cf["revenue_usd"] = attribute_revenue(cf, margins.set_index("customer_id")["revenue_usd"], method)
     out = cf.groupby("feature_id", sort=True).agg(
         calls=("calls", "sum"),
@@ -114,9 +119,7 @@ def feature_table(df: pd.DataFrame, margins: pd.DataFrame, method: str = DEFAULT
             np.nan,
         )
         out["roi_pct"] = np.where(out["cost_usd"] > 0, out["margin_usd"] / out["cost_usd"] * 100.0, np.nan)
-    first = df["timestamp"].groupby(df["feature_id"], observed=True, dropna=False).min()
-    first.index = first.index.astype("object").fillna("(none)").astype("str")
-    out["first_seen"] = first.reindex(out.index)
+    out["first_seen"] = usage.first_seen(u, "feature_id").reindex(out.index)
     portfolio = gross_margin_pct(float(out["attributed_revenue_usd"].sum()), float(out["cost_usd"].sum()))
     hi_adopt = out["adoption_pct"] >= out["adoption_pct"].median()
     hi_margin = out["margin_pct"].fillna(-np.inf) >= (portfolio if portfolio is not None else 0.0)
@@ -128,13 +131,16 @@ def feature_table(df: pd.DataFrame, margins: pd.DataFrame, method: str = DEFAULT
     )
 
 
-def co_usage(df: pd.DataFrame) -> pd.DataFrame:
-    """Feature pairs used by the same customers: customers_both, Jaccard index and lift."""
+def co_usage(data: pd.DataFrame | usage.Usage) -> pd.DataFrame:
+    """Feature pairs used by the same customers: customers_both, Jaccard index and lift (ties in
+    customers_both and jaccard: by feature names)."""
     cols = ["feature_a", "feature_b", "customers_both", "jaccard", "lift"]
-    if df.empty:
+    u = data if isinstance(data, usage.Usage) else usage.from_frame(data)
+    if not u.calls:
         return pd.DataFrame(columns=cols)
-    ci, cu = pd.factorize(df["customer_id"])
-    fi, fu = pd.factorize(df["feature_id"])
+    cf = _cust_feature(u)  # sorted by customer, feature
+    ci, cu = pd.factorize(cf["customer_id"])
+    fi, fu = pd.factorize(cf["feature_id"], sort=True)
     fu = np.asarray(fu.astype("object").astype("str"))
     m = np.zeros((len(cu), len(fu)), dtype=np.int64)
     m[ci, fi] = 1
@@ -157,7 +163,7 @@ def co_usage(df: pd.DataFrame) -> pd.DataFrame:
     # name order within a pair is alphabetical so the same pair always reads the same way
     swap = out["feature_a"] > out["feature_b"]
     out.loc[swap, ["feature_a", "feature_b"]] = out.loc[swap, ["feature_b", "feature_a"]].to_numpy()
-    out = out[out["customers_both"] > 0]
+    out = out[out["customers_both"] > 0].sort_values(["feature_a", "feature_b"], kind="stable")
     return (
         out[cols]
         .sort_values(["customers_both", "jaccard"], ascending=False, kind="stable")
@@ -165,33 +171,38 @@ def co_usage(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def adoption_daily(df: pd.DataFrame) -> pd.DataFrame:
+def adoption_daily(data: pd.DataFrame | usage.Usage) -> pd.DataFrame:
     """Per UTC day and feature: distinct customers, calls and cost (long format)."""
     cols = ["date", "feature_id", "customers", "calls", "cost_usd"]
-    if df.empty:
+    u = data if isinstance(data, usage.Usage) else usage.from_frame(data)
+    if not u.calls:
         return pd.DataFrame(columns=cols)
     d = pd.DataFrame(
         {
-            "date": bucket(df["timestamp"], "D"),
-            "feature_id": df["feature_id"],
-            "customer_id": df["customer_id"],
-            "cost_usd": df["cost_usd"].astype("float64").fillna(0.0).to_numpy(),
+            "date": pd.to_datetime(u.hour // 24 * DAY_MS, unit="ms", utc=True),
+            "feature_id": u.keys["feature_id"].to_numpy(),
+            "customer_id": u.keys["customer_id"].to_numpy(),
+            "calls": u.meas["calls"],
+            "cost_usd": u.meas["cost_usd"],
         }
     )
     g = d.groupby(["date", "feature_id"], sort=True, observed=True, dropna=False)
-    out = g.agg(
-        customers=("customer_id", "nunique"), calls=("customer_id", "size"), cost_usd=("cost_usd", "sum")
-    )
+    out = g.agg(customers=("customer_id", "nunique"), calls=("calls", "sum"), cost_usd=("cost_usd", "sum"))
     return str_keys(out.reset_index(), ["feature_id"])[cols]
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
-    days = period_days(df, ctx.as_of)
+    return analyze_usage(usage.from_frame(df), ctx)
+
+
+def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
+    days = usage.period_days(u, ctx.as_of)
     f = monthly_factor(days)
-    margins = customer_margins(df, ctx)
+    margins = customer_margins(u, ctx)
     method = str((ctx.params.get("features") or {}).get("attribution", DEFAULT_ATTRIBUTION))
-    table = feature_table(df, margins, method)
-    pairs = co_usage(df)
+    table = feature_table(u, margins, method)
+    pairs = co_usage(u)
     revenue = float(table["attributed_revenue_usd"].sum()) if len(table) else 0.0
     cost = float(table["cost_usd"].sum()) if len(table) else 0.0
     top = table.iloc[0] if len(table) else None
@@ -215,7 +226,7 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
         name=NAME,
         title=TITLE,
         metrics=metrics,
-        tables={"features": table, "co_usage": pairs, "adoption_daily": adoption_daily(df)},
+        tables={"features": table, "co_usage": pairs, "adoption_daily": adoption_daily(u)},
         recommendations=_recommendations(table, f),
         methods={
             "attribution": attribution_method(method),

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
-from analyzers.common import REVENUE_METHOD, period_days
+from analyzers.common import REVENUE_METHOD
 from analyzers.revenue.profitability import customer_margins, monthly_factor
 from metering.tiers import DAYS_PER_MONTH
 
@@ -156,10 +157,15 @@ def by_segment(b: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
+    return analyze_usage(usage.from_frame(df), ctx)
+
+
+def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
     p = params_of(ctx)
-    days = period_days(df, ctx.as_of)
+    days = usage.period_days(u, ctx.as_of)
     f = monthly_factor(days)
-    margins = customer_margins(df, ctx)
+    margins = customer_margins(u, ctx)
     b, price_1k = bills(margins, days, ctx.tiers, p)
     models = compare(b, p, f)
     flat = models.iloc[0]

@@ -14,17 +14,15 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import (
     LOSS_MAKING_METHOD,
     MONTHLY_METHOD,
     PERIOD_METHOD,
-    analysis_window,
     at_risk_method,
-    customer_economics,
     gross_margin_pct,
     monthly,
-    period_days,
     plain_keys,
     revenue_method,
 )
@@ -54,25 +52,17 @@ def monthly_factor(days: float) -> float:
 
 
 def customer_margins(
-    df: pd.DataFrame, ctx: AnalysisContext, window: tuple[int, int] | None = None
+    data: pd.DataFrame | usage.Usage, ctx: AnalysisContext, window: tuple[int, int] | None = None
 ) -> pd.DataFrame:
-    """``common.customer_economics`` plus ``tokens`` and the margin ``band`` of each customer.
+    """``common.customer_economics`` plus ``tokens`` and the margin ``band`` of each customer, from call
+    rows or a usage (``analyzers.usage.economics``).
 
     Bands: ">50%", "20-50%" (20 <= pct <= 50), "0-20%" (0 <= pct < 20), "negative", or "unknown tier"
     (no revenue known). Revenue, margin and the flags are exactly those of
     ``analyzers.common.customer_economics`` (the overview cards use the same function).
     """
-    out = customer_economics(df, ctx, window)
-    if len(df):
-        tok = (
-            (df["input_tokens"].astype("int64") + df["output_tokens"].astype("int64"))
-            .groupby(df["customer_id"], observed=True, dropna=False)
-            .sum()
-        )
-        tok.index = tok.index.astype("object").fillna("(none)").astype("str")
-        out["tokens"] = tok.reindex(out["customer_id"].astype("str")).fillna(0).astype("int64").to_numpy()
-    else:
-        out["tokens"] = pd.Series(dtype="int64")
+    u = data if isinstance(data, usage.Usage) else usage.from_frame(data)
+    out = usage.economics(u, ctx, window)
     pct = out["margin_pct"].to_numpy(dtype="float64")
     with np.errstate(invalid="ignore"):
         out["band"] = np.select([pct > 50, pct >= 20, pct >= 0, pct < 0], list(BANDS), default=UNKNOWN_BAND)
@@ -194,10 +184,14 @@ def band_summary(margins: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
-    window = analysis_window(df, ctx.as_of)
-    days = period_days(df, ctx.as_of)
+    return analyze_usage(usage.from_frame(df), ctx)
+
+
+def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis of call rows or usage-cube cells (``analyzers.usage``)."""
+    days = usage.period_days(u, ctx.as_of)
     f = monthly_factor(days)
-    margins = customer_margins(df, ctx, window)
+    margins = customer_margins(u, ctx, usage.window(u, ctx.as_of))
     revenue = float(margins["revenue_usd"].sum())
     cost = float(margins["cost_usd"].sum())
     known = margins["tier"].to_numpy(dtype=object) != UNKNOWN_TIER

@@ -1,15 +1,18 @@
-"""``revenium-flow analyze [--data PATH] [--out DIR]``: run the eight analyzers, write JSON.
+"""``revenium-flow analyze [--data PATH] [--out DIR] [--engine local|dask]``: run the eight analyzers,
+write JSON.
 
 Writes ``summary.json`` and one ``<analyzer>.json`` per analyzer (layout: ``analyzers.export``; every
-key is documented in ``specs/analyzers.md``). Exit 0 = written, 2 = the data or a catalog cannot be
-read, or the data holds no valid row. ``load_inputs`` and ``run_analyzers`` are shared with the ``report`` command.
+key is documented in ``specs/analyzers.md``). ``--data`` is a CSV store or a Parquet day folder
+(``revenium-flow compact``); the analyzers that read the usage cube get it from
+``analyzers.engine.analyze_store`` (``--engine``, ``--scheduler``, ``--partition-mb``). Exit 0 = written,
+2 = the data or a catalog cannot be read, or the data holds no valid row. ``analyze_inputs`` is shared
+with the ``report`` command, ``load_inputs`` with ``export``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +44,36 @@ def add_shared_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """--engine, --scheduler, --partition-mb: how the usage cube is built (``analyzers.engine``)."""
+    p.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="how the usage cube is built partition by partition: local = a process pool on this machine "
+        "(default), dask = a Dask cluster (--scheduler, else a LocalCluster); used when every requested "
+        "analyzer reads the cube (all but performance and optimization, e.g. --only understanding "
+        "--only profitability), else the rows are read in this process and every analyzer reads them",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address, e.g. tcp://host:8786 (with --engine dask; default: a LocalCluster)",
+    )
+    p.add_argument(
+        "--partition-mb",
+        type=float,
+        default=64.0,
+        metavar="MB",
+        help="size of a CSV partition in MB (default 64); a Parquet folder is split by file",
+    )
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("analyze", help="run the eight analyzers and write JSON results")
     add_shared_options(p)
+    add_engine_options(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     p.set_defaults(func=run)
 
@@ -54,13 +84,9 @@ class InputError(Exception):
 
 def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(typed call frame, AnalysisContext, ReadResult) from the parsed options."""
-    from analyzers.base import AnalysisContext
-    from cli.commands.common import data_path, load_budgets_option, load_subscriptions_option
-    from metering.budgets import BudgetError
-    from metering.prices import CatalogError, load_catalog
+    from analyzers.engine import EmptyStore
+    from cli.commands.common import data_path
     from metering.store import StoreError, read_calls_report
-    from metering.subscriptions import SubscriptionError
-    from metering.tiers import TierError, load_tiers
 
     path = data_path(args)
     if not path.exists():
@@ -70,77 +96,23 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     except (StoreError, OSError, ValueError) as exc:
         raise InputError(f"{path}: {exc}") from exc
     if len(report.frame) == 0:
-        first = (
-            f" (first: line {report.malformed[0][0]}: {report.malformed[0][1]})" if report.malformed else ""
-        )
-        why = (
-            f"all {len(report.malformed):,} data lines are malformed{first}"
-            if report.malformed
-            else "the file holds no call rows"
-        )
-        raise InputError(f"{path}: no valid rows to analyze: {why}; check it with `revenium-flow validate`")
-    try:
-        catalog = load_catalog(getattr(args, "prices", None))
-        tiers = load_tiers(getattr(args, "tiers", None))
-        subscriptions = load_subscriptions_option(args, tiers)
-        budgets = load_budgets_option(args)
-    except (CatalogError, TierError, SubscriptionError, BudgetError) as exc:
-        raise InputError(str(exc)) from exc
-    ctx = AnalysisContext(
-        catalog=catalog,
-        tiers=tiers,
-        subscriptions=subscriptions,
-        scope_budgets=budgets,
-        sla_ms=float(getattr(args, "sla_ms", 3000.0)),
-        sensitivity=getattr(args, "sensitivity", "medium"),
-    )
-    return report.frame, ctx, report
-
-
-def run_analyzers(
-    df: Any, ctx: Any, only: list[str] | None = None
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """{name: AnalysisResult} in registry order and the seconds each took."""
-    from analyzers import registry
-
-    names = list(registry.ANALYZER_NAMES)
-    if only:
-        for n in only:
-            registry.get(n)  # KeyError naming the valid names
-        names = [n for n in names if n in only]
-    results: dict[str, Any] = {}
-    timings: dict[str, float] = {}
-    for name in names:
-        t0 = time.perf_counter()
-        results[name] = registry.run(name, df, ctx)
-        timings[name] = time.perf_counter() - t0
-    return results, timings
+        raise InputError(f"{path}: {EmptyStore(report.malformed)}")
+    return report.frame, load_context(args), report
 
 
 def summary(
-    df: Any, report: Any, path: Path, results: dict[str, Any], timings: dict[str, float]
+    figures: dict[str, Any], malformed: int, path: Path, results: dict[str, Any], timings: dict[str, float]
 ) -> dict[str, Any]:
-    """The contents of summary.json."""
+    """The contents of summary.json (``figures``: ``analyzers.summary``)."""
     import pandas as pd
 
-    from analyzers.common import period_bounds, period_days, total_cost
     from analyzers.export import iso_utc
 
-    first, last = period_bounds(df)
-    n = len(df)
     return {
         "data_path": str(path),
         "generated_at": iso_utc(pd.Timestamp.now(tz="UTC")),
-        "calls": n,
-        "total_cost_usd": total_cost(df),
-        "unpriced_calls": int(df["cost_usd"].isna().sum()) if n else 0,
-        "customers": int(df["customer_id"].nunique()) if n else 0,
-        "organizations": int(df["organization_id"].nunique()) if n else 0,
-        "models": int(df["model"].nunique()) if n else 0,
-        "period_start": None if first is None else iso_utc(first),
-        "period_end": None if last is None else iso_utc(last),
-        "period_days": period_days(df),
-        "malformed_lines": len(report.malformed),
+        **figures,
+        "malformed_lines": malformed,
         **headline_figures(results),
         "analyzers": {name: f"{name}.json" for name in results},
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
@@ -172,20 +144,94 @@ def headline_figures(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def analyze_inputs(
-    args: argparse.Namespace, command: str
-) -> tuple[dict[str, Any], dict[str, Any], Any] | None:
-    """(results, summary document, read report) for the parsed options, or None after printing why
-    the input cannot be used (the caller then exits 2)."""
-    from cli.commands.common import data_path
+def load_context(args: argparse.Namespace) -> Any:
+    """The AnalysisContext of the parsed options (catalogs, subscriptions, budgets, SLA, sensitivity)."""
+    from analyzers.base import AnalysisContext
+    from cli.commands.common import load_budgets_option, load_subscriptions_option
+    from metering.budgets import BudgetError
+    from metering.prices import CatalogError, load_catalog
+    from metering.subscriptions import SubscriptionError
+    from metering.tiers import TierError, load_tiers
 
     try:
-        df, ctx, report = load_inputs(args)
-        results, timings = run_analyzers(df, ctx, args.only)
+        catalog = load_catalog(getattr(args, "prices", None))
+        tiers = load_tiers(getattr(args, "tiers", None))
+        subscriptions = load_subscriptions_option(args, tiers)
+        budgets = load_budgets_option(args)
+    except (CatalogError, TierError, SubscriptionError, BudgetError) as exc:
+        raise InputError(str(exc)) from exc
+    return AnalysisContext(
+        catalog=catalog,
+        tiers=tiers,
+        subscriptions=subscriptions,
+        scope_budgets=budgets,
+        sla_ms=float(getattr(args, "sla_ms", 3000.0)),
+        sensitivity=getattr(args, "sensitivity", "medium"),
+    )
+
+
+def progress_bar(label: str) -> Any:
+    """A progress callback drawing a bar over partitions on stderr when it is a terminal (else None)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def draw(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        print(
+            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} partitions",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return draw
+
+
+def analyze_inputs(
+    args: argparse.Namespace, command: str
+) -> tuple[dict[str, Any], dict[str, Any], list[tuple[int, str]]] | None:
+    """(results, summary document, malformed lines) for the parsed options, or None after printing why
+    the input cannot be used (the caller then exits 2). The data may be a CSV store or a Parquet day
+    folder (``revenium-flow compact``)."""
+    from analyzers import registry
+    from analyzers.engine import EmptyStore, analyze_store
+    from cli.commands.common import data_path
+    from metering.store import StoreError
+
+    path = data_path(args)
+    try:
+        if not path.exists():
+            raise InputError(
+                f"{path}: no such file (generate data with `revenium-flow generate` or pass --data)"
+            )
+        names = list(registry.ANALYZER_NAMES)
+        if args.only:
+            for n in args.only:
+                registry.get(n)  # KeyError naming the valid names
+            names = [n for n in names if n in args.only]
+        ctx = load_context(args)
+        try:
+            done = analyze_store(
+                path,
+                ctx,
+                names,
+                engine=getattr(args, "engine", "local"),
+                scheduler=getattr(args, "scheduler", None),
+                partition_mb=getattr(args, "partition_mb", 64.0),
+                progress=progress_bar(f"revenium-flow {command}"),
+            )
+        except EmptyStore as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        except (StoreError, OSError, ValueError) as exc:
+            msg = str(exc)
+            raise InputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from exc
     except (InputError, KeyError) as exc:
         print(f"revenium-flow {command}: {exc}", file=sys.stderr)
         return None
-    return results, summary(df, report, data_path(args), results, timings), report
+    doc = summary(done.figures, len(done.malformed), path, done.results, done.timings)
+    return done.results, doc, done.malformed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     done = analyze_inputs(args, "analyze")
     if done is None:
         return 2
-    results, doc, report = done
+    results, doc, malformed = done
     timings = doc["timings_s"]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +251,6 @@ def run(args: argparse.Namespace) -> int:
         f"analyzed {doc['calls']:,} calls (${doc['total_cost_usd']:,.2f}, {doc['customers']} customers) "
         f"with {len(results)} analyzers in {sum(timings.values()):.2f}s -> {out}/"
     )
-    if report.malformed:
-        print(f"warning: {len(report.malformed)} malformed lines skipped", file=sys.stderr)
+    if malformed:
+        print(f"warning: {len(malformed)} malformed lines skipped", file=sys.stderr)
     return 0

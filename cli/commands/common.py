@@ -23,13 +23,17 @@ def add_data_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_catalog_options(p: argparse.ArgumentParser) -> None:
+def add_prices_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prices",
         type=Path,
         default=None,
         help="price catalog JSON (default: $REVENIUM_FLOW_PRICES or built-in)",
     )
+
+
+def add_catalog_options(p: argparse.ArgumentParser) -> None:
+    add_prices_option(p)
     p.add_argument(
         "--tiers", type=Path, default=None, help="tiers JSON (default: $REVENIUM_FLOW_TIERS or built-in)"
     )

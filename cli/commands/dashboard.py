@@ -8,7 +8,13 @@ import os
 import threading
 from typing import Any
 
-from cli.commands.common import add_budgets_option, add_data_option, add_subscriptions_option, data_path
+from cli.commands.common import (
+    add_budgets_option,
+    add_catalog_options,
+    add_data_option,
+    add_subscriptions_option,
+    data_path,
+)
 
 log = logging.getLogger(__name__)
 #: seconds between two ingest log lines (a line only when something arrived or was refused)
@@ -24,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "that invites you to press Generate.",
     )
     add_data_option(p)
+    add_catalog_options(p)
     add_subscriptions_option(p)
     add_budgets_option(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
@@ -114,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     from cli.commands.common import load_budgets_option, load_subscriptions_option
     from dashboard.auth import USERS_ENV, UsersError, is_loopback, load_users
     from metering.budgets import BudgetError
+    from metering.prices import load_catalog
     from metering.subscriptions import SubscriptionError
+    from metering.tiers import load_tiers
 
     try:
         users = load_users(users_file=args.users_file)
@@ -130,17 +139,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     path = data_path(args)
     try:
-        ctx = AnalysisContext()
+        ctx = AnalysisContext(catalog=load_catalog(args.prices), tiers=load_tiers(args.tiers))
         ctx.subscriptions = load_subscriptions_option(args, ctx.tiers)
         ctx.scope_budgets = load_budgets_option(args)
     except (SubscriptionError, BudgetError, ValueError) as exc:
         print(f"revenium-flow dashboard: {exc}")
         return 2
-    app = create_app(path, interval_ms=args.interval_ms, users=users, context=ctx)
-    if args.workspace:
-        from dashboard.pages.chart_builder.controls import WORKSPACE_CONFIG
-
-        app.server.config[WORKSPACE_CONFIG] = args.workspace
+    app = create_app(path, interval_ms=args.interval_ms, users=users, context=ctx, workspace=args.workspace)
     configure_logging()
     state = "exists" if path.exists() else "missing — press Generate in the page"
     access = (

@@ -64,6 +64,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--prices", default=None, help="price catalog JSON (default: $REVENIUM_FLOW_PRICES or built-in)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument(
+        "--parquet",
+        action="store_true",
+        help="also write the rows as Parquet partitioned by day beside the CSV (as `revenium-flow compact`)",
+    )
     p.set_defaults(func=run)
 
 
@@ -179,6 +184,14 @@ def _run(args: argparse.Namespace, stop) -> int:  # noqa: ANN001
         )
         state = result.state + (f" ({result.message})" if result.message else "")
         print("\n".join([f"state           {state}", *lines]))
+    if result.state == "done" and getattr(args, "parquet", False):
+        from cli.commands.compact import default_folder
+        from metering.parquet import compact
+
+        out = default_folder(path)
+        done = compact(path, out)
+        if not args.quiet:
+            print(f"parquet         {len(done.days_written)} day(s) -> {out}/")
     if result.state == "stopped":
         return 128 + (result.signal or 2)
     return 0 if result.state == "done" else 1

@@ -21,12 +21,13 @@ from typing import Any
 
 
 def add_parser(subparsers: Any) -> None:
-    from cli.commands.common import add_data_option
+    from cli.commands.common import add_data_option, add_prices_option
 
     p = subparsers.add_parser(
         "ingest", help="serve only the metering ingest routes, in N processes sharing the port"
     )
     add_data_option(p)
+    add_prices_option(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8060, help="port (default 8060; 0 = any free port)")
     p.add_argument("--workers", type=int, default=2, help="processes sharing the port (default 2)")
@@ -34,14 +35,14 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def ingest_app(data_path: Path, *, shared: bool, **options: Any) -> tuple[Any, Any]:
+def ingest_app(data_path: Path, **options: Any) -> tuple[Any, Any]:
     """A Flask app carrying only the ingest routes, and its ``IngestState``."""
     from flask import Flask
 
     from ingest import register_ingest
 
     app = Flask("revenium-flow-ingest")
-    state = register_ingest(app, data_path, shared_ledger=shared, **options)
+    state = register_ingest(app, data_path, **options)
     return app, state
 
 
@@ -57,13 +58,18 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 
 def _worker(
-    data_path: Path, host: str, port: int, threads: int, shared: bool, sock: socket.socket | None = None
+    data_path: Path,
+    host: str,
+    port: int,
+    threads: int,
+    sock: socket.socket | None = None,
+    catalog: Any = None,
 ) -> None:
     """One process: its own SO_REUSEPORT socket (or ``sock``), the ingest app, waitress until SIGTERM/SIGINT."""
     import waitress
 
     sock = sock or reuseport_socket(host, port)
-    app, state = ingest_app(data_path, shared=shared)
+    app, state = ingest_app(data_path, catalog=catalog)
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
@@ -91,6 +97,13 @@ def run(args: argparse.Namespace) -> int:
         print("revenium-flow ingest: this system has no SO_REUSEPORT; use --workers 1", file=sys.stderr)
         return 2
     path = data_path(args)
+    from metering.prices import CatalogError, load_catalog
+
+    try:  # loaded once, before the workers fork: every process prices with the same catalog
+        catalog = load_catalog(args.prices)
+    except CatalogError as exc:
+        print(f"revenium-flow ingest: {exc}", file=sys.stderr)
+        return 2
     # bind first so that port 0 resolves once: one worker serves this socket; with several, it is closed
     # and a bound, non-listening socket holds the port while every worker binds its own to it
     try:
@@ -111,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.workers == 1:
-        _worker(path, args.host, port, args.threads, shared=False, sock=holder)
+        _worker(path, args.host, port, args.threads, sock=holder, catalog=catalog)
         return 0
     children: list[int] = []
     for _ in range(args.workers):
@@ -121,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if holder is not None:
                     holder.close()
-                _worker(path, args.host, port, args.threads, shared=True)
+                _worker(path, args.host, port, args.threads, catalog=catalog)
             except BaseException:  # noqa: BLE001 - report and exit non-zero
                 import traceback
 

@@ -6,7 +6,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 #: (table key, header) per displayed column; prices are USD per 1K tokens
@@ -24,13 +23,10 @@ _NUMERIC = {"input_per_1k", "output_per_1k", "cache_read_per_1k", "cache_creatio
 
 
 def add_parser(subparsers: Any) -> None:
+    from cli.commands.common import add_prices_option
+
     p = subparsers.add_parser("prices", help="list the price catalog (USD per 1K tokens)")
-    p.add_argument(
-        "--prices",
-        type=Path,
-        default=None,
-        help="price catalog JSON (default: $REVENIUM_FLOW_PRICES or built-in)",
-    )
+    add_prices_option(p)
     p.add_argument("--provider", default=None, help="only this provider's models")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)

@@ -1,8 +1,9 @@
 """The page every analyzer gets: KPI cards, its charts, extra grids, a table explorer, recommendations.
 
-Each analyzer page module registers itself with ``dash.register_page`` and calls :func:`layout`;
-:func:`register` adds the page's callbacks to the app (ids are prefixed with the analyzer name,
-so the eight pages never share a component id).
+An analyzer's page is a :class:`PageSpec` (``dashboard/pages/<name>/page.py``'s ``SPEC``, or the generic
+one); ``dashboard.pages.register_pages`` calls :func:`register_page`, which builds :func:`layout` and hands
+:func:`register` (the page's callbacks) to the app. Ids are prefixed with the analyzer name, so no two
+pages share a component id.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dashboard.components.blocks import (
     kpi_row,
     recommendation_list,
 )
-from dashboard.components.charts import DATA_INPUTS, compute, has_rows
+from dashboard.components.charts import DATA_INPUTS, ReportFigure, compute, has_rows
 from dashboard.hub import DataHub
 
 
@@ -55,6 +56,8 @@ class PageSpec:
     headline: Callable[[AnalysisResult], Any] | None = None
     #: metrics the headline already shows (left out of the KPI cards)
     hidden_metrics: tuple[str, ...] = ()
+    #: the report's figures besides the charts' own (``dashboard.reports``): result -> [(title, figure)]
+    report_figures: Callable[[AnalysisResult], list[ReportFigure]] | None = None
 
 
 def register_page(module: str, spec: PageSpec, *, order: int) -> None:

@@ -13,7 +13,8 @@ import pandas as pd
 from dash import html
 
 from analyzers.base import PRIORITY_ORDER, Metric, Recommendation
-from dashboard.components.format import change_text, format_value, money
+from analyzers.common import fmt_usd
+from dashboard.components.format import change_text, format_value
 from metering.csv_safety import FORMULA_PREFIXES, QUOTE
 
 PRIORITY_COLOURS = {"high": "danger", "medium": "warning", "low": "secondary"}
@@ -92,7 +93,7 @@ def recommendation_list(recs: Iterable[Recommendation]) -> html.Div:
                             ),
                             html.Strong(r.title),
                             html.Span(
-                                f"{money(r.monthly_impact_usd)}/month", className="float-end fw-semibold"
+                                f"{fmt_usd(r.monthly_impact_usd)}/month", className="float-end fw-semibold"
                             ),
                         ]
                     ),

@@ -16,6 +16,8 @@ from dashboard.components.shell import DRILL_STORE, FILTER_STORE, VERSION_STORE
 from dashboard.hub import DataHub, filters_from_store
 
 TEMPLATE = "plotly_white"
+#: (title, figure) of a static report's figure
+ReportFigure = tuple[str, go.Figure]
 #: the template as a plain dict, for figures built without validation (hot, redrawn every data version)
 TEMPLATE_DICT = pio.templates[TEMPLATE].to_plotly_json()
 MARGIN = {"l": 40, "r": 10, "t": 30, "b": 40}
@@ -131,3 +133,39 @@ def register_result_chart(app, hub, analyzer: str, graph_id: str, process, creat
         if result is None:
             return empty_figure("No data yet — press Generate.")
         return create(process(result))
+
+
+def result_table(result: AnalysisResult, name: str, *cols: str) -> pd.DataFrame | None:
+    """The result's table ``name`` when it has rows and every column of ``cols`` (else None)."""
+    t = result.tables.get(name)
+    if t is None or t.empty or any(c not in t.columns for c in cols):
+        return None
+    return t
+
+
+def bar_figure(df: pd.DataFrame, x: str, y: str, *, color: str | None = None, ytitle: str = "") -> go.Figure:
+    """A plain (or, with ``color``, grouped) bar chart of a report figure."""
+    if color:
+        fig = go.Figure(
+            [
+                go.Bar(name=str(k), x=g[x].astype(str), y=g[y])
+                for k, g in df.groupby(color, sort=False, observed=True)
+            ]
+        )
+        fig.update_layout(barmode="group")
+    else:
+        fig = go.Figure(go.Bar(x=df[x].astype(str), y=df[y]))
+    fig.update_layout(template=TEMPLATE, margin={"l": 50, "r": 10, "t": 10, "b": 80}, yaxis_title=ytitle)
+    return fig
+
+
+def lines_figure(df: pd.DataFrame, x: str, y: str, by: str, ytitle: str) -> go.Figure:
+    """One line per value of ``by`` (a report figure)."""
+    fig = go.Figure(
+        [
+            go.Scatter(name=str(k), x=g[x], y=g[y], mode="lines")
+            for k, g in df.groupby(by, sort=True, observed=True)
+        ]
+    )
+    fig.update_layout(template=TEMPLATE, margin={"l": 50, "r": 10, "t": 10, "b": 40}, yaxis_title=ytitle)
+    return fig

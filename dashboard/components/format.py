@@ -1,24 +1,17 @@
-"""Number formatting for cards, tables and toasts (pure; one place so every page reads the same)."""
+"""Number formatting for cards, tables and toasts (pure; one place so every page reads the same). Money is
+``analyzers.common.fmt_usd`` and percent ``analyzers.common.fmt_pct``: the one money and percent formats
+of analyzers, pages and reports."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from analyzers.common import fmt_pct, fmt_usd
+
 
 def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def money(value: Any, decimals: int | None = None) -> str:
-    """``$1,234.56``; small amounts keep more decimals so a $0.004 call is not shown as $0.00."""
-    if is_missing(value):
-        return "—"
-    v = float(value)
-    if decimals is None:
-        decimals = 2 if abs(v) >= 1 or v == 0 else 4
-    sign = "-" if v < 0 else ""
-    return f"{sign}${abs(v):,.{decimals}f}"
 
 
 def number(value: Any) -> str:
@@ -40,11 +33,11 @@ def format_value(value: Any, unit: str) -> str:
     if isinstance(value, str):
         return value
     if u.startswith("usd"):
-        text = money(value)
+        text = fmt_usd(value)
         suffix = unit[3:].strip()
         return f"{text}{suffix}" if suffix else text
     if u == "%":
-        return f"{float(value):,.1f} %"
+        return fmt_pct(value)
     if u == "ms":
         return f"{float(value):,.0f} ms"
     if u in ("s", "seconds"):

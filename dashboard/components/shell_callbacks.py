@@ -16,6 +16,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_up
 from dash.exceptions import PreventUpdate
 
 from analyzers.base import SEVERITY_ORDER, SEVERITY_RANK, Alert
+from analyzers.common import MISSING_KEY
 from dashboard.auth import write_refusal
 from dashboard.components import shell as ids
 from dashboard.components.blocks import SEVERITY_COLOURS
@@ -226,7 +227,7 @@ def filters_payload(start: str | None, end: str | None, values: dict[str, list |
 
 def option_list(values) -> list[dict]:
     """Dropdown options; labels are plain text (Dash renders them as text, never HTML)."""
-    return [{"label": str(v) or "(none)", "value": str(v)} for v in values or []]
+    return [{"label": str(v) or MISSING_KEY, "value": str(v)} for v in values or []]
 
 
 def simulated_rows(hub: DataHub) -> dict[str, int]:

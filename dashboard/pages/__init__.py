@@ -10,13 +10,15 @@ is a new page.
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import dash
 
-from analyzers.registry import ANALYZER_NAMES
+from analyzers import registry
 from dashboard.components import analyzer_page
 from dashboard.components.analyzer_page import PageSpec
+from dashboard.pages.chart_builder.workspace import Workspace
 
 
 def analyzer_spec(name: str) -> PageSpec:
@@ -27,8 +29,6 @@ def analyzer_spec(name: str) -> PageSpec:
     except ModuleNotFoundError as exc:
         if exc.name not in (module_name, f"{__name__}.{name}"):
             raise
-    from analyzers import registry
-
     mod = registry.get(name)
     return PageSpec(name=name, title=mod.TITLE, description=mod.DESCRIPTION)
 
@@ -37,8 +37,9 @@ def analyzer_spec(name: str) -> PageSpec:
 KEY = "pages.{}"
 
 
-def register_pages() -> None:
-    """``dash.register_page`` for every page (after the app is created; idempotent per key)."""
+def register_pages(workspace: Workspace | None = None) -> None:
+    """``dash.register_page`` for every page (after the app is created; idempotent per key); the chart
+    builder gets ``workspace`` (its saved charts), as every page gets the hub."""
     from dashboard.pages.chart_builder import page as chart_builder
     from dashboard.pages.overview import page as overview
 
@@ -51,14 +52,14 @@ def register_pages() -> None:
         layout=overview.layout,
         register_callbacks=overview.register_callbacks,
     )
-    for order, name in enumerate(ANALYZER_NAMES, start=1):
+    for order, name in enumerate(registry.ANALYZER_NAMES, start=1):
         analyzer_page.register_page(KEY.format(name), analyzer_spec(name), order=order)
     dash.register_page(
         KEY.format("chart_builder"),
         path="/charts",
         name="Chart builder",
         title="revenium-flow · Chart builder",
-        order=len(ANALYZER_NAMES) + 1,
+        order=len(registry.ANALYZER_NAMES) + 1,
         layout=chart_builder.layout,
-        register_callbacks=chart_builder.register_callbacks,
+        register_callbacks=functools.partial(chart_builder.register_callbacks, workspace=workspace),
     )

@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 
 from analyzers.base import AnalysisResult
-from dashboard.components.format import format_value, money
+from analyzers.common import fmt_usd
+from dashboard.components.format import format_value
 from dashboard.components.headline import CARD_KEYS
 from dashboard.reports.figures import figures_for
 
@@ -90,7 +91,7 @@ def _recs(result: AnalysisResult) -> str:
     if not recs:
         return "<h2>Recommendations</h2><p class='note'>No recommendation for this data.</p>"
     items = [
-        f"<div class='rec {_esc(r.priority)}'><span class='imp'>{_esc(money(r.monthly_impact_usd))}/month</span>"
+        f"<div class='rec {_esc(r.priority)}'><span class='imp'>{_esc(fmt_usd(r.monthly_impact_usd))}/month</span>"
         f"<b>{_esc(r.title)}</b> <span class='note'>({_esc(r.priority)})</span><div>{_esc(r.detail)}</div></div>"
         for r in recs
     ]
@@ -141,7 +142,7 @@ def render_index(results: dict[str, AnalysisResult], summary: dict[str, Any]) ->
     """The index: the data summary as cards and one card per report with its top recommendation."""
     facts = [
         ("Calls", f"{summary.get('calls', 0):,}"),
-        ("Total cost", money(summary.get("total_cost_usd"))),
+        ("Total cost", fmt_usd(summary.get("total_cost_usd"))),
         ("Customers", f"{summary.get('customers', 0):,}"),
         ("Unpriced calls", f"{summary.get('unpriced_calls', 0):,}"),
         ("From", summary.get("period_start") or "—"),
@@ -155,7 +156,7 @@ def render_index(results: dict[str, AnalysisResult], summary: dict[str, Any]) ->
     for name, r in results.items():
         recs = r.sorted_recommendations()
         top = (
-            f"<div class='note'>{_esc(recs[0].title)} — {_esc(money(recs[0].monthly_impact_usd))}/month</div>"
+            f"<div class='note'>{_esc(recs[0].title)} — {_esc(fmt_usd(recs[0].monthly_impact_usd))}/month</div>"
             if recs
             else ""
         )

@@ -121,6 +121,7 @@ _rows = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(_rows)
 def test_attribution_and_counts_reconcile(rows):

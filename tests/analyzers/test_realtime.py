@@ -167,6 +167,7 @@ def test_projection_on_the_third_uses_the_trailing_rate():
     assert b["rolling_30d_usd"] == pytest.approx(27 * 1.0 + 15)  # Oct 5 - Nov 3
 
 
+@pytest.mark.slow
 def test_each_threshold_alerts_once_per_scope_and_month(tmp_path):
     from metering.budgets import ScopeBudget
 

@@ -162,6 +162,7 @@ _row = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_row, min_size=1, max_size=25))
 def test_matches_the_day_by_day_reference(rs):

@@ -155,6 +155,7 @@ def test_edge_cases_header_only_one_customer_all_unpriced_all_errors():
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 400), st.integers(0, 10_000), st.integers(1, 12))
 def test_every_breakdown_reconciles_on_random_traffic(n, seed, days):

@@ -160,6 +160,28 @@ def test_margin_by_customer_equals_the_profitability_analyzer(calls):
     assert math.isclose(by_model["value"].sum(), float(econ["margin_usd"].sum()), rel_tol=1e-12)
 
 
+def test_margin_follows_the_handed_over_context_and_its_subscriptions_file(calls, tmp_path):
+    """The dashboard hands its analysis context to the chart builder: a subscriptions file changes a chart's
+    margin exactly as it changes the profitability analyzer's."""
+    from metering.subscriptions import load_subscriptions
+
+    subs_file = tmp_path / "subs.csv"
+    subs_file.write_text(
+        "customer,tier,start,end,price\ncust_a,enterprise,2020-01-01,,5000\n", encoding="utf-8"
+    )
+    prices = {n: t.price_usd_month for n, t in TIERS.items()}
+    ctx = AnalysisContext(tiers=dict(TIERS), subscriptions=load_subscriptions(subs_file, prices))
+    config = ChartConfig(title="m", chart_type="table", dimensions=("customer",), metric="margin")
+    got = aggregate(chart_frame(config, calls, context=ctx), ["customer"], "margin").set_index("customer")[
+        "value"
+    ]
+    plain = aggregate(chart_frame(config, calls), ["customer"], "margin").set_index("customer")["value"]
+    econ = customer_economics(calls, ctx).set_index("customer_id")
+    for cust, margin in econ["margin_usd"].items():
+        assert math.isclose(got[cust], margin, rel_tol=1e-12)
+    assert not math.isclose(got["cust_a"], plain["cust_a"], rel_tol=1e-6)  # the file's price is used
+
+
 def test_dimension_filters_keep_the_cut_share_of_revenue(calls):
     base = ChartConfig(title="m", chart_type="bar", dimensions=("model",), metric="margin")
     whole = dict(zip(build_figure(base, calls).data[0].x, build_figure(base, calls).data[0].y, strict=True))

@@ -139,7 +139,17 @@ def test_saved_list_and_corrupt_files_do_not_break_the_page(ws):
     assert logic.problems_view(Workspace(ws.root.parent / "empty", seed_examples=False).list()) == []
 
 
-def test_workspace_comes_from_the_server_config_then_the_environment(tmp_path, monkeypatch):
-    assert logic.workspace_for({logic.WORKSPACE_CONFIG: str(tmp_path / "a")}).root == tmp_path / "a"
+def test_workspace_is_handed_to_the_page_else_comes_from_the_environment(tmp_path, monkeypatch):
+    from dashboard.app import create_app
+    from dashboard.pages.chart_builder.workspace import Workspace
+
+    assert Workspace(tmp_path / "a").root == tmp_path / "a"
     monkeypatch.setenv("REVENIUM_FLOW_WORKSPACE", str(tmp_path / "b"))
-    assert logic.workspace_for({}).root == tmp_path / "b"
+    assert Workspace().root == tmp_path / "b"
+    # create_app hands its workspace to the page: the saved list reads that folder, no server config involved
+    import dash
+
+    app = create_app(tmp_path / "calls.csv", workspace=tmp_path / "a")
+    handed = dash.page_registry["pages.chart_builder"]["register_callbacks"].keywords["workspace"]
+    assert handed.root == tmp_path / "a"
+    assert not any("WORKSPACE" in k for k in app.server.config)

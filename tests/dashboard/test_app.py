@@ -33,6 +33,37 @@ def test_pages_register_in_nav_order(empty_path):
     assert [p["name"] for p in pages][: len(NAV)] == NAV
 
 
+def test_a_new_analyzer_is_one_module_and_one_registry_line(empty_path, monkeypatch):
+    """No page folder, no nav order, no report entry: the registry line alone gives it a page and a report."""
+    import sys
+    import types
+
+    from analyzers import registry
+    from analyzers.base import AnalysisResult, Metric
+    from dashboard.reports.figures import figures_for
+
+    mod = types.ModuleType("unit_costs_analyzer")
+    mod.NAME, mod.TITLE, mod.DESCRIPTION = "unit_costs", "Unit costs", "Cost per unit of work."
+    mod.analyze = lambda df, ctx: AnalysisResult(
+        name="unit_costs", title="Unit costs", metrics={"calls": Metric(len(df), "calls", "Calls", "rows")}
+    )
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    monkeypatch.setattr(registry, "MODULES", {**registry.MODULES, "unit_costs": mod.__name__})
+    monkeypatch.setattr(registry, "ANALYZER_NAMES", (*registry.ANALYZER_NAMES, "unit_costs"))
+    saved = dict(dash.page_registry)
+    try:
+        app = create_app(empty_path)
+        page = dash.page_registry["pages.unit_costs"]
+        assert (page["path"], page["name"], page["order"]) == ("/unit_costs", "Unit costs", 9)
+        assert dash.page_registry["pages.chart_builder"]["order"] == 10
+        assert "Cost per unit of work." in str(page["layout"])
+        assert app.server.test_client().get("/unit_costs").status_code == 200
+        assert figures_for(mod.analyze([], None)) == []  # a report without charts still renders
+    finally:
+        dash.page_registry.clear()
+        dash.page_registry.update(saved)
+
+
 def test_index_loads_only_local_css_and_js(empty_path):
     app = create_app(empty_path)
     html = app.server.test_client().get("/").get_data(as_text=True)
@@ -84,6 +115,31 @@ def test_dashboard_command_parses_and_rejects_a_bad_port():
     assert (args.host, args.port, args.data) == ("127.0.0.1", 8050, None)
     bad = parser.parse_args(["dashboard", "--port", "70000"])
     assert dashboard_cmd.run(bad) == 2
+
+
+def test_dashboard_command_takes_prices_and_tiers_and_names_a_bad_file(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    dashboard_cmd.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["dashboard", "--prices", "p.json", "--tiers", "t.json"])
+    assert (str(args.prices), str(args.tiers)) == ("p.json", "t.json")
+    bad = tmp_path / "prices.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert (
+        dashboard_cmd.run(
+            parser.parse_args(["dashboard", "--data", str(tmp_path / "c.csv"), "--prices", str(bad)])
+        )
+        == 2
+    )
+    assert "prices.json" in capsys.readouterr().out
+
+
+def test_the_apps_catalog_prices_ingested_rows(tmp_path):
+    """create_app loads the catalog once (its analysis context) and hands it to the ingest writer."""
+    from analyzers.base import AnalysisContext
+
+    ctx = AnalysisContext()
+    app = create_app(tmp_path / "calls.csv", context=ctx)
+    assert app.server.extensions["revenium_ingest"].writer.catalog is ctx.catalog
 
 
 @pytest.mark.parametrize("interval", [100])
@@ -161,3 +217,48 @@ def test_hub_releases_memory_on_a_new_run_and_when_data_goes_quiet(tmp_path, mon
     assert hub.tick().reset
     join_release_threads()
     assert len(released) == 2
+
+
+def _layout_ids(component) -> set[str]:
+    ids = set()
+    stack = [component]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend(node)
+            continue
+        if not hasattr(node, "to_plotly_json"):
+            continue
+        cid = getattr(node, "id", None)
+        if isinstance(cid, str):
+            ids.add(cid)
+        for prop in getattr(node, "_prop_names", ()):
+            value = getattr(node, prop, None)
+            if hasattr(value, "to_plotly_json") or isinstance(value, (list, tuple)):
+                stack.append(value)
+    return ids
+
+
+def test_every_callback_id_is_in_the_layouts_built_at_start_up(empty_path):
+    """suppress_callback_exceptions is off: a typo in a callback id is an error, and every page's layout
+    is complete when the app starts (the validation layout holds the shell and every page)."""
+    app = create_app(empty_path)
+    assert app.config.suppress_callback_exceptions is False
+    app.server.test_client().get(
+        "/"
+    )  # the pages' router and the validation layout are set up on the first request
+    known = _layout_ids(app.validation_layout)
+    assert {
+        "store-version",
+        "cb-preview",
+        "understanding-kpis",
+        "realtime-alerts-grid",
+    } <= known  # shell + pages
+    missing = set()
+    for key, callback in app.callback_map.items():
+        deps = [*callback["inputs"], *callback.get("state", [])]
+        outputs = [o.rsplit(".", 1)[0] for o in key.strip(".").split("...")]
+        for cid in [d["id"] for d in deps] + outputs:
+            if isinstance(cid, str) and not cid.startswith("{") and cid not in known:
+                missing.add(cid)
+    assert not missing, f"callback ids not in any layout: {sorted(missing)}"

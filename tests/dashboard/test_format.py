@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 
-from dashboard.components.format import change_text, format_value, megabytes, money, number
+from analyzers.common import fmt_usd
+from dashboard.components.format import change_text, format_value, megabytes, number
 
 
-def test_money_keeps_small_amounts_visible():
-    assert money(1234.5) == "$1,234.50"
-    assert money(0.0042) == "$0.0042"
-    assert money(-3) == "-$3.00"
-    assert money(0) == "$0.00"
-    assert money(None) == "—" and money(math.nan) == "—"
+def test_money_keeps_small_amounts_visible_and_every_digit():
+    assert fmt_usd(1234.5) == "$1,234.50"
+    assert fmt_usd(0.0042) == "$0.0042"
+    assert fmt_usd(-3) == "-$3.00"
+    assert fmt_usd(0) == "$0.00"
+    assert fmt_usd(2.5e6) == "$2,500,000.00"  # a finance reader sees every digit, never "$2.5M"
+    assert fmt_usd(None) == "n/a" and fmt_usd(math.nan) == "n/a"  # unknown, not zero (a dash reads as 0)
 
 
 def test_format_value_by_unit():
@@ -22,7 +24,8 @@ def test_format_value_by_unit():
     assert format_value(1500.4, "ms") == "1,500 ms"
     assert format_value(5000, "calls") == "5,000"
     assert format_value("gpt-4o", "") == "gpt-4o"
-    assert format_value(None, "USD") == "—"
+    assert format_value(None, "USD") == "—"  # an empty card, as every missing card value
+    assert format_value(2.5e6, "USD") == "$2,500,000.00"
 
 
 def test_number_and_megabytes():

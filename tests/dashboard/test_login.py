@@ -160,13 +160,12 @@ def test_admin_runs_generate_and_viewer_is_refused(guarded):
 
 
 def test_viewer_cannot_write_charts(tmp_path):
-    from dashboard.pages.chart_builder.controls import WORKSPACE_CONFIG
-
     save, name, ws_version = "cb-save", "cb-name", "cb-ws-version"  # the chart builder page's ids
 
     workspace = tmp_path / "charts"
-    app = create_app(tmp_path / "calls.csv", control=RecordingControl(), users=load_users(USERS_TEXT))
-    app.server.config[WORKSPACE_CONFIG] = str(workspace)
+    app = create_app(
+        tmp_path / "calls.csv", control=RecordingControl(), users=load_users(USERS_TEXT), workspace=workspace
+    )
     client = app.server.test_client()
     body = callback_body(client, f"{ws_version}.data", save, {name: "team chart"})
     viewer = client.post("/_dash-update-component", json=body, headers=basic("victor", "victor-pw"))

@@ -121,6 +121,7 @@ def _spawn(path: Path, *extra: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
 
+@pytest.mark.slow
 def test_a_killed_run_reads_as_interrupted_and_the_next_run_cleans_up(tmp_path):
     path = tmp_path / "calls.csv"
     proc = _spawn(path, "--target-mb", "50", "--pace", "live", "--speed", "86400", "--workers", "2",

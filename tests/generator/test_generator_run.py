@@ -75,6 +75,7 @@ def test_every_row_costs_the_catalog_price_of_its_tokens(default_run):
     assert abs(env["production"] - 0.95) < 0.01
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_with_one_two_or_four_workers(tmp_path):
     """One process, or a merger with 2 or 4 scenario workers: byte-identical files."""
     runs = {}
@@ -89,6 +90,7 @@ def test_same_seed_same_bytes_with_one_two_or_four_workers(tmp_path):
     assert c.read_bytes()[:200_000] != runs[1][:200_000]
 
 
+@pytest.mark.slow
 def test_append_continues_time_without_overlap(tmp_path):
     single, split = tmp_path / "single.csv", tmp_path / "split.csv"
     run_generation(RunOptions(data=split, target_mb=1, seed=9, workers=2, start=START))
@@ -138,7 +140,8 @@ def _wait_rows(path: Path, proc: subprocess.Popen, rows: int = 1, timeout: float
     raise AssertionError("the run never reported rows")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+# SIGTERM in the quick loop, SIGINT with the slow tests (the same path, another signal)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_signal_stops_cleanly(tmp_path, sig):
     path = tmp_path / "calls.csv"
     proc = _spawn(path, "--pace", "live", "--speed", "86400", "--workers", "2")

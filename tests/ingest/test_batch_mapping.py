@@ -412,6 +412,7 @@ def one_changed(field: str, value: Any, n: int = 4, row: int = 2) -> list[dict[s
     return items
 
 
+@pytest.mark.slow
 def test_every_wrong_value_in_every_field_gives_the_loops_problems():
     for field in WIRE_FIELDS:
         for value in [*BAD.get(field, []), *WEIRD]:
@@ -601,6 +602,7 @@ def batches(draw: st.DrawFn) -> list[Any]:
 USER_AGENTS = st.sampled_from([None, "curl/8", "sdk\r\n/1.0", "u" * 300, "", "  x  "])
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=batches(), user_agent=USER_AGENTS)
 @example(batch=[wire_record(transactionId="a")], user_agent=None)

@@ -219,3 +219,37 @@ def test_a_key_held_too_long_answers_busy(tmp_path):
     assert len(out) == 1 and isinstance(out[0], LedgerBusy)
     ledger.release(["s:k"])
     ledger.close()
+
+
+def test_two_servers_on_one_csv_share_their_keys_in_flight(tmp_path):
+    """The dashboard's built-in ingest beside ``revenium-flow ingest`` on the same file: every ledger
+    records keys in flight in sqlite, so the same key sent to both is written once."""
+    path = tmp_path / "ledger.sqlite"
+    dashboard, standalone = IdempotencyLedger(path, wait_seconds=10), IdempotencyLedger(path, wait_seconds=10)
+    assert dashboard.claim("s:k", "d")[0] == NEW
+    assert standalone.claim("s:k", "other")[0] == CONFLICT
+    waiter, out = claim_in_thread(standalone, "s:k", "d")
+    time.sleep(0.2)
+    assert out == []  # waits for the other server's write
+    dashboard.commit([Entry("s:k", "d", {"status": "stored"})])
+    waiter.join(5)
+    assert out == [DUPLICATE]
+    dashboard.close()
+    standalone.close()
+
+
+def test_a_mark_left_by_a_dead_or_ancient_claim_is_taken_over(tmp_path, monkeypatch):
+    from ingest import idempotency
+
+    path = tmp_path / "ledger.sqlite"
+    ledger = IdempotencyLedger(path, wait_seconds=0.5)
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO inflight VALUES ('s:dead', 'd', 999999999, ?)", (time.time(),))
+    con.execute("INSERT INTO inflight VALUES ('s:old', 'd', ?, ?)", (os.getppid(), time.time() - 3600))
+    con.commit()
+    con.close()
+    monkeypatch.setattr(idempotency, "_alive", lambda pid: pid != 999999999)
+    assert ledger.claim("s:dead", "d")[0] == NEW  # its process is gone
+    assert ledger.claim("s:old", "d")[0] == NEW  # alive pid, but older than STALE_INFLIGHT_SECONDS
+    ledger.release(["s:dead", "s:old"])
+    ledger.close()

@@ -133,3 +133,14 @@ def test_two_processes_lose_and_duplicate_nothing_under_concurrent_writers(tmp_p
     assert set(ids) == expected
     assert len(df) == 4 * 40 + 2 * 5 * 50 + 2 * 25
     assert df["api_key_id"].astype(str).nunique() == 1
+
+
+def test_a_bad_catalog_is_refused_before_any_worker_starts(tmp_path, capsys):
+    """``--prices`` is loaded once, in the parent, before binding or forking: a bad file is exit 2."""
+    from cli import main
+
+    bad = tmp_path / "prices.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert main(["ingest", "--data", str(tmp_path / "c.csv"), "--port", "0", "--prices", str(bad)]) == 2
+    assert "prices.json" in capsys.readouterr().err
+    assert not (tmp_path / "c.csv").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from metering.schema import COLUMN_NAMES
 from metering.store import CallStore, IncrementalReader, header_line, read_calls_report
@@ -30,6 +31,7 @@ def _run(procs: list) -> None:
         assert p.exitcode == 0, f"writer {p.name} failed with exit code {p.exitcode}"
 
 
+@pytest.mark.slow
 def test_four_writer_processes_leave_exactly_all_rows_whole(tmp_path: Path, make_calls) -> None:
     path = tmp_path / "calls.csv"
     per_worker = 25_000
@@ -71,6 +73,7 @@ def _paced_writer(path: Path, make: Callable[..., pd.DataFrame], sizes: list[int
         time.sleep(0.002)
 
 
+@pytest.mark.slow
 def test_reader_polling_during_appends_sees_every_row_once_in_order(tmp_path: Path, make_calls) -> None:
     path = tmp_path / "calls.csv"
     rng = np.random.default_rng(7)

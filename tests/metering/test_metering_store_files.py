@@ -140,11 +140,19 @@ def test_seed_format_file_written_by_csv_module(tmp_path: Path, make_calls) -> N
     for col in EXTENSION_COLUMNS:
         expected = frame[col.name].isna() if col.default is None else frame[col.name] == col.default
         assert expected.all(), col.name
-    # appending keeps the file's 19-column shape
-    CallStore(path).append(make_calls(3, start=20))
+    # the first append upgrades the file once: the columns it lacked are added, every value kept
+    new = make_calls(3, start=20).assign(api_key_id="key_1a2b", operation_type="CHAT")
+    CallStore(path).append(new)
     again = read_calls_report(path)
     assert again.malformed == [] and len(again.frame) == 23
-    assert path.read_bytes().splitlines()[-1].count(b",") == len(SEED_COLUMN_NAMES) - 1
+    assert again.columns_in_file == list(COLUMN_NAMES)  # the seed's 19 are the canonical prefix
+    assert b"\r" not in path.read_bytes()
+    head = again.frame.iloc[:20].reset_index(drop=True)
+    pd.testing.assert_frame_equal(head.astype(object), frame.astype(object))
+    assert again.frame["api_key_id"].tolist()[-3:] == ["key_1a2b"] * 3  # no longer dropped
+    assert again.frame["operation_type"].tolist()[-3:] == ["CHAT"] * 3
+    CallStore(path).append_lines(format_csv(make_calls(2, start=23)), 2)  # now canonical: the merger's path
+    assert len(read_calls(path)) == 25
 
 
 def test_reordered_columns(tmp_path: Path, make_calls) -> None:

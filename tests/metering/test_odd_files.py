@@ -116,6 +116,7 @@ def test_mixed_spellings_in_one_chunk_and_bad_ones_named(tmp_path: Path) -> None
     st.sampled_from(["T", " "]),
     st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]),
 )
+@pytest.mark.slow
 def test_vectorized_parse_agrees_with_parse_timestamp(
     moment: dt.datetime, zone: str, sep: str, spec: str
 ) -> None:
@@ -170,6 +171,7 @@ def test_validate_binary_or_non_utf8_file_is_a_clear_error(capsys, tmp_path: Pat
     assert code == 1 and said in out and "result: ERRORS found" in out
 
 
+@pytest.mark.slow
 def test_validate_non_utf8_row_after_the_sniffed_start_is_a_malformed_line(capsys, tmp_path: Path) -> None:
     path = write_seed_file(tmp_path / "late.csv", seed_stamps(2000))
     with open(path, "ab") as f:

@@ -7,6 +7,8 @@ import random
 import socket
 import threading
 
+import pytest
+
 from metering.store import read_calls
 from showcase.instrumentation.revenium_basic import ReveniumBasicTracker
 from showcase.metadata.metadata_builder import MetadataBuilder
@@ -87,6 +89,7 @@ class DroppingProxy:
         self.listener.close()
 
 
+@pytest.mark.slow
 def test_tracker_delivers_every_record_exactly_once_through_failures(tmp_path):
     flaky: list[FlakyMiddleware] = []
 

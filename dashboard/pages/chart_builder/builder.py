@@ -21,6 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from analyzers.base import AnalysisContext
 from dashboard.pages.chart_builder.metrics import (
     DIMENSION_LABELS,
     DIMENSIONS,
@@ -251,14 +252,20 @@ _TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout)
 
 
 def build_figure(
-    config: ChartConfig, df: pd.DataFrame, *, tiers: Mapping[str, Tier] | None = None
+    config: ChartConfig,
+    df: pd.DataFrame,
+    *,
+    tiers: Mapping[str, Tier] | None = None,
+    context: AnalysisContext | None = None,
 ) -> go.Figure:
     """Draw ``config`` from the call DataFrame (schema of ``metering.schema``).
 
-    ``tiers`` (default: ``metering.tiers.load_tiers()``) prices the margin metric's revenue. Text from
-    the data is escaped, so names show literally and never as HTML.
+    The margin metric's revenue comes from ``context`` (its tiers and subscriptions file: the dashboard
+    hands its own, so a chart's margin is the profitability analyzer's) or, without one, from ``tiers``
+    (default: ``metering.tiers.load_tiers()``) and ``$REVENIUM_FLOW_SUBSCRIPTIONS``. Text from the data is
+    escaped, so names show literally and never as HTML.
     """
-    frame = chart_frame(config, df, tiers=tiers)
+    frame = chart_frame(config, df, tiers=tiers, context=context)
     if frame.empty:
         fig = _empty_figure("No calls match this chart's filters yet.")
     else:
@@ -276,15 +283,25 @@ def build_figure(
 
 
 def chart_frame(
-    config: ChartConfig, df: pd.DataFrame, *, tiers: Mapping[str, Tier] | None = None
+    config: ChartConfig,
+    df: pd.DataFrame,
+    *,
+    tiers: Mapping[str, Tier] | None = None,
+    context: AnalysisContext | None = None,
 ) -> pd.DataFrame:
     """The filtered row-level frame a chart aggregates (revenue attributed before dimension filters, so
     a filtered cut keeps its own share of each customer's revenue)."""
     dated = apply_filters(df, date_from=config.date_from, date_to=config.date_to, last_days=config.last_days)
     needed = list(dict.fromkeys(list(config.dimensions) + list(config.filters)))
     margin = config.metric == "margin"
+    if context is not None:
+        tiers = context.tiers
     frame = prepare(
-        dated, needed, (load_tiers() if tiers is None else tiers) if margin else {}, revenue=margin
+        dated,
+        needed,
+        (load_tiers() if tiers is None else tiers) if margin else {},
+        revenue=margin,
+        context=context,
     )
     mask = np.ones(len(frame), dtype=bool)
     for dim, values in config.filters.items():

@@ -15,16 +15,8 @@ from dash import html
 from dashboard.pages.chart_builder.builder import MAX_LAST_DAYS, MAX_TOP_N, ChartConfig, ConfigError, describe
 from dashboard.pages.chart_builder.workspace import ChartExists, Listing, Workspace, WorkspaceError
 
-#: Flask config key holding the workspace folder (set by ``revenium-flow dashboard --workspace``)
-WORKSPACE_CONFIG = "REVENIUM_WORKSPACE"
 OPEN_TYPE = "cb-open"
 DEFAULT_CONFIG = ChartConfig(title="Untitled chart")
-
-
-def workspace_for(server_config: Any) -> Workspace:
-    """The workspace of this server: ``--workspace`` when given, else $REVENIUM_FLOW_WORKSPACE or default."""
-    root = server_config.get(WORKSPACE_CONFIG) if server_config is not None else None
-    return Workspace(root or None)
 
 
 #: control names in messages (the rest: the field name with spaces)

@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analyzers.common import REVENUE_METHOD, customer_economics
+from analyzers.base import AnalysisContext
+from analyzers.common import MISSING_KEY, REVENUE_METHOD, customer_economics, fmt_pct, fmt_usd
 from metering.schema import ERROR_STOP_REASONS
 from metering.tiers import Tier
 
@@ -89,7 +90,6 @@ METRIC_FORMULAS: dict[str, str] = {
     f"customer's calls in equal shares; {REVENUE_METHOD}",
 }
 
-NONE_LABEL = "(none)"
 OTHER_LABEL = "(other)"
 
 _SUM_COLUMNS = ["_cost", "_priced", "_tokens", "_priced_tokens", "_error", "_revenue"]
@@ -103,14 +103,14 @@ def dimension_series(df: pd.DataFrame, dim: str) -> pd.Series:
     col = DIMENSIONS[dim]
     if col not in df.columns:
         return pd.Series(
-            pd.Categorical.from_codes(np.zeros(len(df), dtype="int8"), [NONE_LABEL]), index=df.index
+            pd.Categorical.from_codes(np.zeros(len(df), dtype="int8"), [MISSING_KEY]), index=df.index
         )
     s = df[col]
     if not isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype("str").astype("category")
     labels = np.array([str(c) for c in s.cat.categories], dtype=object)
-    labels[labels == ""] = NONE_LABEL
-    names, inverse = np.unique(np.append(labels, NONE_LABEL), return_inverse=True)
+    labels[labels == ""] = MISSING_KEY
+    names, inverse = np.unique(np.append(labels, MISSING_KEY), return_inverse=True)
     codes = s.cat.codes.to_numpy()
     remap = inverse[:-1]
     if not len(remap):  # no value at all (a column entirely missing): every row is (none)
@@ -169,7 +169,12 @@ def apply_filters(
 
 
 def prepare(
-    df: pd.DataFrame, dims: Sequence[str], tiers: Mapping[str, Tier], *, revenue: bool = True
+    df: pd.DataFrame,
+    dims: Sequence[str],
+    tiers: Mapping[str, Tier],
+    *,
+    revenue: bool = True,
+    context: AnalysisContext | None = None,
 ) -> pd.DataFrame:
     """Row-level frame with the chosen dimensions (string categories) plus the per-call quantities metrics sum.
 
@@ -189,13 +194,15 @@ def prepare(
     stop = df["stop_reason"] if "stop_reason" in df.columns else pd.Series("END", index=df.index)
     out["_error"] = stop.isin(ERROR_STOP_REASONS).to_numpy().astype("int64")
     out["_latency"] = df["latency_ms"].astype("float64")
-    out["_revenue"] = call_revenue(df, tiers) if revenue else np.zeros(len(df))
+    out["_revenue"] = call_revenue(df, tiers, context) if revenue else np.zeros(len(df))
     if "timestamp" in df.columns:
         out["_ts"] = df["timestamp"]
     return out
 
 
-def call_revenue(df: pd.DataFrame, tiers: Mapping[str, Tier]) -> np.ndarray:
+def call_revenue(
+    df: pd.DataFrame, tiers: Mapping[str, Tier], context: AnalysisContext | None = None
+) -> np.ndarray:
     """Each call's equal share of its customer's revenue for the period (0 for an unknown tier).
 
     Customer revenue comes from ``analyzers.common.customer_economics``, the profitability analyzer's own
@@ -203,13 +210,17 @@ def call_revenue(df: pd.DataFrame, tiers: Mapping[str, Tier]) -> np.ndarray:
     """
     if df.empty:
         return np.zeros(0)
-    from analyzers.base import AnalysisContext
-    from metering.subscriptions import subscriptions_from_env
+    if (
+        context is None
+    ):  # no analysis context handed over: the tiers given and the environment's subscriptions
+        from metering.subscriptions import subscriptions_from_env
 
-    prices = {n: t.price_usd_month for n, t in tiers.items()}
-    # the catalog plays no part in revenue: an empty one saves reading the price file per chart
-    ctx = AnalysisContext(catalog=None, tiers=dict(tiers), subscriptions=subscriptions_from_env(prices))  # type: ignore[arg-type]
-    econ = customer_economics(df, ctx)
+        prices = {n: t.price_usd_month for n, t in tiers.items()}
+        # the catalog plays no part in revenue: an empty one saves reading the price file per chart
+        context = AnalysisContext(
+            catalog=None, tiers=dict(tiers), subscriptions=subscriptions_from_env(prices)
+        )  # type: ignore[arg-type]
+    econ = customer_economics(df, context)
     share = (econ["revenue_usd"].astype("float64").fillna(0.0) / econ["calls"]).set_axis(
         econ["customer_id"].astype("str")
     )
@@ -291,14 +302,14 @@ def format_value(metric: str, value: float) -> str:
     if value is None or not np.isfinite(value):
         return "n/a (unpriced)" if metric in ("cost", "cost_per_call", "cost_per_1k_tokens") else "n/a"
     if metric in ("cost", "margin"):
-        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
-    if metric in ("cost_per_call", "cost_per_1k_tokens"):
+        return fmt_usd(value)
+    if metric in ("cost_per_call", "cost_per_1k_tokens"):  # unit costs: a fifth decimal tells models apart
         return f"${value:,.5f}"
     if metric in ("calls", "tokens"):
         return f"{value:,.0f}"
     if metric == "p95_latency":
         return f"{value:,.0f} ms"
-    return f"{value:.2f} %"
+    return fmt_pct(value, 2)
 
 
 def format_values(metric: str, values: pd.Series | np.ndarray) -> list[str]:

@@ -13,8 +13,8 @@ import hashlib
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from flask import current_app
 
+from analyzers.base import AnalysisContext
 from dashboard.auth import write_refusal
 from dashboard.components.charts import DATA_INPUTS, empty_figure, has_rows
 from dashboard.components.shell import TICK, VERSION_STORE
@@ -22,6 +22,7 @@ from dashboard.hub import DataHub, filters_from_store
 from dashboard.pages.chart_builder import controls as logic
 from dashboard.pages.chart_builder.builder import BAR_MODES, CHART_TYPES, TIME_GRAINS, build_figure, describe
 from dashboard.pages.chart_builder.metrics import DIMENSION_LABELS, METRIC_FORMULAS, METRICS, dimension_values
+from dashboard.pages.chart_builder.workspace import Workspace
 
 TITLE = "cb-title"
 TYPE = "cb-type"
@@ -81,10 +82,6 @@ CONTROL_OUTPUTS = [
     Output(LAST_DAYS, "value"),
     Output(TOP_N, "value"),
 ]
-
-
-def _workspace():
-    return logic.workspace_for(current_app.config)
 
 
 def _labelled(label: str, control, width: int = 12) -> dbc.Col:
@@ -279,7 +276,12 @@ def layout(**_query) -> html.Div:
     )
 
 
-def register_callbacks(app, hub: DataHub) -> None:
+def register_callbacks(app, hub: DataHub, workspace: Workspace | None = None) -> None:
+    """The page's callbacks on ``hub``'s data and ``workspace`` (handed over by ``create_app``; default:
+    ``$REVENIUM_FLOW_WORKSPACE`` or ``workspace/charts``); margins use the hub's analysis context (tiers, subscriptions file), as the analyzers do."""
+    workspace = workspace if workspace is not None else Workspace()
+    analysis = hub.ctx if hub.ctx is not None else AnalysisContext()
+
     def frame(version, filters, drill):
         session = hub.session() if has_rows(version) else None
         return None if session is None else session.frame(filters_from_store(filters, drill))
@@ -303,7 +305,7 @@ def register_callbacks(app, hub: DataHub) -> None:
         if df is None:
             return empty_figure("No data yet — press Generate above."), describe(config), ""
         summary = f"{describe(config)} · {METRICS[config.metric][0]} = {METRIC_FORMULAS[config.metric]}"
-        return build_figure(config, df), summary, ""
+        return build_figure(config, df, context=analysis), summary, ""
 
     @app.callback(Output(FILTER_VALUES, "options"), Input(FILTER_DIM, "value"), Input(VERSION_STORE, "data"))
     def filter_options(dim, version):
@@ -351,7 +353,7 @@ def register_callbacks(app, hub: DataHub) -> None:
             raise PreventUpdate  # the list was redrawn, nobody clicked
         name = trigger["name"]
         try:
-            saved = _workspace().get(name)
+            saved = workspace.get(name)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, never fatal
             return (*[no_update] * len(CONTROL_OUTPUTS), no_update, no_update, no_update,
                     dbc.Alert(str(exc), color="danger", className="py-1 mb-0"))  # fmt: skip
@@ -383,7 +385,7 @@ def register_callbacks(app, hub: DataHub) -> None:
         if (refused := write_refusal()) is not None:  # a read-only login
             return html.Span(refused, className="text-danger"), no_update, no_update
         config, problems = logic.config_from_controls(*controls)
-        result = logic.run_action(_workspace(), action, name, opened, config, problems)
+        result = logic.run_action(workspace, action, name, opened, config, problems)
         colour = "text-success" if result.ok else "text-danger"
         return html.Span(result.message, className=colour), result.opened, (ws_version or 0) + 1
 
@@ -398,7 +400,7 @@ def register_callbacks(app, hub: DataHub) -> None:
         State(WS_SIGNATURE, "data"),
     )
     def saved_charts(_tick, _version, opened, signature):
-        ws = _workspace()
+        ws = workspace
         try:
             ws.ensure()
         except OSError as exc:  # e.g. a read-only or unmounted shared folder: say so, keep the page working

@@ -3,7 +3,9 @@ with margin at risk (the loss-making ones first) and interventions."""
 
 from __future__ import annotations
 
+from analyzers.base import AnalysisResult
 from dashboard.components.analyzer_page import ExtraGrid, PageSpec
+from dashboard.components.charts import ReportFigure, bar_figure, result_table
 from dashboard.components.headline import CARD_KEYS
 from dashboard.pages.profitability import margin_distribution
 
@@ -14,6 +16,15 @@ def at_risk(result):
     if customers is None or customers.empty:
         return customers
     return customers[customers["at_risk"].astype(bool)].sort_values("margin_usd").reset_index(drop=True)
+
+
+def report_figures(r: AnalysisResult) -> list[ReportFigure]:
+    """The report-only figures of this analyzer (tables the live page shows as grids)."""
+    t = result_table(r, "tiers", "tier", "revenue_usd", "cost_usd")
+    if t is None:
+        return []
+    long = t.melt(id_vars="tier", value_vars=["revenue_usd", "cost_usd"], var_name="what")
+    return [("Revenue and cost by tier", bar_figure(long, "tier", "value", color="what", ytitle="USD"))]
 
 
 SPEC = PageSpec(
@@ -29,4 +40,5 @@ SPEC = PageSpec(
         ),
     ),
     card_keys=CARD_KEYS["profitability"],
+    report_figures=report_figures,
 )

@@ -12,6 +12,7 @@ from selenium.webdriver.common.keys import Keys
 
 from dashboard.app import create_app
 from dashboard.generation import GenerationControl
+from dashboard.hub import hub_for
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +48,7 @@ def visible_toasts(dash_duo) -> int:
 def test_live_run_with_many_alerts_keeps_toasts_calm_and_controls_clickable(dash_duo, empty_path):
     control = GenerationControl()
     app = create_app(empty_path, interval_ms=500, control=control, default_target_mb=40)
-    hub = app.server.extensions["revenium_hub"]
+    hub = hub_for(empty_path)
     dash_duo.start_server(app)
     dash_duo.wait_for_text_to_equal("#empty-state h4", "No call data yet", timeout=10)
     dash_duo.find_element("#gen-pace option[value='live']").click()

@@ -1,0 +1,529 @@
+"""The usage cube: the sums every analysis needs, per UTC hour x the usage dimensions.
+
+One cube cell is one combination of (UTC hour, customer, tier, organization, product, feature, task
+type, model, provider, environment, source, region, API key id); it holds the sums over the calls in
+it (``SUMS``) and the first and last call time. Beside the cells the cube keeps a latency sketch per
+(provider, model): counts of calls per fixed log-spaced latency bucket (``SKETCH_METHOD``), from which
+percentiles come back within ``SKETCH_ACCURACY`` relative error.
+
+``build`` (a batch of rows -> cube) and ``merge`` (cubes -> cube) are pure functions and merging is
+associative and commutative up to the order of float additions: any split of the rows, built and merged
+in any grouping, gives the same cells, the same integer sums and the same sketch, and float sums equal
+to the last few ulps (``canonical`` puts labels and cells in one order for comparison and output).
+Labels are per cube (code i of a dimension is ``labels[dim][i]``); ``merge`` keeps the first cube's
+codes and appends labels it lacks, so a cube grown by merging (the live session) never recodes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzers.base import MISSING_KEY
+from metering.schema import ERROR_STOP_REASONS
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+MISSING = MISSING_KEY  # the one label (analyzers.base)
+
+#: the cube's dimensions (record columns), in key order after the time key
+DIMS: tuple[str, ...] = (
+    "customer_id",
+    "subscription_tier",
+    "organization_id",
+    "product_id",
+    "feature_id",
+    "task_type",
+    "model",
+    "provider",
+    "environment",
+    "source",
+    "region",
+    "api_key_id",
+    "operation_type",
+    "transaction_name",
+)
+#: sums per cell: calls, priced cost (unpriced calls add 0), unpriced and failed calls, tokens, latency,
+#: the priced cost of failed calls and the input + output tokens of priced calls
+SUMS: tuple[str, ...] = (
+    "calls",
+    "cost_usd",
+    "unpriced_calls",
+    "error_calls",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+    "latency_ms_sum",
+    "error_cost_usd",
+    "priced_tokens",
+)
+#: the time key of a cube: "hour" (ms // HOUR_MS) or "day" (ms // DAY_MS)
+GRAINS: dict[str, int] = {"hour": HOUR_MS, "day": DAY_MS}
+#: the latency sketch is kept per combination of these dimensions
+SKETCH_DIMS: tuple[str, ...] = ("provider", "model")
+
+#: relative accuracy of the latency sketch
+SKETCH_ACCURACY = 0.01
+GAMMA = (1 + SKETCH_ACCURACY) / (1 - SKETCH_ACCURACY)
+_LOG_GAMMA = math.log(GAMMA)
+#: bucket of latencies <= 0 ms (estimated as 0)
+ZERO_BUCKET = -(2**15)
+SKETCH_METHOD = (
+    f"latency percentiles from a mergeable sketch: each call's latency v > 0 counts in bucket "
+    f"i = ceil(log(v) / log(gamma)), gamma = (1 + a) / (1 - a), a = {SKETCH_ACCURACY:.0%} (v <= 0 in a "
+    "bucket of its own, read as 0); bucket i stands for 2 gamma^i / (gamma + 1), within a of every value "
+    "in it. A percentile takes the two order statistics numpy's linear interpolation uses, each read from "
+    f"its bucket, and interpolates them the same way: within {SKETCH_ACCURACY:.0%} relative error of the "
+    "exact percentile"
+)
+
+
+def _gid_dtype(n: int) -> str:
+    return "int32" if n < 2**31 else "int64"
+
+
+@dataclass(frozen=True)
+class Cube:
+    """Cells (``cols``: time key, dimension codes, ``SUMS``, ``first_ms``, ``last_ms``), the labels of
+    every dimension's codes and the latency sketch (``sketch``: SKETCH_DIMS codes, ``bucket``,
+    ``count``). All arrays of ``cols`` have one length, all of ``sketch`` another."""
+
+    grain: str
+    labels: dict[str, tuple[str, ...]]
+    cols: dict[str, np.ndarray]
+    sketch: dict[str, np.ndarray]
+    dims: tuple[str, ...] = DIMS
+
+    @property
+    def key(self) -> str:
+        return self.grain
+
+    def __len__(self) -> int:
+        return len(self.cols["calls"])
+
+    @property
+    def calls(self) -> int:
+        return int(self.cols["calls"].sum())
+
+    def label_array(self, dim: str) -> np.ndarray:
+        return np.asarray(self.labels[dim], dtype=object)
+
+    def decode(self, dim: str, codes: np.ndarray | None = None) -> np.ndarray:
+        """Labels (str array) of ``codes`` of dimension ``dim`` (default: every cell's)."""
+        labels = self.labels[dim]
+        c = self.cols[dim] if codes is None else codes
+        if not labels:
+            return np.zeros(len(c), dtype=object).astype(str)
+        return np.asarray(labels, dtype=object)[c].astype(str)
+
+
+# --- building ------------------------------------------------------------------------------------
+
+
+def _codes_labels(col: Any, n: int) -> tuple[np.ndarray, list[str]]:
+    """(int32 codes, labels) of a category/string column of pandas or Arrow; missing -> "(none)"."""
+    if col is None:
+        return np.zeros(n, dtype="int32"), [MISSING]
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if isinstance(col, pa.Array):
+        if not pa.types.is_dictionary(col.type):
+            col = pc.dictionary_encode(col)
+        codes = col.indices.to_numpy(zero_copy_only=False)
+        if col.null_count:
+            codes = np.where(col.is_null().to_numpy(zero_copy_only=False), -1, codes)
+        labels = [str(v) for v in col.dictionary.to_pylist()]
+    else:
+        s = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
+        codes = s.cat.codes.to_numpy()
+        labels = [str(v) for v in s.cat.categories]
+    codes = np.asarray(codes, dtype="int32")
+    # missing values read "(none)" (the session's and the analyzers' convention); "" stays ""
+    missing = len(labels)
+    labels.append(MISSING)
+    codes = np.where(codes < 0, missing, codes)
+    return codes, labels
+
+
+def _column(data: Any, name: str) -> Any:
+    if isinstance(data, pa.Table):
+        return data.column(name) if name in data.column_names else None
+    return data[name] if name in data.columns else None
+
+
+def _numbers(data: Any, name: str, n: int, dtype: str) -> np.ndarray:
+    col = _column(data, name)
+    if col is None:
+        return np.zeros(n, dtype=dtype)
+    if isinstance(col, pa.ChunkedArray | pa.Array):
+        out = col.to_numpy(zero_copy_only=False)
+    else:
+        out = col.to_numpy(dtype="float64" if dtype == "float64" else None, na_value=np.nan)
+    if dtype == "int64":
+        f = np.asarray(out, dtype="float64")
+        return np.nan_to_num(f, nan=0.0).astype("int64") if np.isnan(f).any() else np.asarray(out, "int64")
+    return np.asarray(out, dtype="float64")
+
+
+def timestamps_ms(data: Any) -> np.ndarray:
+    """Call times as int64 ms since the epoch, from a pandas frame or an Arrow table."""
+    col = _column(data, "timestamp")
+    if isinstance(col, pa.ChunkedArray | pa.Array):
+        return pc.cast(col, pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return col.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype("int64")
+
+
+def measures(data: Any) -> dict[str, np.ndarray]:
+    """Per-call arrays of every sum in ``SUMS`` (pandas frame or Arrow table)."""
+    n = len(data) if not isinstance(data, pa.Table) else data.num_rows
+    cost = _numbers(data, "cost_usd", n, "float64")
+    unpriced = np.isnan(cost)
+    stop, stop_labels = _codes_labels(_column(data, "stop_reason"), n)
+    failed = np.isin(np.asarray(stop_labels, dtype=object), ERROR_STOP_REASONS)[stop]
+    priced_cost = np.where(unpriced, 0.0, cost)
+    inp = _numbers(data, "input_tokens", n, "int64")
+    out = _numbers(data, "output_tokens", n, "int64")
+    return {
+        "calls": np.ones(n, dtype="int64"),
+        "cost_usd": priced_cost,
+        "unpriced_calls": unpriced.astype("int64"),
+        "error_calls": failed.astype("int64"),
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cached_tokens": _numbers(data, "cached_tokens", n, "int64"),
+        "cache_creation_tokens": _numbers(data, "cache_creation_tokens", n, "int64"),
+        "reasoning_tokens": _numbers(data, "reasoning_tokens", n, "int64"),
+        "latency_ms_sum": _numbers(data, "latency_ms", n, "int64"),
+        "error_cost_usd": np.where(failed, priced_cost, 0.0),
+        "priced_tokens": np.where(unpriced, 0, inp + out),
+    }
+
+
+def latency_buckets(latency_ms: np.ndarray) -> np.ndarray:
+    """Sketch bucket of each latency (``SKETCH_METHOD``), int32."""
+    v = np.asarray(latency_ms, dtype="float64")
+    out = np.full(len(v), ZERO_BUCKET, dtype="int32")
+    pos = v > 0
+    out[pos] = np.ceil(np.log(v[pos]) / _LOG_GAMMA).astype("int32")
+    return out
+
+
+def bucket_values(buckets: np.ndarray) -> np.ndarray:
+    """The value each bucket stands for (0 for the zero bucket)."""
+    b = np.asarray(buckets, dtype="float64")
+    return np.where(b == ZERO_BUCKET, 0.0, 2.0 * np.power(GAMMA, b) / (GAMMA + 1.0))
+
+
+def build(data: Any, grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
+    """The cube of a batch of rows (a typed call frame or the store's Arrow table).
+
+    ``dims`` (default ``DIMS``; must include ``SKETCH_DIMS``) lets a caller keep a smaller cube, as the
+    live session does."""
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
+    n = len(data) if not isinstance(data, pa.Table) else data.num_rows
+    ms = timestamps_ms(data) if n else np.zeros(0, dtype="int64")
+    labels: dict[str, tuple[str, ...]] = {}
+    raw: dict[str, np.ndarray] = {grain: ms // GRAINS[grain]}
+    for d in dims:
+        codes, lab = _codes_labels(_column(data, d), n)
+        raw[d] = codes
+        labels[d] = tuple(lab)
+    raw.update(measures(data))
+    raw["first_ms"] = ms
+    raw["last_ms"] = ms
+    sketch = {d: raw[d] for d in SKETCH_DIMS}
+    sketch["bucket"] = latency_buckets(_numbers(data, "latency_ms", n, "int64"))
+    sketch["count"] = np.ones(n, dtype="int64")
+    cube = Cube(grain, labels, raw, sketch, tuple(dims))
+    return _regroup(_dedupe_labels(cube))
+
+
+def _dedupe_labels(cube: Cube) -> Cube:
+    """Equal labels share one code (a dictionary may repeat a value, or hold "(none)" itself)."""
+    labels = dict(cube.labels)
+    cols, sketch = dict(cube.cols), dict(cube.sketch)
+    for d, lab in cube.labels.items():
+        if len(set(lab)) == len(lab):
+            continue
+        uniq, inverse = np.unique(np.asarray(lab, dtype=object).astype(str), return_inverse=True)
+        remap = inverse.astype("int32")
+        labels[d] = tuple(str(v) for v in uniq)
+        cols[d] = remap[cols[d]]
+        if d in sketch:
+            sketch[d] = remap[sketch[d]]
+    return Cube(cube.grain, labels, cols, sketch, cube.dims)
+
+
+# --- grouping ------------------------------------------------------------------------------------
+
+
+def group_index(keys: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Dense group id per row for non-negative integer keys, and each group's first row.
+
+    Keys are folded into one int64 by mixed radix while the product of their ranges stays below 2^62,
+    then re-densified; no overflow however many keys.
+    """
+    n = len(keys[0]) if len(keys) else 0
+    gid = np.zeros(n, dtype="int64")
+    if not n:
+        return gid, gid
+    span = 1
+    for k in keys:
+        k = np.asarray(k, dtype="int64")
+        lo = int(k.min())
+        size = int(k.max()) - lo + 1
+        if span * size >= 2**62:
+            gid = pd.factorize(gid)[0].astype("int64")
+            span = int(gid.max()) + 1
+        gid = gid * size + (k - lo)
+        span *= size
+    gid = pd.factorize(gid)[0].astype("int64")
+    rm = np.maximum.accumulate(gid)
+    first = np.flatnonzero(np.r_[True, rm[1:] > rm[:-1]])
+    return gid, first
+
+
+def sums_by(cols: dict[str, np.ndarray], keys: Sequence[str], sums: Iterable[str]) -> dict[str, np.ndarray]:
+    """Sums per combination of integer keys, numpy only: a dense index when the key grid is small (keys
+    in ascending order), hashing otherwise (first-appearance order)."""
+    sums = list(sums)
+    if not len(cols[keys[0]]):
+        return {k: np.array([], dtype="int64") for k in keys} | {
+            c: np.array([], dtype="float64") for c in sums
+        }
+    arrays = [cols[k] for k in keys]
+    lo = [int(c.min()) for c in arrays]
+    sizes = [int(c.max()) - m + 1 for c, m in zip(arrays, lo, strict=True)]
+    if np.prod(sizes, dtype="float64") <= 4_000_000:
+        flat = np.ravel_multi_index([c - m for c, m in zip(arrays, lo, strict=True)], sizes)
+        n = int(np.prod(sizes))
+        present = np.flatnonzero(np.bincount(flat, minlength=n))
+        parts = np.unravel_index(present, sizes)
+        out = {k: parts[i] + lo[i] for i, k in enumerate(keys)}
+        for c in sums:
+            w = np.bincount(flat, weights=cols[c], minlength=n)[present]
+            out[c] = w if cols[c].dtype.kind == "f" else np.rint(w).astype("int64")
+        return out
+    gid, first = group_index(arrays)
+    out = {k: cols[k][first] for k in keys}
+    for c in sums:
+        w = np.bincount(gid, weights=cols[c], minlength=len(first))
+        out[c] = w if cols[c].dtype.kind == "f" else np.rint(w).astype("int64")
+    return out
+
+
+def regroup_cols(
+    raw: dict[str, np.ndarray],
+    keys: Sequence[str],
+    sums: Iterable[str],
+    mins: Iterable[str] = (),
+    maxs: Iterable[str] = (),
+) -> dict[str, np.ndarray]:
+    """Group rows by integer keys: sums, minima and maxima per group (numpy only)."""
+    if not len(raw[keys[0]]):
+        return raw
+    gid, first = group_index([raw[k] for k in keys])
+    n = len(first)
+    out = {k: raw[k][first] for k in keys}
+    for c in sums:
+        w = np.bincount(gid, weights=raw[c], minlength=n)
+        out[c] = w if raw[c].dtype.kind == "f" else np.rint(w).astype("int64")
+    for c in mins:
+        m = np.full(n, np.iinfo("int64").max)
+        np.minimum.at(m, gid, raw[c])
+        out[c] = m
+    for c in maxs:
+        m = np.full(n, np.iinfo("int64").min)
+        np.maximum.at(m, gid, raw[c])
+        out[c] = m
+    return out
+
+
+def regroup_cells(raw: dict[str, np.ndarray], grain: str, dims: Sequence[str]) -> dict[str, np.ndarray]:
+    """Cells (time key, ``dims``, ``SUMS``, first/last ms) grouped to one per key combination."""
+    return regroup_cols(raw, [grain, *dims], SUMS, ("first_ms",), ("last_ms",))
+
+
+def _regroup(cube: Cube) -> Cube:
+    """One cell per key combination, one sketch row per (SKETCH_DIMS, bucket)."""
+    cols = regroup_cells(cube.cols, cube.grain, cube.dims)
+    sketch = regroup_cols(cube.sketch, [*SKETCH_DIMS, "bucket"], ["count"])
+    return Cube(cube.grain, cube.labels, cols, sketch, cube.dims)
+
+
+def empty(grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
+    cols: dict[str, np.ndarray] = {grain: np.zeros(0, dtype="int64")}
+    cols |= {d: np.zeros(0, dtype="int32") for d in dims}
+    cols |= {s: np.zeros(0, dtype="float64" if s == "cost_usd" else "int64") for s in SUMS}
+    cols |= {"first_ms": np.zeros(0, dtype="int64"), "last_ms": np.zeros(0, dtype="int64")}
+    sketch = {d: np.zeros(0, dtype="int32") for d in SKETCH_DIMS}
+    sketch |= {"bucket": np.zeros(0, dtype="int32"), "count": np.zeros(0, dtype="int64")}
+    return Cube(grain, {d: () for d in dims}, cols, sketch, dims)
+
+
+# --- merging -------------------------------------------------------------------------------------
+
+
+def _recode(cube: Cube, labels: dict[str, tuple[str, ...]], index: dict[str, dict[str, int]]) -> Cube:
+    """``cube`` with its codes translated into ``labels`` (which hold every label of ``cube``)."""
+    cols, sketch = dict(cube.cols), dict(cube.sketch)
+    for d in cube.dims:
+        own = cube.labels[d]
+        if own == labels[d][: len(own)]:
+            continue  # a prefix: codes already agree
+        table = np.array([index[d][v] for v in own], dtype="int32")
+        cols[d] = table[cols[d]] if len(table) else cols[d]
+        if d in sketch:
+            sketch[d] = table[sketch[d]] if len(table) else sketch[d]
+    return Cube(cube.grain, labels, cols, sketch, cube.dims)
+
+
+def merge(*cubes: Cube) -> Cube:
+    """One cube holding every call of ``cubes`` (same grain). The first cube's codes are kept."""
+    cubes = tuple(c for c in cubes if c is not None)
+    if not cubes:
+        return empty()
+    grain, dims = cubes[0].grain, cubes[0].dims
+    if any(c.grain != grain or c.dims != dims for c in cubes):
+        raise ValueError("merge: cubes of different grains or dimensions")
+    if len(cubes) == 1:
+        return cubes[0]
+    labels: dict[str, tuple[str, ...]] = {}
+    index: dict[str, dict[str, int]] = {}
+    for d in dims:
+        seen: dict[str, int] = {}
+        for c in cubes:
+            for v in c.labels[d]:
+                if v not in seen:
+                    seen[v] = len(seen)
+        labels[d] = tuple(seen)
+        index[d] = seen
+    parts = [_recode(c, labels, index) for c in cubes]
+    cols = {k: np.concatenate([p.cols[k] for p in parts]) for k in parts[0].cols}
+    sketch = {k: np.concatenate([p.sketch[k] for p in parts]) for k in parts[0].sketch}
+    sketch = regroup_cols(sketch, [*SKETCH_DIMS, "bucket"], ["count"])
+    # each input has one cell per key already: only cells of a time key found in several inputs can
+    # meet another (time-ordered partitions share at most their boundary hours), so only those regroup
+    seen = np.concatenate([np.unique(p.cols[grain]) for p in parts])
+    keys, counts = np.unique(seen, return_counts=True)
+    shared = np.isin(cols[grain], keys[counts > 1])
+    if not shared.any():
+        return Cube(grain, labels, cols, sketch, dims)
+    if shared.all():
+        return Cube(grain, labels, regroup_cells(cols, grain, dims), sketch, dims)
+    met = regroup_cells({k: v[shared] for k, v in cols.items()}, grain, dims)
+    alone = ~shared
+    cols = {k: np.concatenate([v[alone], met[k]]) for k, v in cols.items()}
+    return Cube(grain, labels, cols, sketch, dims)
+
+
+def canonical(cube: Cube) -> Cube:
+    """The same cube with labels in lexical order, unused labels dropped and cells sorted by key."""
+    labels: dict[str, tuple[str, ...]] = {}
+    cols, sketch = dict(cube.cols), dict(cube.sketch)
+    for d in cube.dims:
+        used = np.unique(np.concatenate([cube.cols[d], cube.sketch.get(d, np.zeros(0, "int32"))]))
+        lab = np.asarray(cube.labels[d], dtype=object)[used].astype(str) if len(used) else np.array([], str)
+        order = np.argsort(lab, kind="stable")
+        table = np.zeros(len(cube.labels[d]), dtype="int32")
+        table[used[order]] = np.arange(len(used), dtype="int32")
+        labels[d] = tuple(str(v) for v in lab[order])
+        cols[d] = table[cols[d]] if len(table) else cols[d]
+        if d in sketch:
+            sketch[d] = table[sketch[d]] if len(table) else sketch[d]
+    keys = [cube.grain, *cube.dims]
+    order = np.lexsort([cols[k] for k in reversed(keys)])
+    cols = {k: v[order] for k, v in cols.items()}
+    skeys = [*SKETCH_DIMS, "bucket"]
+    sorder = np.lexsort([sketch[k] for k in reversed(skeys)])
+    sketch = {k: v[sorder] for k, v in sketch.items()}
+    return Cube(cube.grain, labels, cols, sketch, cube.dims)
+
+
+def coarsen(cube: Cube, grain: str) -> Cube:
+    """The same calls at a coarser time grain ("hour" -> "day")."""
+    if grain == cube.grain:
+        return cube
+    if (cube.grain, grain) != ("hour", "day"):
+        raise ValueError(f"cannot coarsen a {cube.grain} cube to {grain}")
+    cols = {(grain if k == cube.grain else k): v for k, v in cube.cols.items()}
+    cols[grain] = cube.cols[cube.grain] // 24
+    return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims))
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def quantiles(cube: Cube, by: Sequence[str], qs: Sequence[float]) -> pd.DataFrame:
+    """Latency quantiles per combination of ``by`` (a subset of SKETCH_DIMS) from the sketch.
+
+    Columns: ``by`` (labels), ``calls`` and ``q<q>`` for each quantile, the same order statistics and
+    interpolation as numpy's default (SKETCH_METHOD).
+    """
+    sk = cube.sketch
+    if not len(sk["count"]):
+        return pd.DataFrame({**{b: [] for b in by}, "calls": [], **{f"q{q}": [] for q in qs}})
+    gid, first = group_index([sk[b] for b in by]) if by else (np.zeros(len(sk["count"]), "int64"), [0])
+    ng = len(first)
+    order = np.lexsort((sk["bucket"], gid))
+    g, b, c = gid[order], sk["bucket"][order], sk["count"][order]
+    totals = np.bincount(g, weights=c, minlength=ng).astype("int64")
+    cum = np.cumsum(c)
+    starts = np.concatenate([[0], np.cumsum(totals)[:-1]])
+    vals = bucket_values(b)
+    out = {bb: cube.decode(bb, sk[bb][first]) for bb in by}
+    out["calls"] = totals
+    for q in qs:
+        pos = q * (totals - 1)
+        lo = np.floor(pos).astype("int64")
+        frac = pos - lo
+        hi = np.minimum(lo + 1, totals - 1)
+
+        def at(rank: np.ndarray) -> np.ndarray:
+            # first sketch row of the group whose cumulative count exceeds start + rank
+            target = starts + rank
+            idx = np.searchsorted(cum, target, side="right")
+            return vals[idx]
+
+        a, bv = at(lo), at(hi)
+        out[f"q{q}"] = np.where(frac >= 0.5, bv - (bv - a) * (1 - frac), a + (bv - a) * frac)
+    return pd.DataFrame(out)
+
+
+def frame(cube: Cube) -> pd.DataFrame:
+    """The cells as a DataFrame: the time key as UTC timestamps (``hour`` or ``date``), dimensions as
+    categoricals with "(none)" for missing, then the sums and first/last call times (ms)."""
+    g = cube.grain
+    unit = GRAINS[g]
+    out: dict[str, Any] = {
+        ("date" if g == "day" else "hour"): pd.to_datetime(cube.cols[g] * unit, unit="ms", utc=True)
+    }
+    for d in cube.dims:
+        labels = list(cube.labels[d])
+        out[d] = pd.Categorical.from_codes(cube.cols[d], labels) if labels else pd.Categorical([])
+    for c in (*SUMS, "first_ms", "last_ms"):
+        out[c] = cube.cols[c]
+    return pd.DataFrame(out)
+
+
+def equal(a: Cube, b: Cube, rtol: float = 1e-9) -> bool:
+    """Same cells, labels, integer sums and sketch; float sums equal within ``rtol``."""
+    a, b = canonical(a), canonical(b)
+    if a.grain != b.grain or a.dims != b.dims or a.labels != b.labels or len(a) != len(b):
+        return False
+    for k, v in a.cols.items():
+        w = b.cols[k]
+        ok = np.allclose(v, w, rtol=rtol, atol=1e-12) if v.dtype.kind == "f" else np.array_equal(v, w)
+        if not ok:
+            return False
+    return all(np.array_equal(a.sketch[k], b.sketch[k]) for k in a.sketch)

@@ -1,0 +1,264 @@
+"""Engines: build the usage cube of a call store partition by partition, then merge.
+
+The store splits into partitions (``metering.partitions``: byte ranges of the CSV cut on line
+boundaries, or the files of a Parquet day folder); an engine runs ``build_partition`` on each and
+merges the partition cubes in partition order (``analyzers.cube.merge``), so every engine gives the
+same cube, bit for bit, for the same partitions:
+
+* ``local`` (default): a process pool on this machine, one partition per worker at a time, so memory
+  stays bounded by the workers x the partition size (a single partition runs in this process);
+* ``dask``: the same function on a Dask distributed cluster (``scheduler`` = its address, e.g.
+  ``tcp://host:8786``; without one a ``LocalCluster`` of worker processes on this machine).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzers import cube as cubes
+from metering.partitions import (
+    DEFAULT_PARTITION_MB,
+    Partition,
+    csv_partitions,
+    number_lines,
+    read_partition,
+)
+from metering.store import StoreError
+
+ENGINES: tuple[str, ...] = ("local", "dask")
+
+#: progress callback: (partitions done, partitions in all)
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class PartitionCube:
+    """What one partition gave: its cube, rows, malformed lines (numbered within it) and lines."""
+
+    index: int
+    cube: cubes.Cube
+    rows: int
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+    lines: int = 0
+
+
+@dataclass
+class CubeResult:
+    """The merged cube of a store, its row count and the malformed lines with the file's line numbers."""
+
+    cube: cubes.Cube
+    rows: int
+    malformed: list[tuple[int, str]]
+    partitions: int
+    engine: str
+
+
+def build_partition(part: Partition) -> PartitionCube:
+    """Read one partition and build its cube (hour grain, every dimension). Runs in a worker."""
+    read = read_partition(part)
+    return PartitionCube(part.index, cubes.build(read.table), read.table.num_rows, read.malformed, read.lines)
+
+
+def partitions(
+    path: str | os.PathLike[str], partition_mb: float = DEFAULT_PARTITION_MB, workers: int = 1
+) -> list[Partition]:
+    """The partitions of a CSV store or of a Parquet day folder (``metering.parquet``)."""
+    p = Path(path)
+    if p.is_dir():
+        return [Partition(str(f), i, "parquet") for i, f in enumerate(_day_files(p))]
+    return csv_partitions(p, partition_mb, min_parts=workers)
+
+
+def _day_files(folder: Path) -> list[Path]:
+    from metering.parquet import day_files
+
+    files = day_files(folder)
+    if not files:
+        raise StoreError(
+            f"{folder}: no Parquet day partitions (date=YYYY-MM-DD/*.parquet) in this folder; "
+            "write them with `revenium-flow compact`"
+        )
+    return files
+
+
+def _finish(parts: list[PartitionCube], engine: str) -> CubeResult:
+    parts = sorted(parts, key=lambda r: r.index)
+    merged = cubes.merge(*[r.cube for r in parts]) if parts else cubes.empty()
+    return CubeResult(
+        cube=merged,
+        rows=sum(r.rows for r in parts),
+        malformed=number_lines([(r.malformed, r.lines) for r in parts]),
+        partitions=len(parts),
+        engine=engine,
+    )
+
+
+def _run_local(parts: list[Partition], workers: int, progress: Progress | None) -> list[PartitionCube]:
+    done: list[PartitionCube] = []
+    if len(parts) <= 1 or workers <= 1:
+        for p in parts:
+            done.append(build_partition(p))
+            if progress:
+                progress(len(done), len(parts))
+        return done
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=ctx) as pool:
+        futures = [pool.submit(build_partition, p) for p in parts]
+        for fut in as_completed(futures):
+            done.append(fut.result())
+            if progress:
+                progress(len(done), len(parts))
+    return done
+
+
+def _run_dask(
+    parts: list[Partition], scheduler: str | None, workers: int, progress: Progress | None
+) -> list[PartitionCube]:
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    try:
+        futures = client.map(build_partition, parts, pure=False)
+        done: list[PartitionCube] = []
+        for fut in dask_completed(futures):
+            done.append(fut.result())
+            if progress:
+                progress(len(done), len(parts))
+        return done
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def build_cube(
+    path: str | os.PathLike[str],
+    *,
+    engine: str = "local",
+    scheduler: str | None = None,
+    partition_mb: float = DEFAULT_PARTITION_MB,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> CubeResult:
+    """The usage cube of the store at ``path`` (CSV file or Parquet day folder), built by ``engine``."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    parts = partitions(path, partition_mb, n)
+    run = _run_dask(parts, scheduler, n, progress) if engine == "dask" else _run_local(parts, n, progress)
+    return _finish(run, engine)
+
+
+@dataclass
+class StoreAnalysis:
+    """What ``analyze_store`` gives: results in registry order, seconds per analyzer, the summary
+    figures (``analyzers.summary``), the malformed lines and how the cube was built."""
+
+    results: dict
+    timings: dict[str, float]
+    figures: dict
+    malformed: list[tuple[int, str]]
+    rows_read: bool  # whether the rows were loaded (some requested analyzer still reads them)
+    partitions: int
+    engine: str
+
+
+def analyze_store(
+    path: str | os.PathLike[str],
+    ctx: object,
+    names: list[str],
+    *,
+    engine: str = "local",
+    scheduler: str | None = None,
+    partition_mb: float = DEFAULT_PARTITION_MB,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> StoreAnalysis:
+    """Run ``names`` on the store at ``path`` (CSV or Parquet day folder).
+
+    Analyzers of ``registry.CUBE_ANALYZERS`` read the usage cube. When every requested analyzer does,
+    the cube is built by ``engine`` partition by partition and the rows are never held at once;
+    otherwise the rows are read once in this process (the others need them) and every analyzer reads
+    them (a cube built from rows already in memory would only add work: the results are the same).
+    Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
+    """
+    import time
+
+    from analyzers import registry
+    from analyzers.summary import cube_summary, frame_summary
+
+    rows_needed = any(n not in registry.CUBE_ANALYZERS for n in names)
+    if rows_needed:
+        frame, malformed = read_rows(path)
+        if progress:
+            progress(1, 1)
+        if not len(frame):
+            raise EmptyStore(malformed)
+
+        def run(name: str) -> object:
+            return registry.run(name, frame, ctx)
+
+        figures, parts, how = frame_summary(frame), 1, "in-process"
+    else:
+        built = build_cube(
+            path,
+            engine=engine,
+            scheduler=scheduler,
+            partition_mb=partition_mb,
+            workers=workers,
+            progress=progress,
+        )
+        if built.rows == 0:
+            raise EmptyStore(built.malformed)
+
+        def run(name: str) -> object:
+            return registry.run_cube(name, built.cube, ctx)
+
+        figures, malformed, parts, how = cube_summary(built.cube), built.malformed, built.partitions, engine
+    results, timings = {}, {}
+    for name in names:
+        t0 = time.perf_counter()
+        results[name] = run(name)
+        timings[name] = time.perf_counter() - t0
+    return StoreAnalysis(results, timings, figures, malformed, rows_needed, parts, how)
+
+
+class EmptyStore(ValueError):
+    """The store holds no valid row; ``malformed`` says why when lines were skipped."""
+
+    def __init__(self, malformed: list[tuple[int, str]]) -> None:
+        self.malformed = malformed
+        first = f" (first: line {malformed[0][0]}: {malformed[0][1]})" if malformed else ""
+        why = (
+            f"all {len(malformed):,} data lines are malformed{first}"
+            if malformed
+            else "the file holds no call rows"
+        )
+        super().__init__(f"no valid rows to analyze: {why}; check it with `revenium-flow validate`")
+
+
+def read_rows(path: str | os.PathLike[str]) -> tuple[object, list[tuple[int, str]]]:
+    """(typed call frame, malformed lines) of a CSV store or a Parquet day folder."""
+    p = Path(path)
+    if p.is_dir():
+        from metering.parquet import read_folder
+
+        _day_files(p)
+        return read_folder(p).to_pandas(), []
+    from metering.store import read_calls_report
+
+    report = read_calls_report(p)
+    return report.frame, report.malformed

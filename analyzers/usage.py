@@ -1,0 +1,187 @@
+"""What a cube-reading analyzer reads: call rows, or usage-cube cells with their sums, behind one face.
+
+``Usage.keys`` holds the grouping columns (one row per call or per cube cell), ``meas`` the sums of
+each row (``analyzers.cube.SUMS``: 1 call per row for calls), ``hour`` each row's UTC hour. Analyzers
+that group with ``common.cost_breakdown(usage.keys, keys, measures=usage.meas)`` and sum ``meas`` get
+the same figures from either (floats to the last few ulps: sums are added in another order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from analyzers import cube as cubes
+from analyzers.common import (
+    ECONOMICS_COLUMNS,
+    as_of_ts,
+    call_measures,
+    cost_breakdown,
+    customer_tiers,
+    economics_arrays,
+    frame_spells,
+    period_bounds,
+    ts_ms,
+)
+from metering.subscriptions import Spells, build_spells, revenue
+
+if TYPE_CHECKING:
+    from analyzers.base import AnalysisContext
+
+
+@dataclass
+class Usage:
+    keys: pd.DataFrame
+    meas: dict[str, np.ndarray]
+    hour: np.ndarray
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    _tiers: Callable[[], pd.Series]
+    _distinct: Callable[[str], int]
+    _spells: Callable[[AnalysisContext], Spells]
+    _first_seen: Callable[[str], pd.Series]
+    _memo: dict = field(default_factory=dict)
+
+    @property
+    def calls(self) -> int:
+        return int(self.meas["calls"].sum()) if len(self.meas["calls"]) else 0
+
+    def tiers(self) -> pd.Series:
+        """customer_id -> tier in force at its newest call (``common.customer_tiers``)."""
+        if "tiers" not in self._memo:
+            self._memo["tiers"] = self._tiers()
+        return self._memo["tiers"]
+
+    def distinct(self, col: str) -> int:
+        """Distinct non-missing values of ``col`` (as ``Series.nunique``)."""
+        return self._distinct(col)
+
+
+def from_frame(df: pd.DataFrame) -> Usage:
+    """Call rows (the typed frame)."""
+    first, last = period_bounds(df)
+    hour = ts_ms(df["timestamp"]) // cubes.HOUR_MS if len(df) else np.zeros(0, dtype="int64")
+    return Usage(
+        df,
+        call_measures(df),
+        hour,
+        first,
+        last,
+        lambda: customer_tiers(df),
+        lambda col: int(df[col].nunique()) if len(df) else 0,
+        lambda ctx: frame_spells(df, ctx),
+        lambda col: _frame_first_seen(df, col),
+    )
+
+
+def _frame_first_seen(df: pd.DataFrame, col: str) -> pd.Series:
+    first = df["timestamp"].groupby(df[col], observed=True, dropna=False).min()
+    first.index = first.index.astype("object").fillna(cubes.MISSING).astype("str")
+    return first
+
+
+def from_cube(c: cubes.Cube) -> Usage:
+    """The cells of an hour-grain usage cube (``analyzers.cube``)."""
+    from analyzers.finops.realtime import cube_customer_tiers
+
+    if not len(c):
+        from metering.store import empty_frame
+
+        return from_frame(empty_frame())
+
+    def present(col: str) -> int:
+        labels = c.label_array(col)[np.unique(c.cols[col])]
+        return int(np.sum(labels != cubes.MISSING))
+
+    return Usage(
+        cubes.frame(c),
+        dict(c.cols),
+        c.cols["hour"],
+        pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC"),
+        pd.Timestamp(int(c.cols["last_ms"].max()), unit="ms", tz="UTC"),
+        lambda: cube_customer_tiers(c),
+        present,
+        lambda ctx: _cube_spells(c, ctx),
+        lambda col: _cube_first_seen(c, col),
+    )
+
+
+def _cube_first_seen(c: cubes.Cube, col: str) -> pd.Series:
+    g = cubes.regroup_cols(c.cols, [col], [], mins=("first_ms",))
+    return pd.Series(
+        pd.to_datetime(g["first_ms"], unit="ms", utc=True), index=pd.Index(c.decode(col, g[col]))
+    )
+
+
+def _cube_spells(c: cubes.Cube, ctx: AnalysisContext) -> Spells:
+    last = int(c.cols["last_ms"].max())
+    as_of = as_of_ts(pd.DataFrame(), ctx.as_of) if ctx.as_of is not None else None
+    as_of_ms = last if as_of is None else int(pd.Timestamp(as_of).value // 1_000_000)
+    return build_spells(
+        c.cols["customer_id"],
+        c.label_array("customer_id"),
+        c.cols["hour"] // 24,
+        c.cols["subscription_tier"],
+        c.label_array("subscription_tier"),
+        c.cols["last_ms"],
+        tier_prices=ctx.tier_prices(),
+        as_of_day=as_of_ms // cubes.DAY_MS,
+        churn_after_days=ctx.churn_after_days,
+        overrides=ctx.subscriptions,
+    )
+
+
+def first_seen(u: Usage, col: str) -> pd.Series:
+    """The first call of each value of ``col`` (label -> UTC timestamp)."""
+    return u._first_seen(col)
+
+
+def window(u: Usage, as_of: pd.Timestamp | None = None) -> tuple[int, int] | None:
+    """``common.analysis_window``: 00:00 UTC of the first call's day to as_of (default the newest call)."""
+    if not u.calls or u.first is None:
+        return None
+    end = as_of_ts(pd.DataFrame(), as_of) if as_of is not None else u.last
+    start = int(u.first.value // 1_000_000) // cubes.DAY_MS * cubes.DAY_MS
+    return start, max(int(pd.Timestamp(end).value // 1_000_000), start)
+
+
+def period_days(u: Usage, as_of: pd.Timestamp | None = None) -> float:
+    """``common.period_days``: the window's length in days (0 without calls)."""
+    w = window(u, as_of)
+    return 0.0 if w is None else (w[1] - w[0]) / cubes.DAY_MS
+
+
+def spells(u: Usage, ctx: AnalysisContext) -> Spells:
+    """Subscription spells of the customers (``common.frame_spells``; from cells: each cell's day, tier
+    and newest call, the same spells as from the calls)."""
+    key = ("spells", id(ctx))
+    if key not in u._memo:
+        u._memo[key] = u._spells(ctx)
+    return u._memo[key]
+
+
+def economics(u: Usage, ctx: AnalysisContext, win: tuple[int, int] | None = None) -> pd.DataFrame:
+    """``common.customer_economics`` of the usage, plus each customer's ``tokens`` (input + output)."""
+    cols = ["customer_id", "calls", "cost_usd", "unpriced_calls"]
+    win = window(u, ctx.as_of) if win is None else win
+    rev = revenue(spells(u, ctx), *(win or (0, 0)))
+    if not u.calls:
+        totals = {c: np.zeros(0, dtype="float64" if c == "cost_usd" else "int64") for c in cols}
+        totals["customer_id"] = np.zeros(0, dtype=str)
+        tokens = pd.Series(dtype="int64")
+    else:
+        per = cost_breakdown(u.keys, "customer_id", measures=u.meas)
+        totals = {c: per[c].to_numpy() for c in cols}
+        tokens = pd.Series(
+            (per["input_tokens"] + per["output_tokens"]).to_numpy(), index=per["customer_id"].astype("str")
+        )
+    out = pd.DataFrame(economics_arrays(totals, rev, ctx.at_risk_share))
+    for c in ("customer_id", "tier"):
+        out[c] = out[c].astype("str")
+    out = out[list(ECONOMICS_COLUMNS)]
+    out["tokens"] = tokens.reindex(out["customer_id"]).fillna(0).astype("int64").to_numpy()
+    return out

@@ -1,0 +1,116 @@
+"""The usage cube: build/merge over any split equals the cube of all rows; the latency sketch's error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from frames import synthetic
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analyzers import cube
+from metering.store import parse_chunk
+
+ROWS = synthetic(3000, days=5, customers=40, seed=3)
+
+
+def _split(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
+    bounds = [0, *sorted(set(cuts)), len(df)]
+    return [df.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=len(ROWS) - 1), max_size=6),
+    shuffle=st.integers(min_value=0, max_value=2**16),
+    nest=st.booleans(),
+    interleave=st.booleans(),
+)
+def test_build_then_merge_over_any_split_equals_the_cube_of_all_rows(cuts, shuffle, nest, interleave):
+    whole = cube.build(ROWS)
+    rows = ROWS.sample(frac=1.0, random_state=shuffle).reset_index(drop=True) if interleave else ROWS
+    parts = [cube.build(p) for p in _split(rows, cuts)]
+    order = np.random.default_rng(shuffle).permutation(len(parts))
+    parts = [parts[i] for i in order]
+    if nest and len(parts) > 2:  # associativity: (a + b) + (c + ...) == a + b + c + ...
+        merged = cube.merge(cube.merge(*parts[:2]), cube.merge(*parts[2:]))
+    else:
+        merged = cube.merge(*parts)
+    assert cube.equal(merged, whole)
+    assert merged.calls == len(ROWS)
+
+
+def test_cube_sums_match_the_rows():
+    c = cube.build(ROWS)
+    cost = ROWS["cost_usd"]
+    assert c.calls == len(ROWS)
+    assert c.cols["cost_usd"].sum() == pytest.approx(cost.sum(skipna=True), rel=1e-12)
+    assert int(c.cols["unpriced_calls"].sum()) == int(cost.isna().sum())
+    assert int(c.cols["error_calls"].sum()) == int(
+        ROWS["stop_reason"].isin(["TIMEOUT", "ERROR", "CANCELLED"]).sum()
+    )
+    assert int(c.cols["latency_ms_sum"].sum()) == int(ROWS["latency_ms"].sum())
+    assert int(c.cols["input_tokens"].sum()) == int(ROWS["input_tokens"].sum())
+    # one cell per distinct (hour, dimensions) combination
+    hours = ROWS["timestamp"].dt.floor("h")
+    keys = pd.DataFrame({"h": hours, **{d: ROWS[d].astype(str) for d in cube.DIMS}})
+    assert len(c) == len(keys.drop_duplicates())
+    day = cube.coarsen(c, "day")
+    assert day.calls == len(ROWS)
+    assert len(day) == len(keys.assign(h=hours.dt.floor("D")).drop_duplicates())
+
+
+def test_arrow_table_and_frame_give_the_same_cube():
+    from metering.schema import COLUMN_NAMES
+    from metering.store import format_csv
+
+    table, malformed = parse_chunk(format_csv(ROWS), list(COLUMN_NAMES), 2)
+    assert not malformed
+    assert cube.equal(cube.build(table), cube.build(ROWS))
+
+
+def test_missing_labels_read_none():
+    df = ROWS.head(10).copy()
+    df["api_key_id"] = pd.Categorical(["(none)"] * 3 + [""] * 2 + [None] * 5)
+    c = cube.build(df)
+    assert set(c.decode("api_key_id")) == {"(none)", ""}
+    assert len(c.labels["api_key_id"]) == 2  # "(none)" written and missing share one code
+
+
+def test_empty_and_single_merges():
+    e = cube.empty()
+    c = cube.build(ROWS.head(50))
+    assert cube.equal(cube.merge(e, c), c)
+    assert cube.merge(c) is c
+    with pytest.raises(ValueError, match="grain"):
+        cube.build(ROWS.head(5), grain="minute")
+
+
+def test_sketch_percentiles_within_one_percent_on_skewed_data():
+    rng = np.random.default_rng(7)
+    n = 60_000
+    models = rng.choice(["a", "b", "c"], n, p=[0.7, 0.25, 0.05])
+    # heavy-tailed latencies: lognormal with a long tail, a few zeros and huge outliers
+    lat = np.exp(rng.normal(6.5, 1.4, n)).astype("int64")
+    lat[rng.random(n) < 0.001] = 0
+    lat[rng.random(n) < 0.002] *= 200
+    df = ROWS.sample(n, replace=True, random_state=1).reset_index(drop=True)
+    df["model"] = pd.Categorical(models)
+    df["latency_ms"] = lat
+    halves = [cube.build(df.iloc[: n // 3]), cube.build(df.iloc[n // 3 :])]
+    merged = cube.merge(*halves)
+    qs = (0.5, 0.95, 0.99)
+    got = cube.quantiles(merged, ["model"], qs).set_index("model")
+    for m in ("a", "b", "c"):
+        exact = np.percentile(lat[models == m], [q * 100 for q in qs])
+        for q, want in zip(qs, exact, strict=True):
+            assert got.loc[m, f"q{q}"] == pytest.approx(want, rel=cube.SKETCH_ACCURACY), (m, q)
+        assert got.loc[m, "calls"] == int((models == m).sum())
+
+
+def test_sketch_buckets_bound_every_value():
+    v = np.unique(np.geomspace(1, 1e8, 5000).astype("int64"))
+    est = cube.bucket_values(cube.latency_buckets(v))
+    assert np.all(np.abs(est - v) <= cube.SKETCH_ACCURACY * v + 1e-9)
+    assert cube.bucket_values(cube.latency_buckets(np.array([0])))[0] == 0.0
