@@ -196,6 +196,7 @@ def test_append_refuses_a_file_in_another_column_order(tmp_path):
     assert path.read_text().startswith("call_id,timestamp")  # untouched
 
 
+@pytest.mark.slow
 def test_manifest_is_json_with_pid_while_generating(tmp_path):
     path = tmp_path / "calls.csv"
     proc = _spawn(path, "--pace", "live", "--speed", "86400", "--workers", "1")
@@ -245,6 +246,7 @@ def test_a_new_run_keeps_rows_from_real_metering(tmp_path):
     assert read_manifest(path).rows == len(df)
 
 
+@pytest.mark.slow
 def test_generated_ids_follow_the_schema_id_rule(default_run):
     """The generator writes only ids the schema's one id rule accepts (the rule ingest and validate use)."""
     from metering.schema import ID_COLUMNS, ids_valid
