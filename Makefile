@@ -32,10 +32,10 @@ test: $(STAMP) $(FOCUS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-# the edit-test loop: no browser, no slow tests
+# the edit-test loop: no browser, no slow tests, one pytest worker per CPU (pytest-xdist)
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not browser and not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not browser and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -814,10 +814,13 @@ def fmt_int(value: float | int | None) -> str:
 
 
 def fmt_pct(value: float | None, digits: int = 1, *, signed: bool = False) -> str:
-    """A value already in percent: 12.3 -> "12.3%" ("+12.3%" when signed); None/NaN -> "n/a"."""
+    """A value already in percent: 12.3 -> "12.3 %" ("+12.3 %" when signed); None/NaN -> "n/a".
+
+    The one percent format of analyzer texts, cards, tables and reports (a space before the sign, as SI
+    and the chart axes write it)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return f"{float(value):+,.{digits}f}%" if signed else f"{float(value):,.{digits}f}%"
+    return f"{float(value):+,.{digits}f} %" if signed else f"{float(value):,.{digits}f} %"
 
 
 def fmt_ms(value: float | None) -> str:

@@ -2,9 +2,11 @@
 
 Measures, in the same run:
 
-* the whole ``revenium-flow generate --target-mb 50`` process (interpreter start included), default
-  workers (scenario workers + merger) and ``--workers 1`` (one process), alternated: median wall
-  time, CPU time of all processes (their ratio: what the pool costs), peak memory of the process tree;
+* the whole ``revenium-flow generate --target-mb 50`` process (interpreter start included) with the
+  default workers (as many as the load leaves idle CPUs), the pool at full width (``--workers`` = the
+  CPUs) and ``--workers 1`` (one process), alternated: median wall time, CPU time of all processes
+  (pool ÷ one process: what the pool costs), peak memory of the process tree; the speed-up is the
+  default's;
 * a 1 GB run (``--big-mb``): wall time and the process tree's memory (sum of RSS, and of PSS, which
   counts pages shared after fork once) sampled along the run (flat = does not grow with the file);
 * the baseline: one Python loop iteration per call (random draws, catalog price, csv.writer), the
@@ -12,6 +14,11 @@ Measures, in the same run:
 
 The machine's load average is printed with each figure: on a shared machine wall times are only
 comparable within one run.
+
+Bytecode: the runs use a cache of compiled modules (``PYTHONPYCACHEPREFIX`` in a temporary directory,
+filled by one warm-up run), as an installed package or any second run from a checkout has; a
+sandbox that sets ``PYTHONDONTWRITEBYTECODE`` would otherwise compile every module of ours at every
+start (about 0.25 s of CPU). ``--no-bytecode-cache`` measures that way instead.
 
 Usage: ``.venv/bin/python benchmarks/bench_generate.py [--repeat 5] [--big-mb 1024] [--baseline-mb 50]``
 """
@@ -43,12 +50,18 @@ def _cli() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
 
 
+#: the environment of the generate processes (``main`` sets the bytecode cache)
+ENV = dict(os.environ)
+
+
 def run_generate(path: Path, target_mb: float, *extra: str) -> dict[str, float | list[float]]:
     """Wall s, CPU s of all processes, peak RSS/PSS sums of the process tree (MB), tree RSS/PSS samples."""
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [*_cli(), "generate", "--data", str(path), "--target-mb", str(target_mb), "--quiet", *extra], cwd=REPO
+        [*_cli(), "generate", "--data", str(path), "--target-mb", str(target_mb), "--quiet", *extra],
+        cwd=REPO,
+        env=ENV,
     )
     rss_samples: list[float] = []
     pss_samples: list[float] = []
@@ -170,21 +183,38 @@ def main() -> int:
         "--baseline-mb", type=float, default=50.0, help="size written by the pure-Python baseline"
     )
     ap.add_argument("--baseline-repeat", type=int, default=3)
+    ap.add_argument("--no-bytecode-cache", action="store_true", help="compile our modules at every start")
     args = ap.parse_args()
 
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {load()}")
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
         path = Path(tmp) / "calls.csv"
-        runs: dict[str, list[dict]] = {"pool": [], "one": []}
-        for _ in range(args.repeat):  # alternated, so both see the same load
-            runs["pool"].append(run_generate(path, args.target_mb))
-            runs["one"].append(run_generate(path, args.target_mb, "--workers", "1"))
+        if not args.no_bytecode_cache:
+            ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+            ENV["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+            run_generate(path, 1.0)  # warm-up: fills the bytecode cache
+        print(f"bytecode cache: {'off (every module compiled at start)' if args.no_bytecode_cache else 'on'}")
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        sets = {
+            "default": (),  # what `generate` does at this load (idle CPUs: a pool, or one process)
+            "pool": ("--workers", str(cpus)),  # the pool at full width whatever the load
+            "one": ("--workers", "1"),
+        }
+        runs: dict[str, list[dict]] = {name: [] for name in sets}
+        for _ in range(args.repeat):  # alternated, so all see the same load
+            for name, extra in sets.items():
+                runs[name].append(run_generate(path, args.target_mb, *extra))
         size = path.stat().st_size
         med = {
             k: {f: statistics.median(r[f] for r in v) for f in ("wall", "cpu", "rss", "pss")}
             for k, v in runs.items()
         }
-        for name, label in (("pool", "default workers (scenario workers + merger)"), ("one", "--workers 1")):
+        labels = {
+            "default": "default workers (idle CPUs)",
+            "pool": f"--workers {cpus} (scenario workers + merger)",
+            "one": "--workers 1 (one process)",
+        }
+        for name, label in labels.items():
             m = med[name]
             walls = [r["wall"] for r in runs[name]]
             print(
@@ -205,7 +235,7 @@ def main() -> int:
             base_walls.append(w)
         base = statistics.median(base_walls)
         base_rate = bpath.stat().st_size / MB / base
-        our_rate = size / MB / med["pool"]["wall"]
+        our_rate = size / MB / med["default"]["wall"]
         print(
             f"row-at-a-time pure-Python writer, {args.baseline_mb:g} MB ({base_rows:,} rows): median {base:.3f} s "
             f"({base_rate:.1f} MB/s, loop only, no interpreter start)"

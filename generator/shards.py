@@ -129,7 +129,7 @@ def write_shard(path: Path, shard: Shard) -> None:
         f.write(_HEAD.pack(_MAGIC, shard.rows, len(shard.csv)))
         f.write(shard.csv)
         for name, dtype in _ARRAYS:
-            f.write(np.ascontiguousarray(getattr(shard, name), dtype=dtype).tobytes())
+            f.write(memoryview(np.ascontiguousarray(getattr(shard, name), dtype=dtype)).cast("B"))
     os.replace(tmp, path)
 
 

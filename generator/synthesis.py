@@ -18,6 +18,8 @@ from generator.calendar import MS_PER_DAY, MS_PER_HOUR
 from generator.scenario import Calls, DayContext, task_seed
 from generator.shards import Shard, line_ends, merge
 from generator.world import World
+from metering import csvtext
+from metering.schema import COLUMN_NAMES
 from metering.store import format_csv
 
 #: stream number of the per-call attributes of a (scenario, day) (the draft uses the bare task seed)
@@ -297,8 +299,53 @@ def synthesize_days(world: World, first_day: int, stop_day: int) -> Shard:
     return merge([synthesize_block(world, si, first_day, stop_day) for si in range(len(world.scenarios))])
 
 
+#: the columns ``format_calls`` lays out itself, in canonical order (then the per-scenario tail)
+_LAID_OUT = (
+    "timestamp", "call_id", "provider", "model", "input_tokens", "output_tokens", "cost_usd", "latency_ms",
+    "customer_id", "subscription_tier", "organization_id", "product_id", "feature_id", "task_type",
+    "environment", "request_id", "trace_id", "session_id", "user_agent", "region", "stop_reason",
+    "cached_tokens", "reasoning_tokens",
+)  # fmt: skip
+assert COLUMN_NAMES[: len(_LAID_OUT)] == _LAID_OUT
+
+
 def format_calls(world: World, c: TaskCalls, cost: np.ndarray) -> bytes:
-    """The calls' canonical CSV lines (no header), via the store's formatter."""
+    """The calls' canonical CSV lines (no header): the store's text, laid out by ``metering.csvtext``
+    from the world's text tables (one gather per run of columns, no CSV writer)."""
+    n = len(c)
+    if not n:
+        return b""
+    tables = world.text_tables
+    if tables is None:  # a name needs quoting: the store's formatter
+        return format_calls_arrow(world, c, cost)
+    comma = b","
+    fields = [
+        text.timestamp_matrix(c.t_ms), comma,
+        text.join(b"call_", text.hex_matrix(c.call_id)), comma,
+        tables["model"][c.model],
+        csvtext.integers(c.input), comma,
+        csvtext.integers(c.output), comma,
+        csvtext.costs(cost), comma,
+        csvtext.integers(c.latency), comma,
+        tables["customer"][c.cust],
+        tables["feature"][c.feature],
+        tables["task"][c.task],
+        tables["environment"][c.env],
+        text.join(b"req_", text.hex_matrix(c.request_id)), comma,
+        text.trace_matrix(c.trace_hi, c.trace_lo), comma,
+        text.join(b"sess_", text.hex_matrix(c.session_id)), comma,
+        tables["user_agent"][c.ua],
+        tables["region"][c.cust],
+        tables["stop_reason"][c.stop],
+        csvtext.integers(c.cached), comma,
+        csvtext.integers(c.reasoning), comma,
+        tables["tail"][c.scenario],
+    ]  # fmt: skip
+    return csvtext.rows(fields)
+
+
+def format_calls_arrow(world: World, c: TaskCalls, cost: np.ndarray) -> bytes:
+    """The calls' canonical CSV lines (no header), via the store's formatter (Arrow's CSV writer)."""
     if not len(c):
         return b""
     pop = world.pop

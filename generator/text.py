@@ -14,8 +14,11 @@ from generator.calendar import MS_PER_DAY
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
+_U64_MAX = np.iinfo(np.uint64).max
+
+
 def random_u64(rng: np.random.Generator, n: int) -> np.ndarray:
-    return rng.integers(0, np.iinfo(np.uint64).max, n, dtype=np.uint64, endpoint=True)
+    return rng.integers(0, _U64_MAX, n, dtype=np.uint64, endpoint=True)
 
 
 #: two ASCII hex digits per byte value, as one uint16 whose memory order is (high digit, low digit)
@@ -64,6 +67,11 @@ def hex_ids(prefix: bytes, values: np.ndarray, digits: int = 16) -> pa.Array:
     return to_arrow(join(prefix, hex_matrix(values, digits)))
 
 
+def trace_matrix(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """``(n, 32)`` hex of 128-bit trace ids given as two 64-bit halves."""
+    return hex_matrix(np.stack([hi, lo], 1).ravel()).reshape(-1, 32)
+
+
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """Zero-padded decimal digits of non-negative ints, ``(n, width)``."""
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
@@ -71,15 +79,19 @@ def _digits(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def timestamps(t_ms: np.ndarray) -> pa.Array:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for epoch milliseconds (the store's timestamp text)."""
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for epoch milliseconds (the store's timestamp text), as Arrow strings."""
+    return to_arrow(timestamp_matrix(t_ms))
+
+
+def timestamp_matrix(t_ms: np.ndarray) -> np.ndarray:
+    """``(n, 24)``: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` for epoch milliseconds (the store's timestamp text)."""
     t_ms = np.asarray(t_ms, dtype=np.int64)
     n = len(t_ms)
     out = np.empty((n, 24), dtype=np.uint8)
     day = t_ms // MS_PER_DAY
-    for d in np.unique(day):  # a day batch has one or two dates
-        sel = day == d
-        text = str(np.datetime64(int(d), "D")).encode()
-        out[sel, :10] = np.frombuffer(text, dtype=np.uint8)
+    dates, which = np.unique(day, return_inverse=True)  # a block has a few dates
+    table = np.frombuffer(b"".join(str(np.datetime64(int(d), "D")).encode() for d in dates), dtype=np.uint8)
+    out[:, :10] = table.reshape(-1, 10)[which]
     ms = t_ms - day * MS_PER_DAY
     out[:, 10] = ord("T")
     out[:, 11:13] = _digits(ms // 3_600_000, 2)
@@ -90,4 +102,4 @@ def timestamps(t_ms: np.ndarray) -> pa.Array:
     out[:, 19] = ord(".")
     out[:, 20:23] = _digits(ms % 1000, 3)
     out[:, 23] = ord("Z")
-    return to_arrow(out)
+    return out

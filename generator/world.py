@@ -19,9 +19,10 @@ from generator.scenario import ModelTable, Scenario
 from generator.scenarios import resolve
 from generator.text import strings
 from generator.traffic import TrafficModel
+from metering.csvtext import vocabulary
 from metering.prices import Catalog, load_catalog
-from metering.schema import ERROR_STOP_REASONS, TIERS
-from metering.store import numpy_to_arrow
+from metering.schema import COLUMN_NAMES, ERROR_STOP_REASONS, TIERS
+from metering.store import format_csv, numpy_to_arrow
 
 _BIG = 10_000_000
 
@@ -167,25 +168,67 @@ class World:
         return self._profiles[key]
 
     @cached_property
-    def dictionaries(self) -> dict[str, pa.Array]:
-        """Arrow dictionaries of every categorical column (index arrays point into these)."""
+    def names(self) -> dict[str, list[str]]:
+        """The values of every categorical column (index arrays point into these)."""
         p = self.pop
         return {
-            "provider": strings(self.models.providers),
-            "model": strings(self.models.models),
-            "customer_id": strings(p.customer_ids.tolist()),
-            "subscription_tier": strings(list(TIERS)),
-            "organization_id": strings(p.org_ids.tolist()),
-            "product_id": strings(p.product_ids.tolist()),
-            "feature_id": strings(list(self.feature_names)),
-            "task_type": strings(list(self.task_names)),
-            "environment": strings(list(self.env_names)),
-            "user_agent": strings(list(self.ua_names)),
-            "region": strings(list(p.region_names)),
-            "stop_reason": strings(list(self.stop_names)),
-            "scenario": strings(self.scenario_names),
-            "source": strings(["simulated"]),
+            "provider": list(self.models.providers),
+            "model": list(self.models.models),
+            "customer_id": p.customer_ids.tolist(),
+            "subscription_tier": list(TIERS),
+            "organization_id": p.org_ids.tolist(),
+            "product_id": p.product_ids.tolist(),
+            "feature_id": list(self.feature_names),
+            "task_type": list(self.task_names),
+            "environment": list(self.env_names),
+            "user_agent": list(self.ua_names),
+            "region": list(p.region_names),
+            "stop_reason": list(self.stop_names),
+            "scenario": list(self.scenario_names),
+            "source": ["simulated"],
         }
+
+    @cached_property
+    def dictionaries(self) -> dict[str, pa.Array]:
+        """Arrow dictionaries of every categorical column."""
+        return {k: strings(v) for k, v in self.names.items()}
+
+    @cached_property
+    def text_tables(self) -> dict[str, np.ndarray] | None:
+        """The categorical columns as CSV text tables (``metering.csvtext.vocabulary``), each entry with
+        its trailing comma; runs of columns that depend on one key are one entry (model: provider and
+        model; customer: customer, tier, organization, product); ``tail``: per scenario, the scenario,
+        ``source`` and the columns the generator leaves at their default, as the store formats them.
+        None when a name needs CSV quoting (then ``format_calls`` takes the store's formatter)."""
+        p = self.pop
+        d = self.names
+        provider_of = self.models.model_provider
+        tiers = [d["subscription_tier"][t] for t in p.tier]
+        texts = {
+            "model": [f"{d['provider'][provider_of[m]]},{name}," for m, name in enumerate(d["model"])],
+            "customer": [
+                f"{c},{tiers[i]},{d['organization_id'][p.org[i]]},{d['product_id'][p.product[i]]},"
+                for i, c in enumerate(d["customer_id"])
+            ],
+            "feature": [f"{v}," for v in d["feature_id"]],
+            "task": [f"{v}," for v in d["task_type"]],
+            "environment": [f"{v}," for v in d["environment"]],
+            "user_agent": [f"{v}," for v in d["user_agent"]],
+            "region": [f"{d['region'][r]}," for r in p.region],
+            "stop_reason": [f"{v}," for v in d["stop_reason"]],
+        }
+        names = [v for values in d.values() for v in values]
+        if any(ch in name for name in names for ch in ',"\r\n'):
+            return None
+        tables = {k: vocabulary([v.encode() for v in values]) for k, values in texts.items()}
+        rest = COLUMN_NAMES[COLUMN_NAMES.index("scenario") :]
+        tables["tail"] = vocabulary(
+            [
+                format_csv({"scenario": strings([name]), "source": strings(["simulated"])}, rest)
+                for name in d["scenario"]
+            ]
+        )
+        return tables
 
     def categorical(self, column: str, indices: np.ndarray) -> pa.Array:
         return pa.DictionaryArray.from_arrays(

@@ -93,6 +93,17 @@ class CommitmentProgramme:
 
 
 @dataclass
+class _KeyTable:
+    """Price histories of a list of keys, flat: key k's prices are ``[lo[k], lo[k] + count[k])``."""
+
+    lo: np.ndarray
+    count: np.ndarray
+    starts: np.ndarray  # epoch ns each price applies from
+    rates: tuple[np.ndarray, ...]  # input, cache read, output, reasoning, cache creation (USD per token)
+    histories: list[int]  # keys with more than one price
+
+
+@dataclass
 class Catalog:
     """Price history per (provider, model), sorted by effective date."""
 
@@ -224,36 +235,29 @@ class Catalog:
         cached = np.minimum(np.nan_to_num(cached), inp)
         creation = np.minimum(np.nan_to_num(creation), inp - cached)
         reas = np.minimum(np.nan_to_num(reas), out)
-        rate_in = np.full(n, np.nan)
-        rate_cache = np.full(n, np.nan)
-        rate_out = np.full(n, np.nan)
-        rate_reas = np.full(n, np.nan)
-        rate_write = np.full(n, np.nan)
         if n == 0:
             return np.zeros(0)
-        ts_ns = None
+        table = self._key_table(keys)
+        outside = codes < 0  # (no key: unpriced)
+        if outside.any():
+            codes = np.where(outside, 0, codes)
+        lo, count = table.lo[codes], table.count[codes]
+        pos = lo + count - 1  # the newest price of each call's model
         if timestamp is not None:
             ts_ns = _to_utc_ns(timestamp)
-        for k, key in enumerate(keys):
-            hist = self.prices.get((key[0], key[1]))
-            if not hist:
-                continue
-            idx = np.flatnonzero(codes == k)
-            if not len(idx):
-                continue
-            if ts_ns is None or len(hist) == 1 and _ns(hist[0].effective_from) <= ts_ns[idx].min():
-                which = np.full(len(idx), len(hist) - 1)
-            else:
-                starts = np.array([_ns(p.effective_from) for p in hist], dtype=np.int64)
-                which = np.searchsorted(starts, ts_ns[idx], side="right") - 1
-            for j, p in enumerate(hist):
-                sel = idx[which == j]
-                if len(sel):
-                    rate_in[sel] = p.input
-                    rate_cache[sel] = p.cache_read_rate
-                    rate_out[sel] = p.output
-                    rate_reas[sel] = p.reasoning_rate
-                    rate_write[sel] = p.cache_creation_rate
+            # one price: it applies from its date on; a history: the price in effect at the call
+            single = count == 1
+            pos[single & (ts_ns < table.starts[np.maximum(lo, 0)])] -= 1
+            for k in table.histories:
+                idx = np.flatnonzero(codes == k)
+                if len(idx):
+                    segment = table.starts[table.lo[k] : table.lo[k] + table.count[k]]
+                    pos[idx] = table.lo[k] + np.searchsorted(segment, ts_ns[idx], side="right") - 1
+        unpriced = (pos < lo) | outside  # no price for the model, or none yet at the call's time
+        pos[unpriced] = 0
+        rate_in, rate_cache, rate_out, rate_reas, rate_write = (r[pos] for r in table.rates)
+        for r in (rate_in, rate_cache, rate_out, rate_reas, rate_write):
+            r[unpriced] = np.nan
         return (
             (inp - cached - creation) * rate_in
             + cached * rate_cache
@@ -261,6 +265,38 @@ class Catalog:
             + (out - reas) * rate_out
             + reas * rate_reas
         )
+
+    def _key_table(self, keys: list[tuple[Any, Any]]) -> _KeyTable:
+        """The price histories of ``keys`` as flat arrays (the last few key lists are kept)."""
+        cache: dict[tuple, _KeyTable] = self.__dict__.setdefault("_key_tables", {})
+        token = tuple(keys)
+        if token not in cache:
+            lo, count, starts, histories = [], [], [], []
+            rates: list[list[float]] = [[], [], [], [], []]
+            for k, key in enumerate(keys):
+                hist = self.prices.get((key[0], key[1])) or []
+                lo.append(len(starts) if hist else 0)
+                count.append(len(hist))
+                if len(hist) > 1:
+                    histories.append(k)
+                for p in hist:
+                    starts.append(_ns(p.effective_from))
+                    for r, v in zip(
+                        rates,
+                        (p.input, p.cache_read_rate, p.output, p.reasoning_rate, p.cache_creation_rate),
+                        strict=True,
+                    ):
+                        r.append(v)
+            if len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            cache[token] = _KeyTable(
+                lo=np.array(lo, dtype=np.int64),
+                count=np.array(count, dtype=np.int64),
+                starts=np.array(starts or [0], dtype=np.int64),
+                rates=tuple(np.array(r or [np.nan], dtype=np.float64) for r in rates),
+                histories=histories,
+            )
+        return cache[token]
 
     def price_frame(self, df: pd.DataFrame, *, at_call_time: bool = True) -> np.ndarray:
         """``price_calls`` on a call DataFrame with the schema's column names."""

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from metering.csvtext import COST_DECIMALS  # one home: the formatter without Arrow's writer
 from metering.schema import (
     BY_NAME,
     COLUMN_NAMES,
@@ -25,8 +26,6 @@ from metering.schema import (
     timestamps_to_utc,
 )
 
-#: cost is stored rounded to this many decimals (1e-9 USD): exact enough, and short lines
-COST_DECIMALS = 9
 _NON_NEGATIVE = (
     "input_tokens",
     "output_tokens",

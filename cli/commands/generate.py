@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         default=None,
-        help="worker processes (default: the CPUs this process may use; one process below 4 MB or at live pace)",
+        help="worker processes (default: the CPUs other processes leave idle; one process below 4 MB or at live pace)",
     )
     p.add_argument("--customers", type=int, default=500, help="customers in the population (default 500)")
     p.add_argument("--organizations", type=int, default=None, help="organizations (default customers/12.5)")

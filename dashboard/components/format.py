@@ -1,12 +1,13 @@
 """Number formatting for cards, tables and toasts (pure; one place so every page reads the same). Money is
-``analyzers.common.fmt_usd``, the one money format of analyzers, pages and reports."""
+``analyzers.common.fmt_usd`` and percent ``analyzers.common.fmt_pct``: the one money and percent formats
+of analyzers, pages and reports."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from analyzers.common import fmt_usd
+from analyzers.common import fmt_pct, fmt_usd
 
 
 def is_missing(value: Any) -> bool:
@@ -36,7 +37,7 @@ def format_value(value: Any, unit: str) -> str:
         suffix = unit[3:].strip()
         return f"{text}{suffix}" if suffix else text
     if u == "%":
-        return f"{float(value):,.1f} %"
+        return fmt_pct(value)
     if u == "ms":
         return f"{float(value):,.0f} ms"
     if u in ("s", "seconds"):

@@ -49,22 +49,17 @@ ALERT_LIST_BODY = "alert-list-body"
 ALERT_LIST_OPEN_PAGE = "alert-list-open-realtime"
 
 FILTER_DATES = "filter-dates"
-FILTER_DROPDOWNS: dict[str, str] = {
-    "tiers": "filter-tiers",
-    "environments": "filter-environments",
-    "organizations": "filter-organizations",
-    "sources": "filter-sources",
-    "customers": "filter-customers",
-    "api_keys": "filter-api-keys",
+#: filter key -> (its dropdown's id, its label): one line per filter
+FILTERS: dict[str, tuple[str, str]] = {
+    "tiers": ("filter-tiers", "Tier"),
+    "environments": ("filter-environments", "Environment"),
+    "organizations": ("filter-organizations", "Organization"),
+    "sources": ("filter-sources", "Source"),
+    "customers": ("filter-customers", "End user"),
+    "api_keys": ("filter-api-keys", "API key"),
 }
-FILTER_LABELS: dict[str, str] = {
-    "tiers": "Tier",
-    "environments": "Environment",
-    "organizations": "Organization",
-    "sources": "Source",
-    "customers": "End user",
-    "api_keys": "API key",
-}
+FILTER_DROPDOWNS: dict[str, str] = {key: ids for key, (ids, _) in FILTERS.items()}
+FILTER_LABELS: dict[str, str] = {key: label for key, (_, label) in FILTERS.items()}
 FILTER_RESET = "filter-reset"
 BREADCRUMB = "breadcrumb"
 CRUMB_TYPE = "crumb"

@@ -104,6 +104,7 @@ _rows = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(_rows)
 def test_breakdowns_reconcile(rows):

@@ -226,7 +226,7 @@ def test_formatting():
     assert common.fmt_usd(0.00421) == "$0.0042"
     assert common.fmt_usd(-2.5e6) == "-$2,500,000.00"
     assert common.fmt_usd(float("nan")) == "n/a"
-    assert common.fmt_pct(3.21, signed=True) == "+3.2%"
+    assert common.fmt_pct(3.21, signed=True) == "+3.2 %"
     assert common.fmt_ms(850) == "850 ms" and common.fmt_ms(2350) == "2.35 s"
     assert common.fmt_tokens(1_234_567) == "1.23M" and common.fmt_int(12345.4) == "12,345"
     assert common.monthly(10.0, DAYS_PER_MONTH) == pytest.approx(10.0)

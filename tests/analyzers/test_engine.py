@@ -38,6 +38,7 @@ def test_partitions_cover_every_row_once(csv_file):
     assert len(csv_partitions(csv_file, 0.001)) > 100
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=len(BODY)), max_size=8))
 def test_a_cut_anywhere_in_a_line_never_loses_or_duplicates_a_row(tmp_path_factory, cuts):
@@ -61,6 +62,7 @@ def test_a_torn_last_line_belongs_to_nobody(csv_file):
         assert _ids(csv_partitions(csv_file, mb)) == ROWS["call_id"].tolist()
 
 
+@pytest.mark.slow
 def test_a_malformed_line_is_reported_with_its_file_line_number(csv_file):
     lines = csv_file.read_bytes().split(b"\n")
     bad_at = 1234  # 1-based line number in the file (line 1 is the header)

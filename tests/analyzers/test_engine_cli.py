@@ -55,6 +55,7 @@ def _floats_close(a, b) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_compact_then_analyze_the_folder_equals_the_csv(tmp_path, csv_file, capsys):
     folder = tmp_path / "calls.parquet"
     assert main(["compact", "--data", str(csv_file)]) == 0

@@ -172,6 +172,7 @@ def test_analyze_header_only_and_missing(tmp_path, capsys):
 SRC_RE = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*['\"]?\s*(https?:)?//", re.I)
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(tmp_path):
     data = tmp_path / "calls.csv"
     _write(data, _rows())
@@ -215,6 +216,7 @@ def test_report_inline_plotly_once(tmp_path):
     assert text.count("<script>") >= 1 and not SRC_RE.search(text)
 
 
+@pytest.mark.slow
 def test_analyze_takes_subscriptions_and_budgets_files(tmp_path, capsys):
     data = tmp_path / "calls.csv"
     _write(data, _rows())

@@ -223,16 +223,16 @@ def test_sigterm_at_random_moments_stops_within_two_seconds_and_append_continues
 
 
 def test_a_failing_worker_ends_the_run_as_error_without_leftovers(tmp_path, monkeypatch):
-    import generator.run as run_module
+    import generator.pool as pool_module
 
-    real = run_module.synthesize_block
+    real = pool_module.synthesize_block
 
     def failing(world, si, first_day, stop_day):
         if si == 3 and first_day > 0:
             raise RuntimeError("synthetic failure in a worker")
         return real(world, si, first_day, stop_day)
 
-    monkeypatch.setattr(run_module, "synthesize_block", failing)  # forked workers inherit it
+    monkeypatch.setattr(pool_module, "synthesize_block", failing)  # forked workers inherit it
     path = tmp_path / "calls.csv"
     others = {c.pid for c in psutil.Process().children()}
     t0 = time.monotonic()
@@ -246,7 +246,7 @@ def test_a_failing_worker_ends_the_run_as_error_without_leftovers(tmp_path, monk
 
 
 def test_simulated_span_reads_the_source_field_across_block_boundaries(tmp_path):
-    from generator.run import _simulated_span
+    from generator.resume import simulated_span
 
     path = tmp_path / "calls.csv"
     run_generation(RunOptions(data=path, target_mb=0.2, seed=4, start=START, workers=1))
@@ -256,4 +256,4 @@ def test_simulated_span_reads_the_source_field_across_block_boundaries(tmp_path)
     CallStore(path).append(odd)
     first_ms, last_ms = (int(df["timestamp"].iloc[i].value // 1_000_000) for i in (0, -1))
     for block in (97, 4096, 1 << 20):  # lines cut by block edges
-        assert _simulated_span(path, block=block) == (first_ms, last_ms)
+        assert simulated_span(path, block=block) == (first_ms, last_ms)

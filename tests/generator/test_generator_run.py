@@ -196,6 +196,7 @@ def test_append_refuses_a_file_in_another_column_order(tmp_path):
     assert path.read_text().startswith("call_id,timestamp")  # untouched
 
 
+@pytest.mark.slow
 def test_manifest_is_json_with_pid_while_generating(tmp_path):
     path = tmp_path / "calls.csv"
     proc = _spawn(path, "--pace", "live", "--speed", "86400", "--workers", "1")
@@ -245,6 +246,7 @@ def test_a_new_run_keeps_rows_from_real_metering(tmp_path):
     assert read_manifest(path).rows == len(df)
 
 
+@pytest.mark.slow
 def test_generated_ids_follow_the_schema_id_rule(default_run):
     """The generator writes only ids the schema's one id rule accepts (the rule ingest and validate use)."""
     from metering.schema import ID_COLUMNS, ids_valid
@@ -254,3 +256,24 @@ def test_generated_ids_follow_the_schema_id_rule(default_run):
     frame = read_calls(path)
     for column in ID_COLUMNS:
         assert ids_valid(frame[column]).all(), column
+
+
+def test_default_workers_are_the_cpus_other_processes_leave_idle(monkeypatch):
+    from generator import cpus
+
+    monkeypatch.setattr(cpus, "available_cpus", lambda: 4)
+    busy = (0.0, 0.4, 0.6, 1.0, 2.5, 3.6, 9.0)
+    assert [cpus.idle_cpus(b, machine=4) for b in busy] == [4, 4, 3, 3, 2, 1, 1]
+    # others' share = the machine's busy time less this process's own, over the interval
+    assert cpus.others_busy((0.0, 10.0, 1.0), (0.5, 11.3, 1.3)) == pytest.approx(2.0)
+    assert cpus.others_busy((0.0, 10.0, 1.0), (0.5, 10.2, 1.3)) == 0.0  # never negative
+    assert cpus.others_busy((0.0, 10.0, 1.0), (0.01, 10.0, 1.0)) is None  # too short to tell
+    first = cpus.sample()
+    assert first is None or first[1] > 0  # Linux: /proc/stat read
+    import generator.run as run_module
+
+    monkeypatch.setattr(run_module, "idle_cpus", lambda: 2)
+    assert RunOptions(data=Path("x.csv"), target_mb=50).worker_count() == 2
+    assert RunOptions(data=Path("x.csv"), target_mb=50, workers=3).worker_count() == 3  # as asked
+    assert RunOptions(data=Path("x.csv"), target_mb=1).worker_count() == 1  # small: one process
+    assert RunOptions(data=Path("x.csv"), target_mb=50, pace="live").worker_count() == 1

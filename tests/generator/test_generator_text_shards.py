@@ -65,3 +65,32 @@ def test_scenario_shards_merge_in_timestamp_order_ties_in_scenario_order():
     assert merged.t_ms.tolist() == [5, 10, 20, 20, 30] and merged.scenario.tolist() == [1, 0, 0, 1, 0]
     assert merged.ends.tolist() == line_ends(bytes(merged.csv)).tolist()
     assert bytes(merged.slice(1, 3).csv) == b"a0\na1-long\n"
+
+
+def test_format_calls_writes_the_store_formatters_bytes_for_every_scenario():
+    from generator_testkit import calls_of, world_of
+
+    from generator.synthesis import format_calls, format_calls_arrow, price
+
+    world = world_of()
+    for si in range(len(world.scenarios)):
+        calls = calls_of(world, range(8, 12), si)
+        cost = price(world, calls)
+        cost[::97] = np.nan  # unpriced calls: an empty field
+        assert format_calls(world, calls, cost) == format_calls_arrow(world, calls, cost)
+
+
+def test_format_calls_hands_names_that_need_quoting_to_the_store_formatter():
+    from generator_testkit import calls_of, world_of
+
+    from generator.synthesis import format_calls, format_calls_arrow, price
+
+    world = world_of("base_traffic", customers=40)
+    names = dict(world.names)
+    names["user_agent"] = ['agent "quoted", v1', *names["user_agent"][1:]]
+    world.__dict__["names"] = names  # before the text tables and dictionaries are built
+    assert world.text_tables is None
+    calls = calls_of(world, range(3))
+    cost = price(world, calls)
+    text = format_calls(world, calls, cost)
+    assert text == format_calls_arrow(world, calls, cost) and b'"agent ""quoted"", v1"' in text

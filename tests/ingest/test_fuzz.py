@@ -524,6 +524,7 @@ def test_otlp_answers_random_bytes_and_json(target, body, content_type, auth):
     check_answer(target, answer, OTLP, content_type or "application/x-protobuf")
 
 
+@pytest.mark.slow
 @FUZZ
 @example(export=export_of({}, {}), twice=False)  # one span twice in an export (once waited 30 s, then 503)
 @example(export=export_of({}, {"gen_ai.request.model": {"stringValue": "gpt-4o-mini"}}), twice=False)

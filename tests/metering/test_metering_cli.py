@@ -166,3 +166,16 @@ def test_prices_json_and_custom_catalog(capsys, tmp_path: Path) -> None:
     )
     code, _, err = _run(capsys, "prices", "--prices", str(custom))
     assert code == 2 and "'input_cost_per_token' must be a number >= 0" in err
+
+
+def test_version_is_looked_up_only_when_asked(capsys) -> None:
+    import subprocess
+    import sys
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("revenium-flow ")
+    probe = "import sys, cli; cli.build_parser(); print('importlib.metadata' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # every command's start-up skips the ~80 ms lookup

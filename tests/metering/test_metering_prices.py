@@ -215,3 +215,42 @@ def test_cache_write_tokens_use_the_cache_creation_rate_once() -> None:
     df = pd.DataFrame({"provider": ["anthropic"], "model": ["claude-sonnet-4"], "input_tokens": [1000],
                        "output_tokens": [0], "cached_tokens": [200], "cache_creation_tokens": [300]})  # fmt: skip
     assert cat.price_frame(df, at_call_time=False)[0] == pytest.approx(cost)
+
+
+def test_price_keys_matches_a_per_call_lookup_with_histories_and_unknown_models(write_catalog) -> None:
+    """The flat per-key table gives each call the price ``Catalog.current(provider, model, at=time)``
+    gives it: histories, a single price not yet in force, unknown models, no timestamp."""
+    base = {"litellm_provider": "acme", "output_cost_per_token": 4e-6, "cache_read_input_token_cost": 1e-7}
+    path = write_catalog(
+        {
+            "models": [
+                {**base, "model": "h", "effective_from": "2026-06-01", "input_cost_per_token": 2e-6},
+                {**base, "model": "h", "effective_from": "2026-01-01", "input_cost_per_token": 1e-6},
+                {**base, "model": "h", "effective_from": "2026-09-01", "input_cost_per_token": 3e-6},
+                {**base, "model": "s", "effective_from": "2026-03-01", "input_cost_per_token": 5e-6},
+                {**base, "model": "t", "input_cost_per_token": 7e-6},
+            ]
+        }
+    )
+    cat = load_catalog(path)
+    keys = [("acme", "h"), ("acme", "nope"), ("acme", "s"), ("acme", "t"), ("other", "h")]
+    rng = np.random.default_rng(1)
+    n = 4000
+    codes = rng.integers(0, len(keys), n)
+    inp, out = rng.integers(1, 5000, n), rng.integers(0, 2000, n)
+    cached = np.minimum(rng.integers(0, 3000, n), inp)
+    t_ms = rng.integers(1_735_000_000_000, 1_800_000_000_000, n)  # 2024-12 .. 2027-01
+    got = cat.price_keys(keys, codes, inp, out, cached, None, timestamp=t_ms.astype("datetime64[ms]"))
+    newest = cat.price_keys(keys, codes, inp, out, cached)
+    for i in range(n):
+        at = pd.Timestamp(int(t_ms[i]), unit="ms", tz="UTC").to_pydatetime()
+        provider, model = keys[codes[i]]
+        hist = [p for p in cat.prices.get((provider, model), []) if p.effective_from <= at]
+        all_prices = cat.prices.get((provider, model), [])
+        for value, prices in ((got[i], hist), (newest[i], all_prices)):
+            if not prices:
+                assert np.isnan(value)
+                continue
+            p = prices[-1]
+            expected = (inp[i] - cached[i]) * p.input + cached[i] * p.cache_read_rate + out[i] * p.output
+            assert value == pytest.approx(expected, rel=1e-12)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analyzers.base import AnalysisContext
-from analyzers.common import MISSING_KEY, REVENUE_METHOD, customer_economics
+from analyzers.common import MISSING_KEY, REVENUE_METHOD, customer_economics, fmt_pct, fmt_usd
 from metering.schema import ERROR_STOP_REASONS
 from metering.tiers import Tier
 
@@ -302,14 +302,14 @@ def format_value(metric: str, value: float) -> str:
     if value is None or not np.isfinite(value):
         return "n/a (unpriced)" if metric in ("cost", "cost_per_call", "cost_per_1k_tokens") else "n/a"
     if metric in ("cost", "margin"):
-        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
-    if metric in ("cost_per_call", "cost_per_1k_tokens"):
+        return fmt_usd(value)
+    if metric in ("cost_per_call", "cost_per_1k_tokens"):  # unit costs: a fifth decimal tells models apart
         return f"${value:,.5f}"
     if metric in ("calls", "tokens"):
         return f"{value:,.0f}"
     if metric == "p95_latency":
         return f"{value:,.0f} ms"
-    return f"{value:.2f} %"
+    return fmt_pct(value, 2)
 
 
 def format_values(metric: str, values: pd.Series | np.ndarray) -> list[str]:
