@@ -197,7 +197,7 @@ class IngestCommand:
             try:
                 conn = Connection(self.address)
                 status, _ = conn.exchange(
-                    f"GET /meter/v2/status HTTP/1.1\r\nHost: {self.address[0]}\r\n\r\n".encode()
+                    f"GET /meter/v2/status HTTP/1.1\r\nHost: {self.address[0]}\r\nx-api-key: {KEY}\r\n\r\n".encode()
                 )
                 conn.close()
                 if status == 200:
@@ -205,7 +205,8 @@ class IngestCommand:
                     return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("revenium-flow ingest did not start")
+        self.proc.kill()  # never leave a server behind
+        raise RuntimeError("revenium-flow ingest did not start (GET /meter/v2/status never answered 200)")
 
     def stop(self) -> None:
         import signal
