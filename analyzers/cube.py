@@ -31,7 +31,6 @@ from metering.schema import ERROR_STOP_REASONS
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-MISSING = MISSING_KEY  # the one label (analyzers.base)
 
 #: the cube's dimensions (record columns), in key order after the time key
 DIMS: tuple[str, ...] = (
@@ -168,7 +167,7 @@ class Cube:
 def _codes_labels(col: Any, n: int) -> tuple[np.ndarray, list[str]]:
     """(int32 codes, labels) of a category/string column of pandas or Arrow; missing -> "(none)"."""
     if col is None:
-        return np.zeros(n, dtype="int32"), [MISSING]
+        return np.zeros(n, dtype="int32"), [MISSING_KEY]
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if isinstance(col, pa.Array):
@@ -185,7 +184,7 @@ def _codes_labels(col: Any, n: int) -> tuple[np.ndarray, list[str]]:
     codes = np.asarray(codes, dtype="int32")
     # missing values read "(none)" (the session's and the analyzers' convention); "" stays ""
     missing = len(labels)
-    labels.append(MISSING)
+    labels.append(MISSING_KEY)
     codes = np.where(codes < 0, missing, codes)
     return codes, labels
 

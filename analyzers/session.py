@@ -126,7 +126,6 @@ def kpi_changes(now: dict[str, Any], prev: dict[str, Any]) -> dict[str, float | 
     return out
 
 
-MISSING = MISSING_KEY  # the one missing-value label (analyzers.common)
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
 
@@ -779,7 +778,7 @@ def _value_filters(f: Filters) -> list[tuple[str, tuple[str, ...]]]:
 def _isin(s: pd.Series, values: tuple[str, ...]) -> np.ndarray:
     """Membership with "(none)" matching missing values, as in the cube."""
     mask = s.isin(values).to_numpy(dtype=bool)
-    if MISSING in values:
+    if MISSING_KEY in values:
         mask |= s.isna().to_numpy()
     return mask
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analyzers import cube as cubes
+from analyzers.base import MISSING_KEY
 from analyzers.common import (
     ECONOMICS_COLUMNS,
     as_of_ts,
@@ -80,7 +81,7 @@ def from_frame(df: pd.DataFrame) -> Usage:
 
 def _frame_first_seen(df: pd.DataFrame, col: str) -> pd.Series:
     first = df["timestamp"].groupby(df[col], observed=True, dropna=False).min()
-    first.index = first.index.astype("object").fillna(cubes.MISSING).astype("str")
+    first.index = first.index.astype("object").fillna(MISSING_KEY).astype("str")
     return first
 
 
@@ -95,7 +96,7 @@ def from_cube(c: cubes.Cube) -> Usage:
 
     def present(col: str) -> int:
         labels = c.label_array(col)[np.unique(c.cols[col])]
-        return int(np.sum(labels != cubes.MISSING))
+        return int(np.sum(labels != MISSING_KEY))
 
     return Usage(
         cubes.frame(c),

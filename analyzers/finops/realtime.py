@@ -15,6 +15,7 @@ import pandas as pd
 
 from analyzers import cube as cubes
 from analyzers.base import (
+    MISSING_KEY,
     PRIORITY_ORDER,
     SEVERITY_RANK,
     Alert,
@@ -179,7 +180,7 @@ def cube_customer_tiers(c: cubes.Cube) -> pd.Series:
     n = len(c.labels["customer_id"])
     present = np.flatnonzero(np.bincount(cust, minlength=n) > 0)
     labels = c.label_array("subscription_tier")
-    has = np.flatnonzero(labels[tier] != cubes.MISSING)
+    has = np.flatnonzero(labels[tier] != MISSING_KEY)
     newest = np.full(n, np.iinfo("int64").min)
     np.maximum.at(newest, cust[has], last[has])
     pick = has[last[has] == newest[cust[has]]]
