@@ -121,6 +121,14 @@ SIDES: dict[str, Side] = {
 }
 
 
+def cell_sides(grain: str, dims: Sequence[str]) -> dict[str, Side]:
+    """``SIDES`` per cube cell: each side keyed by the cell's time key and ``dims`` (instead of its own
+    keys) plus ``bucket``, with the same sums, minima and maxima. A cube built with these (``build(...,
+    sides=cell_sides(grain, dims))``) can be filtered on any of its dimensions and still yield every
+    ``SIDES`` table (``analyzers.cube_filter.project``); sparse: one row per (cell, bucket) with calls."""
+    return {n: Side((grain, *dims, "bucket"), s.sums, s.mins, s.maxs) for n, s in SIDES.items()}
+
+
 def _gid_dtype(n: int) -> str:
     return "int32" if n < 2**31 else "int64"
 
@@ -137,6 +145,8 @@ class Cube:
     sketch: dict[str, np.ndarray]
     dims: tuple[str, ...] = DIMS
     sides: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: the key, sum, min and max columns of each side table (``SIDES`` unless built with ``sides=``)
+    side_specs: dict[str, Side] = field(default_factory=lambda: SIDES)
 
     @property
     def key(self) -> str:
@@ -258,11 +268,15 @@ def bucket_values(buckets: np.ndarray) -> np.ndarray:
     return np.where(b == ZERO_BUCKET, 0.0, 2.0 * np.power(GAMMA, b) / (GAMMA + 1.0))
 
 
-def build(data: Any, grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
+def build(
+    data: Any, grain: str = "hour", dims: tuple[str, ...] = DIMS, sides: dict[str, Side] | None = None
+) -> Cube:
     """The cube of a batch of rows (a typed call frame or the store's Arrow table).
 
-    ``dims`` (default ``DIMS``; must include ``SKETCH_DIMS``) lets a caller keep a smaller cube, as the
-    live session does."""
+    ``dims`` (default ``DIMS``; must include ``SKETCH_DIMS``) lets a caller keep another set of
+    dimensions. ``sides`` (default: ``SIDES`` when ``dims`` is ``DIMS``, none otherwise) names the side
+    tables to keep and their keys: the ``SIDES`` names, each keyed by any of the time key, ``day``,
+    ``dims`` and ``bucket`` (e.g. ``cell_sides``, as the live session keeps them)."""
     if grain not in GRAINS:
         raise ValueError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
     n = len(data) if not isinstance(data, pa.Table) else data.num_rows
@@ -280,55 +294,70 @@ def build(data: Any, grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
     sketch = {d: raw[d] for d in SKETCH_DIMS}
     sketch["bucket"] = latency_buckets(lat)
     sketch["count"] = np.ones(n, dtype="int64")
-    sides = _side_rows(data, raw, ms, lat, sketch["bucket"]) if tuple(dims) == DIMS else {}
-    cube = Cube(grain, labels, raw, sketch, tuple(dims), sides)
+    specs = (SIDES if tuple(dims) == DIMS else {}) if sides is None else sides
+    unknown = set(specs) - set(SIDES)
+    if unknown:
+        raise ValueError(f"unknown side tables {sorted(unknown)}; expected any of {', '.join(SIDES)}")
+    side_rows = _side_rows(data, raw, ms, lat, sketch["bucket"], grain, specs) if specs else {}
+    cube = Cube(grain, labels, raw, sketch, tuple(dims), side_rows, dict(specs))
     return _regroup(_dedupe_labels(cube))
 
 
 def _side_rows(
-    data: Any, raw: dict[str, np.ndarray], ms: np.ndarray, lat: np.ndarray, lat_bucket: np.ndarray
+    data: Any,
+    raw: dict[str, np.ndarray],
+    ms: np.ndarray,
+    lat: np.ndarray,
+    lat_bucket: np.ndarray,
+    grain: str,
+    specs: dict[str, Side],
 ) -> dict[str, dict[str, np.ndarray]]:
-    """One row per call of every side table (``SIDES``), before grouping."""
+    """One row per call of every side table of ``specs``, before grouping: each side's calls (a mask),
+    its values, and its keys taken from the cells' keys, ``day`` and ``bucket``."""
     n = len(ms)
     ones = np.ones(n, dtype="int64")
-    dims = {d: raw[d] for d in ("task_type", "provider", "model")}
-    sides: dict[str, dict[str, np.ndarray]] = {
-        "latency": {**dims, "bucket": lat_bucket, "count": ones},
-        "latency_day": {"day": ms // DAY_MS, "bucket": lat_bucket, "count": ones},
-    }
     out = raw["output_tokens"]
-    ok = (raw["error_calls"] == 0) & (lat > 0)
-    tps = out[ok] / (lat[ok] / 1000.0)
-    sides["tps"] = {
-        **{d: v[ok] for d, v in dims.items()},
-        "bucket": latency_buckets(tps),
-        "count": ones[ok],
-        "sum": tps,
-    }
-    ttft = _numbers(data, "time_to_first_token_ms", n, "float64")
-    s_codes, s_labels = _codes_labels(_column(data, "is_streamed"), n)
-    streamed = (np.asarray(s_labels, dtype=object) == "true")[s_codes] & ~np.isnan(ttft)
-    sides["ttft"] = {
-        **{d: dims[d][streamed] for d in ("provider", "model")},
-        "bucket": latency_buckets(ttft[streamed]),
-        "count": ones[streamed],
-        "sum": ttft[streamed],
-    }
-    priced = raw["unpriced_calls"] == 0
-    inp = raw["input_tokens"][priced]
-    sides["input"] = {
-        **{d: v[priced] for d, v in dims.items()},
-        "bucket": latency_buckets(inp),
-        "calls": ones[priced],
-        "cost": raw["cost_usd"][priced],
-        "input": inp,
-        "cached": raw["cached_tokens"][priced],
-        "creation": raw["cache_creation_tokens"][priced],
-        "output": out[priced],
-        "reasoning": raw["reasoning_tokens"][priced],
-        "min": inp,
-        "max": inp,
-    }
+    every = np.ones(n, dtype=bool)
+    parts: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+    if "latency" in specs or "latency_day" in specs:
+        parts["latency"] = parts["latency_day"] = (every, {"bucket": lat_bucket, "count": ones})
+    if "tps" in specs:
+        ok = (raw["error_calls"] == 0) & (lat > 0)
+        tps = out[ok] / (lat[ok] / 1000.0)
+        parts["tps"] = (ok, {"bucket": latency_buckets(tps), "count": ones[ok], "sum": tps})
+    if "ttft" in specs:
+        ttft = _numbers(data, "time_to_first_token_ms", n, "float64")
+        s_codes, s_labels = _codes_labels(_column(data, "is_streamed"), n)
+        streamed = (np.asarray(s_labels, dtype=object) == "true")[s_codes] & ~np.isnan(ttft)
+        t = ttft[streamed]
+        parts["ttft"] = (streamed, {"bucket": latency_buckets(t), "count": ones[streamed], "sum": t})
+    if "input" in specs:
+        priced = raw["unpriced_calls"] == 0
+        inp = raw["input_tokens"][priced]
+        parts["input"] = (
+            priced,
+            {
+                "bucket": latency_buckets(inp),
+                "calls": ones[priced],
+                "cost": raw["cost_usd"][priced],
+                "input": inp,
+                "cached": raw["cached_tokens"][priced],
+                "creation": raw["cache_creation_tokens"][priced],
+                "output": out[priced],
+                "reasoning": raw["reasoning_tokens"][priced],
+                "min": inp,
+                "max": inp,
+            },
+        )
+    pool = {**raw, "day": ms // DAY_MS}
+    sides: dict[str, dict[str, np.ndarray]] = {}
+    for name, spec in specs.items():
+        mask, values = parts[name]
+        missing = [k for k in spec.keys if k not in values and k not in pool]
+        if missing:
+            raise ValueError(f"side table {name!r}: unknown keys {missing}")
+        keys = {k: (pool[k] if mask is every else pool[k][mask]) for k in spec.keys if k not in values}
+        sides[name] = {**keys, **values}
     return sides
 
 
@@ -346,7 +375,7 @@ def _dedupe_labels(cube: Cube) -> Cube:
         if d in sketch:
             sketch[d] = remap[sketch[d]]
         sides = _map_sides(sides, d, remap)
-    return Cube(cube.grain, labels, cols, sketch, cube.dims, sides)
+    return Cube(cube.grain, labels, cols, sketch, cube.dims, sides, cube.side_specs)
 
 
 def _map_sides(
@@ -452,37 +481,42 @@ def _regroup(cube: Cube) -> Cube:
     """One cell per key combination, one sketch row per (SKETCH_DIMS, bucket)."""
     cols = regroup_cells(cube.cols, cube.grain, cube.dims)
     sketch = regroup_cols(cube.sketch, [*SKETCH_DIMS, "bucket"], ["count"])
-    return Cube(cube.grain, cube.labels, cols, sketch, cube.dims, _regroup_sides(cube.sides))
+    sides = _regroup_sides(cube.sides, cube.side_specs)
+    return Cube(cube.grain, cube.labels, cols, sketch, cube.dims, sides, cube.side_specs)
 
 
-def _regroup_sides(sides: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
-    """One row per key combination of every side table."""
+def _regroup_sides(
+    sides: dict[str, dict[str, np.ndarray]], specs: dict[str, Side] = SIDES
+) -> dict[str, dict[str, np.ndarray]]:
+    """One row per key combination of every side table (keys and sums of ``specs``)."""
     out = {}
     for name, rows in sides.items():
-        spec = SIDES[name]
+        spec = specs[name]
         out[name] = regroup_cols(rows, spec.keys, spec.sums, spec.mins, spec.maxs)
     return out
 
 
-def empty_sides() -> dict[str, dict[str, np.ndarray]]:
-    """The side tables (``SIDES``) without a row."""
+def empty_sides(specs: dict[str, Side] = SIDES) -> dict[str, dict[str, np.ndarray]]:
+    """The side tables of ``specs`` (default ``SIDES``) without a row."""
     out: dict[str, dict[str, np.ndarray]] = {}
-    for name, spec in SIDES.items():
-        rows = {k: np.zeros(0, dtype="int64" if k == "day" else "int32") for k in spec.keys}
+    for name, spec in specs.items():
+        rows = {k: np.zeros(0, dtype="int64" if k in ("day", *GRAINS) else "int32") for k in spec.keys}
         for c in (*spec.sums, *spec.mins, *spec.maxs):
             rows[c] = np.zeros(0, dtype="float64" if c in ("cost", "sum") else "int64")
         out[name] = rows
     return out
 
 
-def empty(grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
+def empty(grain: str = "hour", dims: tuple[str, ...] = DIMS, sides: dict[str, Side] | None = None) -> Cube:
+    """A cube without calls (side tables as ``build`` keeps them for the same arguments)."""
     cols: dict[str, np.ndarray] = {grain: np.zeros(0, dtype="int64")}
     cols |= {d: np.zeros(0, dtype="int32") for d in dims}
     cols |= {s: np.zeros(0, dtype="float64" if s == "cost_usd" else "int64") for s in SUMS}
     cols |= {"first_ms": np.zeros(0, dtype="int64"), "last_ms": np.zeros(0, dtype="int64")}
     sketch = {d: np.zeros(0, dtype="int32") for d in SKETCH_DIMS}
     sketch |= {"bucket": np.zeros(0, dtype="int32"), "count": np.zeros(0, dtype="int64")}
-    return Cube(grain, {d: () for d in dims}, cols, sketch, dims, empty_sides() if dims == DIMS else {})
+    specs = (SIDES if tuple(dims) == DIMS else {}) if sides is None else sides
+    return Cube(grain, {d: () for d in dims}, cols, sketch, dims, empty_sides(specs), dict(specs))
 
 
 # --- merging -------------------------------------------------------------------------------------
@@ -500,7 +534,7 @@ def _recode(cube: Cube, labels: dict[str, tuple[str, ...]], index: dict[str, dic
         if d in sketch:
             sketch[d] = table[sketch[d]] if len(table) else sketch[d]
         sides = _map_sides(sides, d, table)
-    return Cube(cube.grain, labels, cols, sketch, cube.dims, sides)
+    return Cube(cube.grain, labels, cols, sketch, cube.dims, sides, cube.side_specs)
 
 
 def merge(*cubes: Cube) -> Cube:
@@ -527,11 +561,12 @@ def merge(*cubes: Cube) -> Cube:
     cols = {k: np.concatenate([p.cols[k] for p in parts]) for k in parts[0].cols}
     sketch = {k: np.concatenate([p.sketch[k] for p in parts]) for k in parts[0].sketch}
     sketch = regroup_cols(sketch, [*SKETCH_DIMS, "bucket"], ["count"])
-    names = set(parts[0].sides)
-    if any(set(p.sides) != names for p in parts):
+    names, specs = set(parts[0].sides), parts[0].side_specs
+    if any(set(p.sides) != names or (names and p.side_specs != specs) for p in parts):
         raise ValueError("merge: cubes with different side tables")
     sides = _regroup_sides(
-        {n: {k: np.concatenate([p.sides[n][k] for p in parts]) for k in parts[0].sides[n]} for n in names}
+        {n: {k: np.concatenate([p.sides[n][k] for p in parts]) for k in parts[0].sides[n]} for n in names},
+        specs,
     )
     # each input has one cell per key already: only cells of a time key found in several inputs can
     # meet another (time-ordered partitions share at most their boundary hours), so only those regroup
@@ -539,13 +574,13 @@ def merge(*cubes: Cube) -> Cube:
     keys, counts = np.unique(seen, return_counts=True)
     shared = np.isin(cols[grain], keys[counts > 1])
     if not shared.any():
-        return Cube(grain, labels, cols, sketch, dims, sides)
+        return Cube(grain, labels, cols, sketch, dims, sides, specs)
     if shared.all():
-        return Cube(grain, labels, regroup_cells(cols, grain, dims), sketch, dims, sides)
+        return Cube(grain, labels, regroup_cells(cols, grain, dims), sketch, dims, sides, specs)
     met = regroup_cells({k: v[shared] for k, v in cols.items()}, grain, dims)
     alone = ~shared
     cols = {k: np.concatenate([v[alone], met[k]]) for k, v in cols.items()}
-    return Cube(grain, labels, cols, sketch, dims, sides)
+    return Cube(grain, labels, cols, sketch, dims, sides, specs)
 
 
 def canonical(cube: Cube) -> Cube:
@@ -571,9 +606,9 @@ def canonical(cube: Cube) -> Cube:
     sketch = {k: v[sorder] for k, v in sketch.items()}
     ordered = {}
     for name, rows in sides.items():
-        o = np.lexsort([rows[k] for k in reversed(SIDES[name].keys)])
+        o = np.lexsort([rows[k] for k in reversed(cube.side_specs[name].keys)])
         ordered[name] = {k: v[o] for k, v in rows.items()}
-    return Cube(cube.grain, labels, cols, sketch, cube.dims, ordered)
+    return Cube(cube.grain, labels, cols, sketch, cube.dims, ordered, cube.side_specs)
 
 
 def coarsen(cube: Cube, grain: str) -> Cube:
@@ -584,7 +619,9 @@ def coarsen(cube: Cube, grain: str) -> Cube:
         raise ValueError(f"cannot coarsen a {cube.grain} cube to {grain}")
     cols = {(grain if k == cube.grain else k): v for k, v in cube.cols.items()}
     cols[grain] = cube.cols[cube.grain] // 24
-    return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims, cube.sides))
+    if any(cube.grain in spec.keys for spec in cube.side_specs.values()):
+        raise ValueError("coarsen: side tables keyed by the time key cannot be coarsened")
+    return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims, cube.sides, cube.side_specs))
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -662,9 +699,11 @@ def equal(a: Cube, b: Cube, rtol: float = 1e-9) -> bool:
             return False
     if not all(np.array_equal(a.sketch[k], b.sketch[k]) for k in a.sketch) or set(a.sides) != set(b.sides):
         return False
+    if a.side_specs != b.side_specs:
+        return False
     for name, rows in a.sides.items():
         other = b.sides[name]
-        if len(rows[SIDES[name].keys[0]]) != len(other[SIDES[name].keys[0]]):
+        if len(rows[a.side_specs[name].keys[0]]) != len(other[a.side_specs[name].keys[0]]):
             return False
         for k, v in rows.items():
             w = other[k]

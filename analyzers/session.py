@@ -1,13 +1,16 @@
 """The incremental analysis engine the dashboard polls on every tick.
 
-``AnalysisSession`` tails the call file with ``metering.store.IncrementalReader`` and keeps running
-aggregates: a compact cube (UTC day x customer x tier x organization x product x model x provider x
-environment x source, with calls, priced cost, unpriced and failed calls, tokens, first/last call
-time) and an hourly cube (hour x provider x model). Each refresh folds only the new rows into them,
-so the overview (cards, daily series, hierarchy, alerts) costs time proportional to the new rows
-plus a regroup of the small cubes. Heavy analyzers run on the filtered rows at most once per data
-version and filter set (small LRU). All state changes happen under a lock; readers work on an
-immutable snapshot, so several Dash threads can call in at once.
+``AnalysisSession`` tails the call file with ``metering.store.IncrementalReader`` and keeps no call rows:
+each appended chunk is built into a usage cube (``analyzers.cube.build``, UTC hour x ``ANALYSIS_DIMS``,
+with the side tables per cell, ``ANALYSIS_SIDES``) that is kept as one more part; the parts are merged
+(``analyzers.cube.merge``, labels grow-only) the first time an analysis reads them after new data. From
+the same chunk cube come the overview's day cube (UTC day x ``DIMS``, codes in the session's grow-only
+dictionaries) and the hourly (hour x provider x model) cube the real-time alerts read. A refresh costs
+time proportional to the new rows. The analyzers run on the cube narrowed to the filters
+(``analyzers.cube_filter.select``) with its sides projected to their keys (``cube_filter.project``):
+``registry.run_cube``, once per data version and filter set (``analyzers.live.ResultCache``); the chart
+builder reads the narrowed cube (``chart_cube``). All state changes happen under a lock; readers work on
+an immutable snapshot, so several Dash threads can call in at once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analyzers import cube as cubes
-from analyzers import registry
+from analyzers import cube_filter, registry
 from analyzers.base import Alert, AnalysisContext, AnalysisResult, Metric
 from analyzers.common import (
     LOSS_MAKING_METHOD,
@@ -55,6 +58,18 @@ DIMS: tuple[str, ...] = (
     "source",
     "api_key_id",
 )
+#: the analysis cube's dimensions: the usage cube's and every dimension the chart builder groups by
+ANALYSIS_DIMS: tuple[str, ...] = (
+    *cubes.DIMS,
+    *(d for d in ("scenario", "is_streamed") if d not in cubes.DIMS),
+)
+#: the analysis cube's side tables: ``analyzers.cube.SIDES`` per cell (so that every dashboard filter
+#: narrows them), latency per day left out (``cube_filter.project`` derives it from the latency side)
+ANALYSIS_SIDES: dict[str, cubes.Side] = {
+    name: spec
+    for name, spec in cubes.cell_sides("hour", ANALYSIS_DIMS).items()
+    if name not in cube_filter.DERIVED_SIDES
+}
 #: the sums of the usage cube (analyzers.cube.SUMS)
 MEASURES: tuple[str, ...] = cubes.SUMS
 HOURLY_DIMS: tuple[str, ...] = ("provider", "model")
@@ -198,14 +213,14 @@ Cube = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class _State:
-    """One immutable data version: cubes, pending raw chunks and bookkeeping."""
+    """One immutable data version: cubes and bookkeeping (no call rows)."""
 
     version: int = 0
     rows: int = 0
     malformed: int = 0
     cube: Cube | None = None  # day, DIMS codes, MEASURES, first_ms, last_ms (numpy arrays)
     hourly: Cube | None = None  # hour, provider, model codes, cost_usd, calls
-    chunks: tuple[pd.DataFrame, ...] = ()  # raw typed rows, in file order
+    parts: tuple[cubes.Cube, ...] = ()  # analysis cubes (ANALYSIS_DIMS, ANALYSIS_SIDES), not yet merged
     compacted_rows: int = 0  # cube length after the last regroup
 
 
@@ -247,7 +262,7 @@ class AnalysisSession:
                 st = _State(version=st.version + 1)
             df = res.frame
             if len(df):
-                cube, hourly = self._chunk_cubes(df)
+                cube, hourly, part = self._chunk_cubes(df)
                 cube = cube if st.cube is None else _concat(st.cube, cube)
                 hourly = hourly if st.hourly is None else _concat(st.hourly, hourly)
                 compacted = st.compacted_rows
@@ -260,7 +275,7 @@ class AnalysisSession:
                     malformed=st.malformed + malformed,
                     cube=cube,
                     hourly=hourly,
-                    chunks=(*st.chunks, df),
+                    parts=(*st.parts, part),
                     compacted_rows=compacted,
                 )
             elif malformed:
@@ -274,17 +289,18 @@ class AnalysisSession:
                 new_rows=len(df), reset=bool(res.reset), version=st.version, malformed=malformed
             )
 
-    def _chunk_cubes(self, df: pd.DataFrame) -> tuple[Cube, Cube]:
-        """The new rows aggregated into the cube and the hourly cube: one ``analyzers.cube.build`` (hour
-        grain, the session's dimensions) recoded into the session's grow-only dictionaries."""
-        built = cubes.build(df, grain="hour", dims=DIMS)
-        cols = dict(built.cols)
+    def _chunk_cubes(self, df: pd.DataFrame) -> tuple[Cube, Cube, cubes.Cube]:
+        """The new rows as one analysis cube (``analyzers.cube.build``: hour grain, ``ANALYSIS_DIMS``,
+        ``ANALYSIS_SIDES``), and from its cells the day cube and the hourly cube, recoded into the
+        session's grow-only dictionaries."""
+        built = cubes.build(df, grain="hour", dims=ANALYSIS_DIMS, sides=ANALYSIS_SIDES)
+        cols = {k: built.cols[k] for k in ("hour", *DIMS, *MEASURES, "first_ms", "last_ms")}
         for d in DIMS:
             if len(built.labels[d]):
                 cols[d] = self._codes[d].table(built.labels[d])[cols[d]]
         hourly = _regroup_hourly({k: cols[k] for k in ("hour", *HOURLY_DIMS, "cost_usd", "calls")})
         cols["day"] = cols.pop("hour") // 24
-        return _regroup_cube(cols), hourly
+        return _regroup_cube(cols), hourly, built
 
     # --- caching -------------------------------------------------------------------------------
     def _cached(self, key: tuple, compute: Callable[[], Any], *, large: bool = False) -> Any:
@@ -314,44 +330,62 @@ class AnalysisSession:
             both(cube[dim] == self._codes[dim].index.get(value, -1))
         return mask
 
-    def frame(self, filters: Filters | None = None) -> pd.DataFrame:
-        """The rows matching ``filters`` (all rows when None), for the heavy analyzers."""
-        st = self._state
-        f = filters or Filters()
-        if f == Filters():
-            return self._all_rows(st)
-        return self._cached(
-            (st.version, "frame", f), lambda: _filter_frame(self._all_rows(st), f), large=True
-        )
+    def _analysis(self, st: _State) -> cubes.Cube:
+        """The analysis cube of version ``st`` (every call): its parts merged once and kept as one."""
+        if not st.parts:
+            return cubes.empty("hour", ANALYSIS_DIMS, ANALYSIS_SIDES)
+        if len(st.parts) == 1:
+            return st.parts[0]
 
-    def _all_rows(self, st: _State) -> pd.DataFrame:
-        """Every row of version ``st``; the chunks are concatenated once and kept as one frame."""
-        if not st.chunks:
-            from metering.store import empty_frame
-
-            return empty_frame()
-        if len(st.chunks) == 1:
-            return st.chunks[0]
-
-        def concat() -> pd.DataFrame:
-            whole = _concat_frames(list(st.chunks))
+        def merge() -> cubes.Cube:
+            whole = cubes.merge(*st.parts)
             with self._lock:
-                if self._state.version == st.version and self._state.chunks is st.chunks:
-                    self._state = _replace(self._state, chunks=(whole,))
+                if self._state.version == st.version and self._state.parts is st.parts:
+                    self._state = _replace(self._state, parts=(whole,))
             return whole
 
-        return self._cached((st.version, "rows"), concat, large=True)
+        return self._cached((st.version, "analysis-cube"), merge, large=True)
+
+    def chart_cube(self, filters: Filters | None = None) -> cubes.Cube:
+        """The analysis cube narrowed to ``filters`` (side tables still per cell), for the chart builder."""
+        st = self._state
+        f = filters or Filters()
+        whole = self._analysis(st)
+        if f == Filters():
+            return whole
+        return self._cached(
+            (st.version, "chart-cube", f), lambda: cube_filter.select(whole, *_selection(f)), large=True
+        )
+
+    def analysis_cube(self, filters: Filters | None = None) -> cubes.Cube:
+        """The cube the analyzers read for ``filters``: ``chart_cube`` with its side tables projected to
+        the keys of ``analyzers.cube.SIDES`` (``cube_filter.project``)."""
+        st = self._state
+        f = filters or Filters()
+        return self._cached(
+            (st.version, "analysis", f), lambda: cube_filter.project(self.chart_cube(f)), large=True
+        )
+
+    def export_rows(self, filters: Filters | None = None) -> pd.DataFrame:
+        """The call rows matching ``filters``, read from the file now and not kept (for exports such as
+        the FOCUS download: ``metering.store.read_calls``, the reader ``revenium-flow export`` uses)."""
+        from metering.store import empty_frame, read_calls
+
+        if not self.path.exists():
+            return empty_frame()
+        return filter_frame(read_calls(self.path), filters or Filters())
 
     # --- results -------------------------------------------------------------------------------
     def result(self, name: str, filters: Filters | None = None) -> AnalysisResult:
-        """One analyzer on the filtered rows, computed at most once per (data version, filters)."""
+        """One analyzer on the filtered cube (``registry.run_cube``), at most once per (data version,
+        filters)."""
         registry.get(name)  # unknown names fail here, with the list of valid ones
         st = self._state
         f = filters or Filters()
         if name == realtime.NAME and f == Filters():
             return self._realtime(st)
         return self._cached(
-            (st.version, "result", name, f), lambda: registry.run(name, self.frame(f), self.ctx)
+            (st.version, "result", name, f), lambda: registry.run_cube(name, self.analysis_cube(f), self.ctx)
         )
 
     def alerts(self) -> list[Alert]:
@@ -409,7 +443,9 @@ class AnalysisSession:
     def _realtime_inputs(self, st: _State) -> realtime.RealtimeInputs:
         """The realtime analyzer's aggregates, taken from the cubes instead of the rows."""
         if st.cube is None or not _len(st.cube):
-            return realtime.inputs_from_frame(self._all_rows(st))
+            from metering.store import empty_frame
+
+            return realtime.inputs_from_frame(empty_frame())
         return realtime.inputs_from_cube(self._as_cube(st.cube), st.hourly, realtime.budget_scopes(self.ctx))
 
     def _as_cube(self, cells: Cube) -> cubes.Cube:
@@ -783,7 +819,20 @@ def _isin(s: pd.Series, values: tuple[str, ...]) -> np.ndarray:
     return mask
 
 
-def _filter_frame(df: pd.DataFrame, f: Filters) -> pd.DataFrame:
+def _selection(f: Filters) -> tuple[tuple[int | None, int | None], dict[str, tuple[str, ...]]]:
+    """``cube_filter.select``'s arguments for the filters: hour keys of the date range and the labels
+    each dimension may take (the drill path and a value filter on one dimension both apply)."""
+    values: dict[str, tuple[str, ...]] = {}
+    pairs = [*_value_filters(f), *((c, (v,)) for c, v in zip(_DRILL, f.drill, strict=False))]
+    for col, allowed in pairs:
+        values[col] = tuple(v for v in values[col] if v in allowed) if col in values else tuple(allowed)
+    return cube_filter.day_keys("hour", _day_int(f.start), _day_int(f.end)), values
+
+
+_DRILL = ("organization_id", "product_id", "model")
+
+
+def filter_frame(df: pd.DataFrame, f: Filters) -> pd.DataFrame:
     """Rows matching the filters (dates inclusive, UTC), the same selection the cube mask makes."""
     if f == Filters() or df.empty:
         return df
@@ -798,16 +847,3 @@ def _filter_frame(df: pd.DataFrame, f: Filters) -> pd.DataFrame:
     for col, value in zip(("organization_id", "product_id", "model"), f.drill, strict=False):
         mask &= _isin(df[col], (value,))
     return df[mask].reset_index(drop=True)
-
-
-def _concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate typed chunks, keeping category columns categorical (union of categories)."""
-    if len(frames) == 1:
-        return frames[0]
-    out = pd.concat(frames, ignore_index=True)
-    for c in frames[0].columns:
-        if isinstance(frames[0][c].dtype, pd.CategoricalDtype) and not isinstance(
-            out[c].dtype, pd.CategoricalDtype
-        ):
-            out[c] = pd.api.types.union_categoricals([f[c] for f in frames], ignore_order=True)
-    return out

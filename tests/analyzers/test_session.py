@@ -13,7 +13,7 @@ from frames import synthetic
 from analyzers import common, registry
 from analyzers.base import AnalysisContext
 from analyzers.finops import realtime, understanding
-from analyzers.session import OVERVIEW_KEYS, AnalysisSession, Filters, _filter_frame
+from analyzers.session import OVERVIEW_KEYS, AnalysisSession, Filters, filter_frame
 from metering.schema import SOURCES
 from metering.store import CallStore, read_calls
 
@@ -33,6 +33,28 @@ def make(tmp_path, df: pd.DataFrame) -> tuple[CallStore, AnalysisSession]:
     return store, AnalysisSession(path, CTX)
 
 
+def assert_cube_holds(s: AnalysisSession, rows: pd.DataFrame) -> None:
+    """The session's analysis cube holds exactly these calls: count, cost and tokens per customer."""
+    cube = s.analysis_cube()
+    got = pd.DataFrame(
+        {
+            "c": cube.decode("customer_id"),
+            "calls": cube.cols["calls"],
+            "cost": cube.cols["cost_usd"],
+            "tokens": cube.cols["input_tokens"],
+        }
+    ).groupby("c")[["calls", "cost", "tokens"]].sum()
+    want = pd.DataFrame(
+        {
+            "c": rows["customer_id"].astype(str).to_numpy(),
+            "calls": 1,
+            "cost": rows["cost_usd"].fillna(0).to_numpy(),
+            "tokens": rows["input_tokens"].to_numpy(),
+        }
+    ).groupby("c")[["calls", "cost", "tokens"]].sum()
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
+
+
 def test_refresh_sees_exactly_the_appended_rows(tmp_path, data):
     store, s = make(tmp_path, data.iloc[:2000])
     info = s.refresh()
@@ -41,7 +63,7 @@ def test_refresh_sees_exactly_the_appended_rows(tmp_path, data):
     store.append(data.iloc[2000:2500])
     info = s.refresh()
     assert (info.new_rows, info.version) == (500, 2)
-    assert s.frame()["call_id"].tolist() == data["call_id"].iloc[:2500].tolist()
+    assert_cube_holds(s, data.iloc[:2500])
     assert s.overview().metrics["calls"].value == 2500
 
 
@@ -53,7 +75,7 @@ def test_replaced_file_resets_everything(tmp_path, data):
     store.append(data.iloc[2000:2100])
     info = s.refresh()
     assert info.reset and info.new_rows == 100 and info.version == 2
-    assert s.frame()["call_id"].tolist() == data["call_id"].iloc[2000:2100].tolist()
+    assert_cube_holds(s, data.iloc[2000:2100])
     assert s.overview().metrics["calls"].value == 100
     assert s.filter_options()["organizations"] == sorted(
         set(data["organization_id"].iloc[2000:2100].astype(str))
@@ -71,13 +93,13 @@ def test_new_run_keeps_metered_rows_and_session_sees_them_once(tmp_path, data):
     info = s.refresh()
     assert info.reset and info.new_rows == len(metered) + 100
     expected = metered["call_id"].tolist() + data["call_id"].iloc[2000:2100].tolist()
-    assert s.frame()["call_id"].tolist() == expected
+    assert_cube_holds(s, pd.concat([metered, data.iloc[2000:2100]]))
     assert s.overview().metrics["calls"].value == len(expected)
 
 
 def scratch(df: pd.DataFrame, f: Filters) -> dict:
     """The overview's figures computed from rows with the analyzers themselves."""
-    sub = _filter_frame(df, f)
+    sub = filter_frame(df, f)
     u = understanding.analyze(sub, CTX)
     econ = common.customer_economics(sub, CTX)
     revenue = float(econ["revenue_usd"].sum())
@@ -211,7 +233,7 @@ def test_results_cached_per_version_and_filters(tmp_path, data):
     assert s.result("performance", f) is a
     assert s.result("performance") is not a
     u = s.result("understanding", f)
-    assert u.metrics["calls"].value == int((s.frame()["subscription_tier"] == "pro").sum())
+    assert u.metrics["calls"].value == int((data["subscription_tier"].iloc[:1000] == "pro").sum())
     store.append(data.iloc[1000:1100])
     s.refresh()
     assert s.result("performance", f) is not a
@@ -231,7 +253,7 @@ def test_filter_options_and_empty_file(tmp_path, data):
     e.refresh()
     ov = e.overview()
     assert ov.rows == 0 and ov.metrics["total_cost_usd"].value == 0 and ov.hierarchy.empty
-    assert e.frame().empty and e.alerts() == [] and e.filter_options()["tiers"] == []
+    assert e.analysis_cube().calls == 0 and e.alerts() == [] and e.filter_options()["tiers"] == []
 
 
 def test_header_only_file_and_all_unpriced(tmp_path, data):
@@ -329,7 +351,7 @@ def test_overview_filters_by_api_key_and_end_user_and_keys_sum_to_the_total(tmp_
     assert one.metrics["total_cost_usd"].value == pytest.approx(
         float(df.loc[df["customer_id"].astype(str) == customer, "cost_usd"].sum()), rel=1e-9
     )
-    assert len(s.frame(Filters(api_keys=("bbbbbbbbbbbb",)))) == int((keys == "bbbbbbbbbbbb").sum())
+    assert s.analysis_cube(Filters(api_keys=("bbbbbbbbbbbb",))).calls == int((keys == "bbbbbbbbbbbb").sum())
 
 
 def test_scope_budgets_from_cubes_equal_rows(tmp_path, data):
