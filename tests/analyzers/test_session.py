@@ -36,22 +36,30 @@ def make(tmp_path, df: pd.DataFrame) -> tuple[CallStore, AnalysisSession]:
 def assert_cube_holds(s: AnalysisSession, rows: pd.DataFrame) -> None:
     """The session's analysis cube holds exactly these calls: count, cost and tokens per customer."""
     cube = s.analysis_cube()
-    got = pd.DataFrame(
-        {
-            "c": cube.decode("customer_id"),
-            "calls": cube.cols["calls"],
-            "cost": cube.cols["cost_usd"],
-            "tokens": cube.cols["input_tokens"],
-        }
-    ).groupby("c")[["calls", "cost", "tokens"]].sum()
-    want = pd.DataFrame(
-        {
-            "c": rows["customer_id"].astype(str).to_numpy(),
-            "calls": 1,
-            "cost": rows["cost_usd"].fillna(0).to_numpy(),
-            "tokens": rows["input_tokens"].to_numpy(),
-        }
-    ).groupby("c")[["calls", "cost", "tokens"]].sum()
+    got = (
+        pd.DataFrame(
+            {
+                "c": cube.decode("customer_id"),
+                "calls": cube.cols["calls"],
+                "cost": cube.cols["cost_usd"],
+                "tokens": cube.cols["input_tokens"],
+            }
+        )
+        .groupby("c")[["calls", "cost", "tokens"]]
+        .sum()
+    )
+    want = (
+        pd.DataFrame(
+            {
+                "c": rows["customer_id"].astype(str).to_numpy(),
+                "calls": 1,
+                "cost": rows["cost_usd"].fillna(0).to_numpy(),
+                "tokens": rows["input_tokens"].to_numpy(),
+            }
+        )
+        .groupby("c")[["calls", "cost", "tokens"]]
+        .sum()
+    )
     pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
 
 

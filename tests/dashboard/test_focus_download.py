@@ -12,6 +12,7 @@ import pytest
 from analyzers.session import AnalysisSession
 from dashboard.app import create_app
 from dashboard.pages.alignment import focus_download
+from metering.store import read_calls
 
 
 def _csv(data: dict) -> pd.DataFrame:
@@ -26,7 +27,7 @@ def test_download_payload_sums_to_the_total_and_follows_the_filters(data_file):
     focus = _csv(data)
     total = session.result("understanding").metrics["total_cost_usd"].value
     assert round(focus["BilledCost"].sum(), 2) == round(total, 2)
-    org = str(session.frame()["organization_id"].astype(str).iloc[0])
+    org = str(read_calls(data_file)["organization_id"].astype(str).iloc[0])
     data, _ = focus_download.download_payload(session, {"organizations": [org]}, None)
     assert set(_csv(data)["BillingAccountId"]) == {org}
 

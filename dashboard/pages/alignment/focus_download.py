@@ -1,7 +1,9 @@
 """Alignment page: download the FinOps FOCUS export (CSV) of the rows in this tab's filters.
 
 The same pure function as ``revenium-flow export --format focus`` (``analyzers.focus.focus_frame``), the
-same spreadsheet-safe CSV rule (``metering.csv_safety``); the file holds the filtered rows.
+same spreadsheet-safe CSV rule (``metering.csv_safety``); the file holds the filtered rows. The session
+keeps no call rows (it analyses its cube), so the download reads them from the call file when it is asked
+for (``AnalysisSession.export_rows``) and lets them go once the file is made.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def download_payload(session, filters: dict | None, drill: list | None) -> tuple
 
     if session is None:
         return None, "No data yet — press Generate."
-    frame = focus_frame(session.frame(filters_from_store(filters, drill)), session.ctx.catalog)
+    frame = focus_frame(session.export_rows(filters_from_store(filters, drill)), session.ctx.catalog)
     if frame.empty:
         return None, "No rows in the current filters."
     note = f"{len(frame):,} FOCUS rows, BilledCost ${frame['BilledCost'].sum():,.2f}."

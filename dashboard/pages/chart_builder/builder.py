@@ -1,7 +1,8 @@
 """A saved chart: its configuration model, validation, and the function that draws it from call data.
 
 A ``ChartConfig`` says what to show (chart type, an ordered hierarchy of dimensions, one metric, filters,
-time grain); ``build_figure(config, df)`` turns it plus the call DataFrame into a Plotly figure. The
+time grain); ``build_figure(config, data)`` turns it plus the usage cube (or call rows, built into one)
+into a Plotly figure. The
 configuration is plain data so a team can share it as JSON (see ``dashboard.pages.chart_builder.workspace``); every
 instance is valid by construction, so drawing never meets a bad configuration.
 """
@@ -21,6 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from analyzers import cube as cubes
 from analyzers.base import AnalysisContext
 from dashboard.pages.chart_builder.metrics import (
     DIMENSION_LABELS,
@@ -28,12 +30,13 @@ from dashboard.pages.chart_builder.metrics import (
     METRIC_FORMULAS,
     METRICS,
     aggregate,
-    apply_filters,
+    chart_cube,
     format_values,
     keep_top,
     lump_small,
     prepare,
     rank_weight,
+    select_dates,
 )
 from metering.tiers import Tier, load_tiers
 
@@ -100,7 +103,7 @@ class ChartConfig:
     time_grain: str = "day"
     date_from: str | None = None  # inclusive UTC day, YYYY-MM-DD
     date_to: str | None = None  # inclusive UTC day, YYYY-MM-DD
-    last_days: int | None = None  # only the last N days before the newest call
+    last_days: int | None = None  # only the last N days up to the newest call (metrics.LAST_DAYS_METHOD)
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # dimension -> allowed values
     top_n: int | None = 15  # per dimension; the rest is grouped as "(other)"; None keeps every value
 
@@ -253,12 +256,13 @@ _TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout)
 
 def build_figure(
     config: ChartConfig,
-    df: pd.DataFrame,
+    df: pd.DataFrame | cubes.Cube,
     *,
     tiers: Mapping[str, Tier] | None = None,
     context: AnalysisContext | None = None,
 ) -> go.Figure:
-    """Draw ``config`` from the call DataFrame (schema of ``metering.schema``).
+    """Draw ``config`` from the session's chart cube (``metrics.chart_cube``; call rows in the schema of
+    ``metering.schema`` are built into one first).
 
     The margin metric's revenue comes from ``context`` (its tiers and subscriptions file: the dashboard
     hands its own, so a chart's margin is the profitability analyzer's) or, without one, from ``tiers``
@@ -284,14 +288,15 @@ def build_figure(
 
 def chart_frame(
     config: ChartConfig,
-    df: pd.DataFrame,
+    df: pd.DataFrame | cubes.Cube,
     *,
     tiers: Mapping[str, Tier] | None = None,
     context: AnalysisContext | None = None,
 ) -> pd.DataFrame:
-    """The filtered row-level frame a chart aggregates (revenue attributed before dimension filters, so
-    a filtered cut keeps its own share of each customer's revenue)."""
-    dated = apply_filters(df, date_from=config.date_from, date_to=config.date_to, last_days=config.last_days)
+    """The filtered cell-level frame a chart aggregates (``metrics.prepare``; revenue attributed before
+    dimension filters, so a filtered cut keeps its own share of each customer's revenue)."""
+    cube = chart_cube(df)
+    dated = select_dates(cube, date_from=config.date_from, date_to=config.date_to, last_days=config.last_days)
     needed = list(dict.fromkeys(list(config.dimensions) + list(config.filters)))
     margin = config.metric == "margin"
     if context is not None:
@@ -302,6 +307,7 @@ def chart_frame(
         (load_tiers() if tiers is None else tiers) if margin else {},
         revenue=margin,
         context=context,
+        latency=config.metric == "p95_latency",
     )
     mask = np.ones(len(frame), dtype=bool)
     for dim, values in config.filters.items():
@@ -359,7 +365,7 @@ def _customdata(metric: str, agg: pd.DataFrame, extra: pd.Series | None = None) 
 
 
 def _hierarchy(config: ChartConfig, frame: pd.DataFrame) -> go.Figure:
-    """Treemap/sunburst: one node per group at every level, each level aggregated from raw rows.
+    """Treemap/sunburst: one node per group at every level, each level aggregated from the cells.
 
     Cost, calls and tokens size the nodes; any other metric colours them and the nodes are sized by calls
     (so no group disappears for having an unknown or negative value).
@@ -417,7 +423,7 @@ def _hierarchy(config: ChartConfig, frame: pd.DataFrame) -> go.Figure:
 
 def series_column(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
     """One category per combination of ``keys`` ("a / b"), the ``MAX_SERIES`` largest kept, the rest
-    merged on raw rows (so their metric stays exact) into "(other series)"."""
+    merged on the cells (so their metric is computed from their own cells) into "(other series)"."""
     if len(keys) == 1:
         series = frame[keys[0]]
     else:

@@ -1,17 +1,22 @@
 """Dimensions, metrics and the vectorized aggregation behind every saved chart.
 
 A chart groups calls by one or more dimensions (and a time bucket for lines) and computes one metric per
-group. Every group's metric is computed from the raw rows of that group, never from its children, so a
-parent's p95 latency or error rate is exact, and additive metrics (cost, calls, tokens, margin) of the
-children sum to the parent.
+group. It reads the live session's usage cube (``analyzers.session.AnalysisSession.chart_cube``: UTC hour
+x every chart dimension, with a latency sketch per cell), never call rows: a chart's frame has one row
+per cube cell carrying the cell's sums (and, for p95 latency, one row per cell and latency-sketch bucket
+carrying that bucket's calls). Every group's metric is computed from the cells (and buckets) of that
+group, never from its children, so a parent's p95 latency or error rate is its own, and additive metrics
+(cost, calls, tokens, margin) of the children sum to the parent. Sums are exact; p95 latency is read
+from the merged sketch of the group's cells, within ``analyzers.cube.SKETCH_ACCURACY`` relative error of
+the exact percentile (``analyzers.cube.SKETCH_METHOD``).
 
 Margin needs revenue, which is a per-customer fact: subscription revenue over the customer's active days
-(``metering.subscriptions``), taken from ``analyzers.common.customer_economics`` (the profitability
-analyzer's definition; ``$REVENIUM_FLOW_SUBSCRIPTIONS`` overrides the inference as it does for the
-analyzers). To cut margin by any dimension, each customer's
-revenue is spread over that customer's calls in equal shares (call-share attribution): a customer's calls
-on an expensive model then show a lower margin than their calls on a cheap one, and summing over all
-groups gives back revenue minus cost exactly.
+(``metering.subscriptions``), taken from ``analyzers.usage.economics`` on the chart's cube (the
+profitability analyzer's definition; ``$REVENIUM_FLOW_SUBSCRIPTIONS`` overrides the inference as it does
+for the analyzers). To cut margin by any dimension, each customer's revenue is spread over that
+customer's calls in equal shares (call-share attribution, from each cell's calls): a customer's calls on
+an expensive model then show a lower margin than their calls on a cheap one, and summing over all groups
+gives back revenue minus cost exactly.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analyzers import cube as cubes
+from analyzers import cube_filter, usage
 from analyzers.base import AnalysisContext
-from analyzers.common import MISSING_KEY, REVENUE_METHOD, customer_economics, fmt_pct, fmt_usd
+from analyzers.common import MISSING_KEY, REVENUE_METHOD, fmt_pct, fmt_usd
+from analyzers.session import ANALYSIS_DIMS, ANALYSIS_SIDES
 from metering.schema import ERROR_STOP_REASONS
 from metering.tiers import Tier
 
@@ -84,7 +92,9 @@ METRIC_FORMULAS: dict[str, str] = {
     "tokens": "sum of input_tokens + output_tokens",
     "cost_per_call": "cost / number of priced calls",
     "cost_per_1k_tokens": "cost / tokens of priced calls x 1000",
-    "p95_latency": "95th percentile of latency_ms (linear interpolation)",
+    "p95_latency": "95th percentile of latency_ms (linear interpolation) read from the group's latency "
+    f"sketch: within {cubes.SKETCH_ACCURACY:.0%} relative error of the exact percentile "
+    "(bucket i = ceil(log(latency) / log((1 + a) / (1 - a))), read as its midpoint)",
     "error_rate": f"calls with stop_reason in {', '.join(ERROR_STOP_REASONS)} / calls x 100",
     "margin": "attributed revenue - cost of priced calls; each customer's revenue is spread over the "
     f"customer's calls in equal shares; {REVENUE_METHOD}",
@@ -92,123 +102,128 @@ METRIC_FORMULAS: dict[str, str] = {
 
 OTHER_LABEL = "(other)"
 
-_SUM_COLUMNS = ["_cost", "_priced", "_tokens", "_priced_tokens", "_error", "_revenue"]
+_SUM_COLUMNS = ["_calls", "_cost", "_priced", "_tokens", "_priced_tokens", "_error", "_revenue"]
+#: the side table a chart reads: latency per cell (``ANALYSIS_SIDES``), for p95 latency
+CHART_SIDES: dict[str, cubes.Side] = {"latency": ANALYSIS_SIDES["latency"]}
+LAST_DAYS_METHOD = (
+    "last N days = the N x 24 UTC hours up to and including the hour of the newest call (whole hours: "
+    "the chart reads an hourly cube)"
+)
 
 
-def dimension_series(df: pd.DataFrame, dim: str) -> pd.Series:
-    """The values of a dimension as a string category, with empty/missing values shown as ``(none)``.
+def chart_cube(data: pd.DataFrame | cubes.Cube) -> cubes.Cube:
+    """A chart's cube: ``data`` itself when it is one (the session's ``chart_cube``), else the cube of
+    the call rows ``data`` (hour grain, ``ANALYSIS_DIMS``, a latency sketch per cell)."""
+    if isinstance(data, cubes.Cube):
+        return data
+    return cubes.build(data, "hour", ANALYSIS_DIMS, sides=CHART_SIDES)
 
-    Works on the category codes, so it costs the same for 100 or 1,000,000 rows of a category column.
-    """
+
+def _dim_codes(cube: cubes.Cube, dim: str) -> tuple[np.ndarray, list[str]]:
+    """(code table, sorted labels) of a chart dimension: the cube's codes mapped onto labels where an
+    empty value reads ``(none)``, like a missing one."""
     col = DIMENSIONS[dim]
-    if col not in df.columns:
-        return pd.Series(
-            pd.Categorical.from_codes(np.zeros(len(df), dtype="int8"), [MISSING_KEY]), index=df.index
-        )
-    s = df[col]
-    if not isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype("str").astype("category")
-    labels = np.array([str(c) for c in s.cat.categories], dtype=object)
+    if col not in cube.labels or not cube.labels[col]:
+        return np.zeros(max(len(cube.labels.get(col, ())), 1), dtype="int64"), [MISSING_KEY]
+    labels = np.array(cube.labels[col], dtype=object)
     labels[labels == ""] = MISSING_KEY
-    names, inverse = np.unique(np.append(labels, MISSING_KEY), return_inverse=True)
-    codes = s.cat.codes.to_numpy()
-    remap = inverse[:-1]
-    if not len(remap):  # no value at all (a column entirely missing): every row is (none)
-        new_codes = np.full(len(codes), inverse[-1], dtype=codes.dtype)
-    else:
-        new_codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], inverse[-1]) if len(codes) else codes
-    return pd.Series(pd.Categorical.from_codes(new_codes, list(names)), index=df.index)
+    names, inverse = np.unique(labels.astype(str), return_inverse=True)
+    return inverse.astype("int64"), [str(n) for n in names]
 
 
-def dimension_values(df: pd.DataFrame, dim: str) -> list[str]:
-    """Sorted distinct values of a dimension present in ``df`` (what a filter can pick from)."""
-    if df.empty or DIMENSIONS[dim] not in df.columns:
+def dimension_values(data: pd.DataFrame | cubes.Cube, dim: str) -> list[str]:
+    """Sorted distinct values of a dimension present in ``data`` (what a filter can pick from)."""
+    cube = chart_cube(data)
+    if not len(cube) or DIMENSIONS[dim] not in cube.labels:
         return []
-    s = dimension_series(df, dim)
-    present = np.unique(s.cat.codes.to_numpy())
-    return sorted(str(v) for v in s.cat.categories[present[present >= 0]])
+    table, names = _dim_codes(cube, dim)
+    present = np.unique(table[np.unique(cube.cols[DIMENSIONS[dim]])])
+    return sorted(names[i] for i in present)
 
 
-def category_lookup(s: pd.Series, values: pd.Series, default: float = np.nan) -> np.ndarray:
-    """Per row, ``values[str(category of the row)]``: one lookup per category instead of per row."""
-    if not isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype("str").astype("category")
-    per_category = (
-        values.reindex([str(c) for c in s.cat.categories]).fillna(default).to_numpy(dtype="float64")
-    )
-    codes = s.cat.codes.to_numpy()
-    out = np.full(len(s), default, dtype="float64")
-    ok = codes >= 0
-    out[ok] = per_category[codes[ok]]
-    return out
-
-
-def apply_filters(
-    df: pd.DataFrame,
+def select_dates(
+    cube: cubes.Cube,
     *,
     date_from: str | None = None,
     date_to: str | None = None,
     last_days: int | None = None,
-    filters: Mapping[str, Sequence[str]] | None = None,
-) -> pd.DataFrame:
-    """Rows within the date range (inclusive UTC days; ``last_days`` counts back from the newest call)
-    whose dimension values are among the chosen ones."""
-    mask = np.ones(len(df), dtype=bool)
-    if len(df) and (date_from or date_to or last_days):
-        ts = df["timestamp"]
-        if date_from:
-            mask &= (ts >= pd.Timestamp(date_from, tz="UTC")).to_numpy()
-        if date_to:
-            mask &= (ts < pd.Timestamp(date_to, tz="UTC") + pd.Timedelta(days=1)).to_numpy()
-        if last_days:
-            mask &= (ts > ts.max() - pd.Timedelta(days=last_days)).to_numpy()
-    for dim, values in (filters or {}).items():
-        if values:
-            mask &= dimension_series(df, dim).isin(list(values)).to_numpy()
-    return df if mask.all() else df.loc[mask]
+) -> cubes.Cube:
+    """The cube's hours within the date range (inclusive UTC days), or the last ``last_days`` days
+    (``LAST_DAYS_METHOD``)."""
+    if not len(cube) or not (date_from or date_to or last_days):
+        return cube
+    unit = cubes.GRAINS[cube.grain]
+
+    def day(text: str | None) -> int | None:
+        return None if not text else int(pd.Timestamp(text, tz="UTC").value // 1_000_000 // cubes.DAY_MS)
+
+    lo, hi = cube_filter.day_keys(cube.grain, day(date_from), day(date_to))
+    if last_days:
+        newest = int(cube.cols["last_ms"].max()) // unit
+        lo = newest - last_days * cubes.DAY_MS // unit + 1
+    return cube_filter.select(cube, (lo, hi))
 
 
 def prepare(
-    df: pd.DataFrame,
+    cube: cubes.Cube,
     dims: Sequence[str],
     tiers: Mapping[str, Tier],
     *,
     revenue: bool = True,
     context: AnalysisContext | None = None,
+    latency: bool = False,
 ) -> pd.DataFrame:
-    """Row-level frame with the chosen dimensions (string categories) plus the per-call quantities metrics sum.
-
-    ``_revenue`` is each call's share of its customer's revenue for the period the frame covers (zeros
-    when ``revenue`` is False: only the margin metric reads it).
-    """
-    out = pd.DataFrame(index=df.index)
+    """One row per cube cell with the chosen dimensions (string categories), the cell's UTC hour
+    (``_ts``) and the sums the metrics add: ``_calls``, ``_cost`` (priced), ``_priced`` calls, ``_tokens``,
+    ``_priced_tokens``, ``_error`` calls and ``_revenue``, the cell's share of its customers' revenue
+    for the period the cube covers (zeros when ``revenue`` is False: only margin reads it). With
+    ``latency``, one more row per (cell, latency bucket) with that bucket's calls in ``_lat_count`` and
+    its bucket in ``_lat_bucket`` (and no sums), which the p95 metric reads."""
+    c = cube.cols
+    n = len(cube)
+    calls = c["calls"].astype("int64")
+    priced = calls - c["unpriced_calls"]
+    blocks = {
+        "_calls": calls,
+        "_cost": c["cost_usd"].astype("float64"),
+        "_priced": priced,
+        "_tokens": c["input_tokens"] + c["output_tokens"],
+        "_priced_tokens": c["priced_tokens"],
+        "_error": c["error_calls"],
+        "_revenue": call_revenue(cube, tiers, context) if revenue and n else np.zeros(n),
+        "_lat_count": np.zeros(n, dtype="int64"),
+        "_lat_bucket": np.zeros(n, dtype="int32"),
+    }
+    keys = {k: c[k] for k in (cube.grain, *(DIMENSIONS[d] for d in dims))}
+    if latency and n:
+        lat = cube.sides["latency"]
+        m = len(lat["count"])
+        for k in keys:
+            keys[k] = np.concatenate([keys[k], lat[k]])
+        for k, v in blocks.items():
+            blocks[k] = np.concatenate([v, np.zeros(m, dtype=v.dtype)])
+        blocks["_lat_count"][n:] = lat["count"]
+        blocks["_lat_bucket"][n:] = lat["bucket"]
+    out = pd.DataFrame(index=pd.RangeIndex(len(keys[cube.grain])))
     for dim in dims:
-        out[dim] = dimension_series(df, dim)
-    cost = df["cost_usd"].astype("float64")
-    priced = cost.notna()
-    tokens = df["input_tokens"].astype("int64") + df["output_tokens"].astype("int64")
-    out["_cost"] = cost.fillna(0.0)
-    out["_priced"] = priced.astype("int64")
-    out["_tokens"] = tokens
-    out["_priced_tokens"] = tokens.where(priced, 0)
-    stop = df["stop_reason"] if "stop_reason" in df.columns else pd.Series("END", index=df.index)
-    out["_error"] = stop.isin(ERROR_STOP_REASONS).to_numpy().astype("int64")
-    out["_latency"] = df["latency_ms"].astype("float64")
-    out["_revenue"] = call_revenue(df, tiers, context) if revenue else np.zeros(len(df))
-    if "timestamp" in df.columns:
-        out["_ts"] = df["timestamp"]
+        table, names = _dim_codes(cube, dim)
+        out[dim] = pd.Categorical.from_codes(table[keys[DIMENSIONS[dim]]], names)
+    for k, v in blocks.items():
+        out[k] = v
+    out["_ts"] = pd.to_datetime(keys[cube.grain] * cubes.GRAINS[cube.grain], unit="ms", utc=True)
     return out
 
 
 def call_revenue(
-    df: pd.DataFrame, tiers: Mapping[str, Tier], context: AnalysisContext | None = None
+    cube: cubes.Cube, tiers: Mapping[str, Tier], context: AnalysisContext | None = None
 ) -> np.ndarray:
-    """Each call's equal share of its customer's revenue for the period (0 for an unknown tier).
+    """Each cell's share of its customer's revenue for the period: the customer's revenue / calls x the
+    cell's calls (0 for an unknown tier).
 
-    Customer revenue comes from ``analyzers.common.customer_economics``, the profitability analyzer's own
+    Customer revenue comes from ``analyzers.usage.economics``, the profitability analyzer's own
     definition, so margin by customer in a chart equals the analyzer's margin to the cent.
     """
-    if df.empty:
+    if not len(cube):
         return np.zeros(0)
     if (
         context is None
@@ -220,11 +235,12 @@ def call_revenue(
         context = AnalysisContext(
             catalog=None, tiers=dict(tiers), subscriptions=subscriptions_from_env(prices)
         )  # type: ignore[arg-type]
-    econ = customer_economics(df, context)
+    econ = usage.economics(usage.from_cube(cube), context)
     share = (econ["revenue_usd"].astype("float64").fillna(0.0) / econ["calls"]).set_axis(
         econ["customer_id"].astype("str")
     )
-    return category_lookup(df["customer_id"], share, default=0.0)
+    per_label = share.reindex(list(cube.labels["customer_id"])).fillna(0.0).to_numpy(dtype="float64")
+    return per_label[cube.cols["customer_id"]] * cube.cols["calls"]
 
 
 def keep_top(series: pd.Series, weight: pd.Series, limit: int, other: str = OTHER_LABEL) -> pd.Series:
@@ -245,12 +261,12 @@ def keep_top(series: pd.Series, weight: pd.Series, limit: int, other: str = OTHE
 
 def rank_weight(frame: pd.DataFrame) -> pd.Series:
     """What "largest" means when keeping the top values: cost, or calls when nothing is priced."""
-    return frame["_cost"] if frame["_cost"].sum() > 0 else pd.Series(1, index=frame.index)
+    return frame["_cost"] if frame["_cost"].sum() > 0 else frame["_calls"]
 
 
 def lump_small(frame: pd.DataFrame, dims: Sequence[str], top_n: int | None) -> pd.DataFrame:
     """Keep each dimension's ``top_n`` values by cost (by calls when nothing is priced); the rest become
-    ``(other)``. Applied on raw rows so every metric of ``(other)`` stays exact."""
+    ``(other)``. Applied on the cells so every metric of ``(other)`` is computed from its own cells."""
     if not top_n or frame.empty:
         return frame
     weight = rank_weight(frame)
@@ -265,15 +281,14 @@ def aggregate(frame: pd.DataFrame, keys: Sequence[str], metric: str) -> pd.DataF
     if keys:
         grouped = frame.groupby(keys, observed=True, sort=False)
         sums = grouped[_SUM_COLUMNS].sum()
-        sums["calls"] = grouped.size()
         if metric == "p95_latency":
-            sums["_p95"] = grouped["_latency"].quantile(0.95)
+            sums["_p95"] = _p95(frame, grouped.ngroup().to_numpy(), len(sums))
         sums = sums.reset_index()
     else:
         sums = frame[_SUM_COLUMNS].sum().to_frame().T
-        sums["calls"] = len(frame)
         if metric == "p95_latency":
-            sums["_p95"] = frame["_latency"].quantile(0.95) if len(frame) else np.nan
+            sums["_p95"] = _p95(frame, np.zeros(len(frame), dtype="int64"), 1)
+    sums["calls"] = sums["_calls"]
     calls = sums["calls"].astype("float64")
     priced = sums["_priced"].astype("float64")
     cost = sums["_cost"].where(priced > 0)  # a group with no priced call has unknown cost, not $0
@@ -294,6 +309,25 @@ def aggregate(frame: pd.DataFrame, keys: Sequence[str], metric: str) -> pd.DataF
     out["calls"] = sums["calls"].astype("int64").to_numpy()
     out["cost"] = cost.astype("float64").to_numpy()
     out["unpriced"] = (calls - priced).astype("int64").to_numpy()
+    return out
+
+
+def _p95(frame: pd.DataFrame, gid: np.ndarray, groups: int) -> np.ndarray:
+    """p95 latency of each group (``gid`` per frame row) from its latency-bucket rows (``prepare`` with
+    ``latency``): ``analyzers.cube.side_quantiles``; NaN for a group without calls."""
+    out = np.full(groups, np.nan)
+    if "_lat_count" not in frame.columns:
+        return out
+    lat = frame["_lat_count"].to_numpy() > 0
+    if not lat.any():
+        return out
+    rows = {
+        "g": gid[lat],
+        "bucket": frame["_lat_bucket"].to_numpy()[lat],
+        "count": frame["_lat_count"].to_numpy()[lat],
+    }
+    q = cubes.side_quantiles(cubes.empty(dims=()), rows, ["g"], (0.95,))
+    out[q["g"].to_numpy(dtype="int64")] = q["q0.95"].to_numpy()
     return out
 
 

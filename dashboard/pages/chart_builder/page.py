@@ -284,7 +284,7 @@ def register_callbacks(app, hub: DataHub, workspace: Workspace | None = None) ->
 
     def frame(version, filters, drill):
         session = hub.session() if has_rows(version) else None
-        return None if session is None else session.frame(filters_from_store(filters, drill))
+        return None if session is None else session.chart_cube(filters_from_store(filters, drill))
 
     @app.callback(
         Output(PREVIEW, "figure"),
