@@ -230,7 +230,7 @@ class AnalysisSession:
     def __init__(self, path: str | Path, ctx: AnalysisContext | None = None, cache_size: int = 16) -> None:
         self.path = Path(path)
         self.ctx = ctx if ctx is not None else AnalysisContext()
-        self._reader = IncrementalReader(self.path)
+        self._reader = IncrementalReader(self.path, arrow=True)  # Arrow tables: cube.build reads them
         self._codes = {d: _Codes() for d in DIMS}
         self._state = _State()
         self._refresh_lock = threading.Lock()
@@ -289,7 +289,7 @@ class AnalysisSession:
                 new_rows=len(df), reset=bool(res.reset), version=st.version, malformed=malformed
             )
 
-    def _chunk_cubes(self, df: pd.DataFrame) -> tuple[Cube, Cube, cubes.Cube]:
+    def _chunk_cubes(self, df: Any) -> tuple[Cube, Cube, cubes.Cube]:
         """The new rows as one analysis cube (``analyzers.cube.build``: hour grain, ``ANALYSIS_DIMS``,
         ``ANALYSIS_SIDES``), and from its cells the day cube and the hourly cube, recoded into the
         session's grow-only dictionaries."""

@@ -38,7 +38,7 @@ from metering.store_format import (
 class ReadResult:
     """What one read returned: new typed rows, whether earlier rows are void, and what was skipped."""
 
-    frame: Any  # pandas DataFrame (typed, canonical column order)
+    frame: Any  # pandas DataFrame (typed, canonical column order); the Arrow table for ``arrow=True``
     reset: bool = False
     malformed: list[tuple[int, str]] = field(default_factory=list)
     rows_total: int = 0
@@ -296,9 +296,14 @@ class IncrementalReader:
 
     _SAMPLE = 512  # bytes before the offset compared on each poll: spans whole lines (ids, timestamps)
 
-    def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], max_bytes: int | None = None, arrow: bool = False
+    ) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes  # cap per poll (None = everything available)
+        #: hand back the canonical Arrow table instead of the pandas frame (no conversion: the live
+        #: session builds its cube straight from it)
+        self.arrow = arrow
         self._clear()
 
     def _clear(self) -> None:
@@ -368,7 +373,7 @@ class IncrementalReader:
         self.rows_total += table.num_rows
         self.malformed_total += len(malformed)
         return ReadResult(
-            _table_to_frame(table),
+            table if self.arrow else _table_to_frame(table),
             reset=reset,
             malformed=malformed,
             rows_total=self.rows_total,
