@@ -139,7 +139,7 @@ class AnalysisSession:
                     malformed=st.malformed + malformed,
                     cube=cube,
                     hourly=hourly,
-                    parts=(*st.parts, part),
+                    parts=_fold(st.parts, part),
                     compacted_rows=compacted,
                 )
             elif malformed:
@@ -340,6 +340,21 @@ class AnalysisSession:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+#: analysis-cube parts kept before the newest ones are merged into one (``_fold``)
+MAX_PARTS = 16
+
+
+def _fold(parts: tuple[cubes.Cube, ...], part: cubes.Cube) -> tuple[cubes.Cube, ...]:
+    """``parts`` with ``part`` appended; past ``MAX_PARTS`` the parts after the first are merged into
+    one, and that one into the first once it holds as many cells (so a refresh merges small cubes, and
+    the large one is rebuilt only when the data has doubled since)."""
+    parts = (*parts, part)
+    if len(parts) <= MAX_PARTS:
+        return parts
+    head, tail = parts[0], cubes.merge(*parts[1:])
+    return (cubes.merge(head, tail),) if len(tail) >= len(head) else (head, tail)
 
 
 def _replace(st: _State, **kw: Any) -> _State:

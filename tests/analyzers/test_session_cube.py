@@ -137,3 +137,20 @@ def test_the_session_holds_no_call_rows_after_refresh(tmp_path):
     assert not any(isinstance(v, pd.DataFrame) for v in state.values())
     assert s._state.parts and all(isinstance(p, cube.Cube) for p in s._state.parts)
     assert s.analysis_cube().calls == int(s._state.cube["calls"].sum()) == 1500
+
+
+def test_many_appends_fold_the_parts_and_keep_every_call(tmp_path, monkeypatch):
+    from analyzers import session as session_module
+
+    monkeypatch.setattr(session_module, "MAX_PARTS", 3)
+    data = synthetic(900, days=6, customers=8, seed=9)
+    path = tmp_path / "calls.csv"
+    store = CallStore(path)
+    s = AnalysisSession(path, CTX)
+    for lo in range(0, 900, 100):
+        store.append(data.iloc[lo : lo + 100])
+        s.refresh()
+        assert len(s._state.parts) <= 3
+    assert s.analysis_cube().calls == 900
+    built = cube.build(read_calls(path), "hour", ANALYSIS_DIMS, sides=ANALYSIS_SIDES)
+    assert cube.equal(s.chart_cube(), built)
