@@ -1,5 +1,5 @@
 """Two jobs of the live analysis session, each in its own class: the result cache and the one alert
-refresher (``analyzers.session.AnalysisSession`` keeps the cubes and builds the overview).
+refresher (``analyzers.session.AnalysisSession`` keeps the cubes; ``analyzers.overview`` builds the overview).
 
 ``ResultCache``: values computed once per key (concurrent callers wait for the first), the newest few
 kept; keys start with the data version, and only values of the current version are stored.

@@ -29,13 +29,9 @@ from analyzers import cube_filter, registry
 from analyzers.base import MISSING_KEY, Alert, AnalysisContext, AnalysisResult
 from analyzers.finops import realtime
 from analyzers.live import AlertRefresher, ResultCache
-from analyzers.overview import (  # noqa: F401  (KPI names and Filters are read from here too)
-    CHANGE_METHOD,
+from analyzers.overview import (
     DIMS,
-    KPI_DIRECTION,
     MEASURES,
-    OVERVIEW_KEYS,
-    POINT_CHANGE_KEYS,
     Codes,
     Cube,
     Filters,
@@ -44,7 +40,6 @@ from analyzers.overview import (  # noqa: F401  (KPI names and Filters are read 
     cell_count,
     day_int,
     empty_cells,
-    kpi_changes,
     ms_to_ts,
     value_filters,
 )

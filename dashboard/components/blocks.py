@@ -29,7 +29,7 @@ def kpi_card(
     against: str = "vs previous period",
 ) -> dbc.Col:
     """One KPI: label, value by unit, optional change against the previous period (arrow coloured by
-    whether the move is good for this KPI: ``analyzers.session.KPI_DIRECTION``), formula as tooltip."""
+    whether the move is good for this KPI: ``analyzers.overview.KPI_DIRECTION``), formula as tooltip."""
     body: list[Any] = [
         html.Div(metric.label, className="kpi-label text-muted small"),
         html.Div(
@@ -37,7 +37,7 @@ def kpi_card(
         ),
     ]
     if show_change:
-        from analyzers.session import KPI_DIRECTION, POINT_CHANGE_KEYS
+        from analyzers.overview import KPI_DIRECTION, POINT_CHANGE_KEYS
 
         text, colour = change_text(
             change, KPI_DIRECTION.get(key, 0), points=key in POINT_CHANGE_KEYS, against=against

@@ -13,7 +13,8 @@ from frames import synthetic
 from analyzers import common, registry
 from analyzers.base import AnalysisContext
 from analyzers.finops import realtime, understanding
-from analyzers.session import OVERVIEW_KEYS, AnalysisSession, Filters, filter_frame
+from analyzers.overview import OVERVIEW_KEYS
+from analyzers.session import AnalysisSession, Filters, filter_frame
 from metering.schema import SOURCES
 from metering.store import CallStore, read_calls
 

@@ -40,7 +40,7 @@ def test_change_text_is_a_fraction_of_the_previous_period():
 
 
 def test_change_arrows_are_coloured_good_or_bad_per_kpi():
-    from analyzers.session import KPI_DIRECTION
+    from analyzers.overview import KPI_DIRECTION
 
     assert change_text(0.1, KPI_DIRECTION["total_cost_usd"])[1] == "danger"  # cost up: bad
     assert change_text(-0.1, KPI_DIRECTION["total_cost_usd"])[1] == "success"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, html, no_update
 
 from analyzers.base import Metric
-from analyzers.session import OVERVIEW_KEYS
+from analyzers.overview import OVERVIEW_KEYS
 from dashboard.components.blocks import kpi_row
 from dashboard.components.charts import DATA_INPUTS, has_rows
 from dashboard.components.shell import ALERTS_VERSION_STORE
