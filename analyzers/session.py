@@ -205,12 +205,19 @@ class AnalysisSession:
 
     def export_rows(self, filters: Filters | None = None) -> pd.DataFrame:
         """The call rows matching ``filters``, read from the file now and not kept (for exports such as
-        the FOCUS download: ``metering.store.read_calls``, the reader ``revenium-flow export`` uses)."""
-        from metering.store import empty_frame, read_calls
+        the FOCUS download). The file is read one partition at a time (``analyzers.engine.partitions``,
+        ``metering.partitions.read_partition``: the store's parser, as ``revenium-flow analyze`` and
+        ``export`` read it) and each partition filtered before the next is read, so memory holds the
+        selected rows and one partition, never the whole file."""
+        from analyzers.engine import partitions
+        from metering.partitions import read_partition
+        from metering.store import concat_frames, empty_frame
 
         if not self.path.exists():
             return empty_frame()
-        return filter_frame(read_calls(self.path), filters or Filters())
+        f = filters or Filters()
+        parts = [filter_frame(read_partition(p).table.to_pandas(), f) for p in partitions(self.path)]
+        return concat_frames(parts) if parts else empty_frame()
 
     # --- results -------------------------------------------------------------------------------
     def result(self, name: str, filters: Filters | None = None) -> AnalysisResult:

@@ -154,3 +154,24 @@ def test_many_appends_fold_the_parts_and_keep_every_call(tmp_path, monkeypatch):
     assert s.analysis_cube().calls == 900
     built = cube.build(read_calls(path), "hour", ANALYSIS_DIMS, sides=ANALYSIS_SIDES)
     assert cube.equal(s.chart_cube(), built)
+
+
+def test_export_rows_reads_the_file_by_partitions_with_the_filters(live, monkeypatch):
+    """The FOCUS download's rows: the filtered rows of the file, whatever the partition size."""
+    import analyzers.engine as engine_module
+
+    s, df = live
+    f = _filters(df)[2]
+    want = filter_frame(df, f)
+    small = engine_module.partitions
+
+    def tiny(path, partition_mb=64.0, workers=1):  # several partitions even for a small file
+        from metering.partitions import csv_partitions
+
+        return csv_partitions(path, 0.05)
+
+    monkeypatch.setattr(engine_module, "partitions", tiny)
+    got = s.export_rows(f)
+    assert len(small(s.path)) == 1 < len(tiny(s.path))
+    assert got["call_id"].tolist() == want["call_id"].tolist()
+    assert got["cost_usd"].sum() == pytest.approx(want["cost_usd"].sum(), rel=1e-12)

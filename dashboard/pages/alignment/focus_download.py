@@ -3,7 +3,8 @@
 The same pure function as ``revenium-flow export --format focus`` (``analyzers.focus.focus_frame``), the
 same spreadsheet-safe CSV rule (``metering.csv_safety``); the file holds the filtered rows. The session
 keeps no call rows (it analyses its cube), so the download reads them from the call file when it is asked
-for (``AnalysisSession.export_rows``) and lets them go once the file is made.
+for (``AnalysisSession.export_rows``: partition by partition, filtered as it goes) and lets them go once
+the file is made.
 """
 
 from __future__ import annotations
