@@ -1,10 +1,13 @@
-"""The usage cube: the sums every analysis needs, per UTC hour x the usage dimensions.
+"""The usage cube: the sums every analysis needs, per UTC hour or day x the usage dimensions.
 
-One cube cell is one combination of (UTC hour, customer, tier, organization, product, feature, task
+One cube cell is one combination of (UTC hour or day: the cube's ``grain``, customer, tier, organization, product, feature, task
 type, model, provider, environment, source, region, API key id); it holds the sums over the calls in
 it (``SUMS``) and the first and last call time. Beside the cells the cube keeps a latency sketch per
 (provider, model): counts of calls per fixed log-spaced latency bucket (``SKETCH_METHOD``), from which
-percentiles come back within ``SKETCH_ACCURACY`` relative error.
+percentiles come back within ``SKETCH_ACCURACY`` relative error. A full cube (every dimension) also
+keeps side tables (``SIDES``), among them the cost and calls per (UTC hour, provider, model), so that a
+day-grain cube (what the engines build: hours multiply the cells without telling an analyzer more)
+still answers the hourly questions (``hours``).
 
 ``build`` (a batch of rows -> cube) and ``merge`` (cubes -> cube) are pure functions and merging is
 associative and commutative up to the order of float additions: any split of the rows, built and merged
@@ -118,7 +121,10 @@ SIDES: dict[str, Side] = {
         ("min",),
         ("max",),
     ),
+    "hourly": Side(("hour", "provider", "model"), ("cost_usd", "calls")),
 }
+#: integer keys of side tables that are times (int64), not dimension codes or buckets (int32)
+_TIME_KEYS = ("day", "hour")
 
 
 def _gid_dtype(n: int) -> str:
@@ -295,6 +301,13 @@ def _side_rows(
     sides: dict[str, dict[str, np.ndarray]] = {
         "latency": {**dims, "bucket": lat_bucket, "count": ones},
         "latency_day": {"day": ms // DAY_MS, "bucket": lat_bucket, "count": ones},
+        "hourly": {
+            "hour": ms // HOUR_MS,
+            "provider": raw["provider"],
+            "model": raw["model"],
+            "cost_usd": raw["cost_usd"],
+            "calls": ones,
+        },
     }
     out = raw["output_tokens"]
     ok = (raw["error_calls"] == 0) & (lat > 0)
@@ -468,9 +481,9 @@ def empty_sides() -> dict[str, dict[str, np.ndarray]]:
     """The side tables (``SIDES``) without a row."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, spec in SIDES.items():
-        rows = {k: np.zeros(0, dtype="int64" if k == "day" else "int32") for k in spec.keys}
+        rows = {k: np.zeros(0, dtype="int64" if k in _TIME_KEYS else "int32") for k in spec.keys}
         for c in (*spec.sums, *spec.mins, *spec.maxs):
-            rows[c] = np.zeros(0, dtype="float64" if c in ("cost", "sum") else "int64")
+            rows[c] = np.zeros(0, dtype="float64" if c in ("cost", "sum", "cost_usd") else "int64")
         out[name] = rows
     return out
 
@@ -588,6 +601,22 @@ def coarsen(cube: Cube, grain: str) -> Cube:
 
 
 # --- reading -------------------------------------------------------------------------------------
+
+
+def days(cube: Cube) -> np.ndarray:
+    """The UTC day (ms // DAY_MS) of every cell, whatever the cube's grain."""
+    t = cube.cols[cube.grain]
+    return t if cube.grain == "day" else t // (DAY_MS // GRAINS[cube.grain])
+
+
+def hours(cube: Cube) -> dict[str, np.ndarray]:
+    """Cost and calls per (UTC hour, provider, model): the ``hourly`` side table, or, for an hour-grain
+    cube without it, the same sums from the cells. A day-grain cube without it cannot tell hours."""
+    if "hourly" in cube.sides:
+        return cube.sides["hourly"]
+    if cube.grain != "hour":
+        raise ValueError(f"a {cube.grain}-grain cube without its hourly side table cannot give hours")
+    return sums_by(cube.cols, ["hour", "provider", "model"], ["cost_usd", "calls"])
 
 
 def quantiles(cube: Cube, by: Sequence[str], qs: Sequence[float]) -> pd.DataFrame:

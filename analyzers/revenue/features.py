@@ -179,7 +179,7 @@ def adoption_daily(data: pd.DataFrame | usage.Usage) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     d = pd.DataFrame(
         {
-            "date": pd.to_datetime(u.hour // 24 * DAY_MS, unit="ms", utc=True),
+            "date": pd.to_datetime(u.day * DAY_MS, unit="ms", utc=True),
             "feature_id": u.keys["feature_id"].to_numpy(),
             "customer_id": u.keys["customer_id"].to_numpy(),
             "calls": u.meas["calls"],
