@@ -663,9 +663,9 @@ def side_quantiles(
     return pd.DataFrame(out)
 
 
-def frame(cube: Cube) -> pd.DataFrame:
+def frame(cube: Cube, sums: bool = True) -> pd.DataFrame:
     """The cells as a DataFrame: the time key as UTC timestamps (``hour`` or ``date``), dimensions as
-    categoricals with "(none)" for missing, then the sums and first/last call times (ms)."""
+    categoricals with "(none)" for missing, then (``sums``) the sums and first/last call times (ms)."""
     g = cube.grain
     unit = GRAINS[g]
     out: dict[str, Any] = {
@@ -674,7 +674,7 @@ def frame(cube: Cube) -> pd.DataFrame:
     for d in cube.dims:
         labels = list(cube.labels[d])
         out[d] = pd.Categorical.from_codes(cube.cols[d], labels) if labels else pd.Categorical([])
-    for c in (*SUMS, "first_ms", "last_ms"):
+    for c in (*SUMS, "first_ms", "last_ms") if sums else ():
         out[c] = cube.cols[c]
     return pd.DataFrame(out)
 

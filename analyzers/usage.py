@@ -113,7 +113,7 @@ def from_cube(c: cubes.Cube) -> Usage:
         return int(np.sum(labels != MISSING_KEY))
 
     return Usage(
-        cubes.frame(c),
+        cubes.frame(c, sums=False),  # the sums stay in ``meas`` (the cube's own arrays, not copied)
         dict(c.cols),
         cubes.days(c),
         pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC"),
