@@ -184,3 +184,20 @@ def test_the_hourly_side_table_holds_cost_and_calls_per_hour_provider_and_model(
         assert int(h2["calls"].sum()) == len(ROWS) and len(h2["hour"]) == len(want)
     with pytest.raises(ValueError, match="hourly side table"):
         cube.hours(cube.Cube("day", day.labels, day.cols, day.sketch, day.dims, {}))
+
+
+def test_merge_all_consumes_its_inputs_and_equals_merge_bit_for_bit():
+    parts = [cube.build(p, grain="day") for p in _split(ROWS, [500, 1500, 1501, 2900])]
+    want = cube.merge(*parts)
+    assert all(len(p) for p in parts)  # merge left its inputs whole
+    inputs = list(parts)
+    got = cube.merge_all(inputs)
+    assert inputs == []
+    assert got.labels == want.labels
+    assert all(np.array_equal(got.cols[k], want.cols[k]) for k in want.cols)
+    assert all(np.array_equal(got.sketch[k], want.sketch[k]) for k in want.sketch)
+    assert cube.equal(got, cube.build(ROWS, grain="day"))
+    # every day split between two inputs, and a single day in all of them, regroup the same way
+    one_day = ROWS[ROWS["timestamp"].dt.floor("D") == ROWS["timestamp"].dt.floor("D").iloc[0]]
+    pieces = [cube.build(p, grain="day") for p in _split(one_day.reset_index(drop=True), [10, 40])]
+    assert cube.equal(cube.merge_all(pieces), cube.build(one_day, grain="day"))
