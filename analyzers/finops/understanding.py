@@ -25,8 +25,8 @@ from analyzers.common import (
     days_between,
     fmt_pct,
     fmt_usd,
+    key_groups,
     monthly,
-    plain_keys,
     run_rate,
 )
 from metering.tiers import DAYS_PER_MONTH
@@ -346,14 +346,9 @@ def _patterns(day: np.ndarray, meas: dict, per_hour: dict[str, np.ndarray]) -> d
 
 def _mode_by(df: pd.DataFrame, weights: np.ndarray, key: str, value: str) -> pd.Series:
     """For each ``key``, its most frequent ``value`` (calls = ``weights``; ties: the smallest value)."""
-    counts = (
-        pd.DataFrame(
-            {key: plain_keys(df[key]).to_numpy(), value: plain_keys(df[value]).to_numpy(), "n": weights}
-        )
-        .groupby([key, value], sort=True)["n"]
-        .sum()
-        .reset_index()
-    )
+    gid, counts = key_groups(df, [key, value])  # on the category codes: no string per row
+    counts["n"] = np.bincount(gid, weights=weights, minlength=len(counts))
+    counts = counts.sort_values([key, value], kind="stable")
     counts = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates(key)
     return pd.Series(counts[value].to_numpy(), index=counts[key].to_numpy())
 
