@@ -288,7 +288,7 @@ def build(data: Any, grain: str = "hour", dims: tuple[str, ...] = DIMS) -> Cube:
     sketch["count"] = np.ones(n, dtype="int64")
     sides = _side_rows(data, raw, ms, lat, sketch["bucket"]) if tuple(dims) == DIMS else {}
     cube = Cube(grain, labels, raw, sketch, tuple(dims), sides)
-    return _regroup(_dedupe_labels(cube))
+    return _compact(_regroup(_dedupe_labels(cube)))
 
 
 def _side_rows(
@@ -360,6 +360,22 @@ def _dedupe_labels(cube: Cube) -> Cube:
             sketch[d] = remap[sketch[d]]
         sides = _map_sides(sides, d, remap)
     return Cube(cube.grain, labels, cols, sketch, cube.dims, sides)
+
+
+def code_dtype(labels: int) -> np.dtype:
+    """The smallest signed integer type holding the codes of a dimension with ``labels`` labels."""
+    for t in ("int8", "int16"):
+        if labels <= np.iinfo(t).max:
+            return np.dtype(t)
+    return np.dtype("int32")
+
+
+def _compact(cube: Cube) -> Cube:
+    """The cells' dimension codes in the smallest type their labels need (``code_dtype``: one byte for
+    most dimensions instead of four), in place of the int32 codes building and recoding give."""
+    for d in cube.dims:
+        cube.cols[d] = cube.cols[d].astype(code_dtype(len(cube.labels[d])), copy=False)
+    return cube
 
 
 def _map_sides(
@@ -589,7 +605,7 @@ def _merge(cubes: list[Cube], consume: bool) -> Cube:
         if consume:
             for p in parts:
                 del p.cols[k]
-    return Cube(grain, labels, cols, sketch, dims, sides)
+    return _compact(Cube(grain, labels, cols, sketch, dims, sides))
 
 
 def canonical(cube: Cube) -> Cube:
