@@ -20,7 +20,7 @@ codes and appends labels it lacks, so a cube grown by merging (the live session)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -524,7 +524,7 @@ def _recode(cube: Cube, labels: dict[str, tuple[str, ...]], index: dict[str, dic
         own = cube.labels[d]
         if own == labels[d][: len(own)]:
             continue  # a prefix: codes already agree
-        table = np.array([index[d][v] for v in own], dtype="int32")
+        table = np.array([index[d][v] for v in own], dtype=code_dtype(len(labels[d])))
         cols[d] = table[cols[d]] if len(table) else cols[d]
         if d in sketch:
             sketch[d] = table[sketch[d]] if len(table) else sketch[d]
@@ -537,17 +537,17 @@ def merge(*cubes: Cube) -> Cube:
     return _merge([c for c in cubes if c is not None], consume=False)
 
 
-def merge_all(cubes: list[Cube]) -> Cube:
+def merge_all(cubes: list[Cube], release: Callable[[], None] | None = None) -> Cube:
     """``merge(*cubes)``, consuming the list: it is emptied, and each column of the inputs is let go as
-    soon as it is copied, so the peak is about the merged cube plus one column instead of twice the
-    cube (the engines' merge; the caller keeps no other reference to the inputs). Same result, bit for
-    bit, as ``merge``."""
+    soon as it is copied (then ``release`` runs, e.g. to hand the freed heap back to the system), so the
+    peak is about the merged cube plus one column instead of twice the cube (the engines' merge; the
+    caller keeps no other reference to the inputs). Same result, bit for bit, as ``merge``."""
     items = [c for c in cubes if c is not None]
     cubes.clear()
-    return _merge(items, consume=True)
+    return _merge(items, consume=True, release=release)
 
 
-def _merge(cubes: list[Cube], consume: bool) -> Cube:
+def _merge(cubes: list[Cube], consume: bool, release: Callable[[], None] | None = None) -> Cube:
     if not cubes:
         return empty()
     grain, dims = cubes[0].grain, cubes[0].dims
@@ -605,6 +605,8 @@ def _merge(cubes: list[Cube], consume: bool) -> Cube:
         if consume:
             for p in parts:
                 del p.cols[k]
+            if release is not None:
+                release()
     return _compact(Cube(grain, labels, cols, sketch, dims, sides))
 
 

@@ -139,7 +139,7 @@ def _finish(parts: list[PartitionCube], engine: str) -> CubeResult:
     inputs = [r.cube for r in parts]
     for r in parts:
         r.cube = None  # type: ignore[assignment]  # merge_all lets each column go once copied
-    merged = cubes.merge_all(inputs) if inputs else cubes.empty(GRAIN)
+    merged = cubes.merge_all(inputs, release=_release_memory) if inputs else cubes.empty(GRAIN)
     _release_memory()
     return CubeResult(
         cube=merged,
