@@ -1,10 +1,13 @@
-"""The usage cube: the sums every analysis needs, per UTC hour x the usage dimensions.
+"""The usage cube: the sums every analysis needs, per UTC hour or day x the usage dimensions.
 
-One cube cell is one combination of (UTC hour, customer, tier, organization, product, feature, task
+One cube cell is one combination of (UTC hour or day: the cube's ``grain``, customer, tier, organization, product, feature, task
 type, model, provider, environment, source, region, API key id); it holds the sums over the calls in
 it (``SUMS``) and the first and last call time. Beside the cells the cube keeps a latency sketch per
 (provider, model): counts of calls per fixed log-spaced latency bucket (``SKETCH_METHOD``), from which
-percentiles come back within ``SKETCH_ACCURACY`` relative error.
+percentiles come back within ``SKETCH_ACCURACY`` relative error. A full cube (every dimension) also
+keeps side tables (``SIDES``), among them the cost and calls per (UTC hour, provider, model), so that a
+day-grain cube (what the engines build: hours multiply the cells without telling an analyzer more)
+still answers the hourly questions (``hours``).
 
 ``build`` (a batch of rows -> cube) and ``merge`` (cubes -> cube) are pure functions and merging is
 associative and commutative up to the order of float additions: any split of the rows, built and merged
@@ -17,7 +20,7 @@ codes and appends labels it lacks, so a cube grown by merging (the live session)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +121,14 @@ SIDES: dict[str, Side] = {
         ("min",),
         ("max",),
     ),
+    "hourly": Side(("hour", "provider", "model"), ("cost_usd", "calls")),
 }
+#: integer keys of side tables that are times (int64), not dimension codes or buckets (int32)
+_TIME_KEYS = ("day", "hour")
+
+
+#: ``SIDES`` tables that an hour-grain cube's cells already hold (``hours``): per-cell cubes omit them
+CELL_DERIVED: tuple[str, ...] = ("hourly",)
 
 
 def cell_sides(grain: str, dims: Sequence[str]) -> dict[str, Side]:
@@ -126,7 +136,11 @@ def cell_sides(grain: str, dims: Sequence[str]) -> dict[str, Side]:
     keys) plus ``bucket``, with the same sums, minima and maxima. A cube built with these (``build(...,
     sides=cell_sides(grain, dims))``) can be filtered on any of its dimensions and still yield every
     ``SIDES`` table (``analyzers.cube_filter.project``); sparse: one row per (cell, bucket) with calls."""
-    return {n: Side((grain, *dims, "bucket"), s.sums, s.mins, s.maxs) for n, s in SIDES.items()}
+    return {
+        n: Side((grain, *dims, "bucket"), s.sums, s.mins, s.maxs)
+        for n, s in SIDES.items()
+        if n not in CELL_DERIVED
+    }
 
 
 def _gid_dtype(n: int) -> str:
@@ -300,7 +314,7 @@ def build(
         raise ValueError(f"unknown side tables {sorted(unknown)}; expected any of {', '.join(SIDES)}")
     side_rows = _side_rows(data, raw, ms, lat, sketch["bucket"], grain, specs) if specs else {}
     cube = Cube(grain, labels, raw, sketch, tuple(dims), side_rows, dict(specs))
-    return _regroup(_dedupe_labels(cube))
+    return _compact(_regroup(_dedupe_labels(cube)))
 
 
 def _side_rows(
@@ -321,6 +335,8 @@ def _side_rows(
     parts: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
     if "latency" in specs or "latency_day" in specs:
         parts["latency"] = parts["latency_day"] = (every, {"bucket": lat_bucket, "count": ones})
+    if "hourly" in specs:
+        parts["hourly"] = (every, {"cost_usd": raw["cost_usd"], "calls": ones})
     if "tps" in specs:
         ok = (raw["error_calls"] == 0) & (lat > 0)
         tps = out[ok] / (lat[ok] / 1000.0)
@@ -349,7 +365,7 @@ def _side_rows(
                 "max": inp,
             },
         )
-    pool = {**raw, "day": ms // DAY_MS}
+    pool = {**raw, "day": ms // DAY_MS, "hour": ms // HOUR_MS}
     sides: dict[str, dict[str, np.ndarray]] = {}
     for name, spec in specs.items():
         mask, values = parts[name]
@@ -376,6 +392,22 @@ def _dedupe_labels(cube: Cube) -> Cube:
             sketch[d] = remap[sketch[d]]
         sides = _map_sides(sides, d, remap)
     return Cube(cube.grain, labels, cols, sketch, cube.dims, sides, cube.side_specs)
+
+
+def code_dtype(labels: int) -> np.dtype:
+    """The smallest signed integer type holding the codes of a dimension with ``labels`` labels."""
+    for t in ("int8", "int16"):
+        if labels <= np.iinfo(t).max:
+            return np.dtype(t)
+    return np.dtype("int32")
+
+
+def _compact(cube: Cube) -> Cube:
+    """The cells' dimension codes in the smallest type their labels need (``code_dtype``: one byte for
+    most dimensions instead of four), in place of the int32 codes building and recoding give."""
+    for d in cube.dims:
+        cube.cols[d] = cube.cols[d].astype(code_dtype(len(cube.labels[d])), copy=False)
+    return cube
 
 
 def _map_sides(
@@ -500,9 +532,9 @@ def empty_sides(specs: dict[str, Side] = SIDES) -> dict[str, dict[str, np.ndarra
     """The side tables of ``specs`` (default ``SIDES``) without a row."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, spec in specs.items():
-        rows = {k: np.zeros(0, dtype="int64" if k in ("day", *GRAINS) else "int32") for k in spec.keys}
+        rows = {k: np.zeros(0, dtype="int64" if k in _TIME_KEYS else "int32") for k in spec.keys}
         for c in (*spec.sums, *spec.mins, *spec.maxs):
-            rows[c] = np.zeros(0, dtype="float64" if c in ("cost", "sum") else "int64")
+            rows[c] = np.zeros(0, dtype="float64" if c in ("cost", "sum", "cost_usd") else "int64")
         out[name] = rows
     return out
 
@@ -529,7 +561,7 @@ def _recode(cube: Cube, labels: dict[str, tuple[str, ...]], index: dict[str, dic
         own = cube.labels[d]
         if own == labels[d][: len(own)]:
             continue  # a prefix: codes already agree
-        table = np.array([index[d][v] for v in own], dtype="int32")
+        table = np.array([index[d][v] for v in own], dtype=code_dtype(len(labels[d])))
         cols[d] = table[cols[d]] if len(table) else cols[d]
         if d in sketch:
             sketch[d] = table[sketch[d]] if len(table) else sketch[d]
@@ -539,7 +571,20 @@ def _recode(cube: Cube, labels: dict[str, tuple[str, ...]], index: dict[str, dic
 
 def merge(*cubes: Cube) -> Cube:
     """One cube holding every call of ``cubes`` (same grain). The first cube's codes are kept."""
-    cubes = tuple(c for c in cubes if c is not None)
+    return _merge([c for c in cubes if c is not None], consume=False)
+
+
+def merge_all(cubes: list[Cube], release: Callable[[], None] | None = None) -> Cube:
+    """``merge(*cubes)``, consuming the list: it is emptied, and each column of the inputs is let go as
+    soon as it is copied (then ``release`` runs, e.g. to hand the freed heap back to the system), so the
+    peak is about the merged cube plus one column instead of twice the cube (the engines' merge; the
+    caller keeps no other reference to the inputs). Same result, bit for bit, as ``merge``."""
+    items = [c for c in cubes if c is not None]
+    cubes.clear()
+    return _merge(items, consume=True, release=release)
+
+
+def _merge(cubes: list[Cube], consume: bool, release: Callable[[], None] | None = None) -> Cube:
     if not cubes:
         return empty()
     grain, dims = cubes[0].grain, cubes[0].dims
@@ -558,7 +603,8 @@ def merge(*cubes: Cube) -> Cube:
         labels[d] = tuple(seen)
         index[d] = seen
     parts = [_recode(c, labels, index) for c in cubes]
-    cols = {k: np.concatenate([p.cols[k] for p in parts]) for k in parts[0].cols}
+    if consume:
+        cubes.clear()  # the recoded parts hold the only references left
     sketch = {k: np.concatenate([p.sketch[k] for p in parts]) for k in parts[0].sketch}
     sketch = regroup_cols(sketch, [*SKETCH_DIMS, "bucket"], ["count"])
     names, specs = set(parts[0].sides), parts[0].side_specs
@@ -569,18 +615,37 @@ def merge(*cubes: Cube) -> Cube:
         specs,
     )
     # each input has one cell per key already: only cells of a time key found in several inputs can
-    # meet another (time-ordered partitions share at most their boundary hours), so only those regroup
-    seen = np.concatenate([np.unique(p.cols[grain]) for p in parts])
-    keys, counts = np.unique(seen, return_counts=True)
-    shared = np.isin(cols[grain], keys[counts > 1])
-    if not shared.any():
-        return Cube(grain, labels, cols, sketch, dims, sides, specs)
-    if shared.all():
-        return Cube(grain, labels, regroup_cells(cols, grain, dims), sketch, dims, sides, specs)
-    met = regroup_cells({k: v[shared] for k, v in cols.items()}, grain, dims)
-    alone = ~shared
-    cols = {k: np.concatenate([v[alone], met[k]]) for k, v in cols.items()}
-    return Cube(grain, labels, cols, sketch, dims, sides, specs)
+    # meet another (time-ordered partitions share at most their boundary days), so only those regroup;
+    # the cells: every input's cells of unshared time keys in input order, then the regrouped shared ones
+    seen_keys = np.concatenate([np.unique(p.cols[grain]) for p in parts])
+    keys, counts = np.unique(seen_keys, return_counts=True)
+    shared_keys = keys[counts > 1]
+    masks = [np.isin(p.cols[grain], shared_keys) for p in parts] if len(shared_keys) else None
+    met: dict[str, np.ndarray] = {}
+    if masks is not None:
+        met = regroup_cells(
+            {
+                k: np.concatenate([p.cols[k][m] for p, m in zip(parts, masks, strict=True)])
+                for k in parts[0].cols
+            },
+            grain,
+            dims,
+        )
+    cols: dict[str, np.ndarray] = {}
+    for k in list(parts[0].cols):
+        pieces = (
+            [p.cols[k] for p in parts]
+            if masks is None
+            else [p.cols[k][~m] for p, m in zip(parts, masks, strict=True)]
+        )
+        cols[k] = np.concatenate([*pieces, met[k]] if met else pieces)
+        del pieces
+        if consume:
+            for p in parts:
+                del p.cols[k]
+            if release is not None:
+                release()
+    return _compact(Cube(grain, labels, cols, sketch, dims, sides, specs))
 
 
 def canonical(cube: Cube) -> Cube:
@@ -619,12 +684,28 @@ def coarsen(cube: Cube, grain: str) -> Cube:
         raise ValueError(f"cannot coarsen a {cube.grain} cube to {grain}")
     cols = {(grain if k == cube.grain else k): v for k, v in cube.cols.items()}
     cols[grain] = cube.cols[cube.grain] // 24
-    if any(cube.grain in spec.keys for spec in cube.side_specs.values()):
-        raise ValueError("coarsen: side tables keyed by the time key cannot be coarsened")
+    if any(cube.grain in s.keys for n, s in cube.side_specs.items() if n not in CELL_DERIVED):
+        raise ValueError("coarsen: per-cell side tables (keyed by the time key) cannot be coarsened")
     return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims, cube.sides, cube.side_specs))
 
 
 # --- reading -------------------------------------------------------------------------------------
+
+
+def days(cube: Cube) -> np.ndarray:
+    """The UTC day (ms // DAY_MS) of every cell, whatever the cube's grain."""
+    t = cube.cols[cube.grain]
+    return t if cube.grain == "day" else t // (DAY_MS // GRAINS[cube.grain])
+
+
+def hours(cube: Cube) -> dict[str, np.ndarray]:
+    """Cost and calls per (UTC hour, provider, model): the ``hourly`` side table, or, for an hour-grain
+    cube without it, the same sums from the cells. A day-grain cube without it cannot tell hours."""
+    if "hourly" in cube.sides:
+        return cube.sides["hourly"]
+    if cube.grain != "hour":
+        raise ValueError(f"a {cube.grain}-grain cube without its hourly side table cannot give hours")
+    return sums_by(cube.cols, ["hour", "provider", "model"], ["cost_usd", "calls"])
 
 
 def quantiles(cube: Cube, by: Sequence[str], qs: Sequence[float]) -> pd.DataFrame:
@@ -671,9 +752,9 @@ def side_quantiles(
     return pd.DataFrame(out)
 
 
-def frame(cube: Cube) -> pd.DataFrame:
+def frame(cube: Cube, sums: bool = True) -> pd.DataFrame:
     """The cells as a DataFrame: the time key as UTC timestamps (``hour`` or ``date``), dimensions as
-    categoricals with "(none)" for missing, then the sums and first/last call times (ms)."""
+    categoricals with "(none)" for missing, then (``sums``) the sums and first/last call times (ms)."""
     g = cube.grain
     unit = GRAINS[g]
     out: dict[str, Any] = {
@@ -682,7 +763,7 @@ def frame(cube: Cube) -> pd.DataFrame:
     for d in cube.dims:
         labels = list(cube.labels[d])
         out[d] = pd.Categorical.from_codes(cube.cols[d], labels) if labels else pd.Categorical([])
-    for c in (*SUMS, "first_ms", "last_ms"):
+    for c in (*SUMS, "first_ms", "last_ms") if sums else ():
         out[c] = cube.cols[c]
     return pd.DataFrame(out)
 

@@ -110,6 +110,9 @@ def project(cube: cubes.Cube, specs: Mapping[str, cubes.Side] = cubes.SIDES) -> 
     unit = cubes.GRAINS[cube.grain]
     sides: dict[str, dict[str, np.ndarray]] = {}
     for name, spec in specs.items():
+        if name in cubes.CELL_DERIVED and name not in cube.sides:
+            sides[name] = dict(cubes.hours(cube))  # the hour-grain cells hold it
+            continue
         source = name if name in cube.sides else DERIVED_SIDES.get(name, name)
         if source not in cube.sides:
             raise ValueError(f"project: the cube has no side table {name!r}")

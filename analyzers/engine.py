@@ -13,12 +13,17 @@ same cube, bit for bit, for the same partitions:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pyarrow as pa
 
 from analyzers import cube as cubes
 from metering.partitions import (
@@ -31,6 +36,9 @@ from metering.partitions import (
 from metering.store import StoreError
 
 ENGINES: tuple[str, ...] = ("local", "dask")
+#: the time grain of the engines' cube: days (the ``hourly`` side table keeps the hours the analyses
+#: read); an hour grain would hold ~1.3x the cells on generated traffic and tell the analyzers nothing more
+GRAIN = "day"
 
 #: progress callback: (partitions done, partitions in all)
 Progress = Callable[[int, int], None]
@@ -58,10 +66,50 @@ class CubeResult:
     engine: str
 
 
+#: glibc ``mallopt`` parameter: allocations of at least this many bytes get their own mapping
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+def _bound_memory() -> None:
+    """Give every allocation of 1 MB and more (the cube's and the partitions' arrays) its own mapping,
+    returned to the system when freed. glibc otherwise raises that threshold after the first such free
+    and serves the next arrays from the heap, which a process building and merging cubes then never
+    gives back (measured: 445 vs 277 MB resident after building the cube of a 256 MB file)."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+        # Arrow's own allocator (mimalloc / jemalloc) keeps freed partitions for reuse: the system
+        # allocator under the threshold above gives them back (a worker's peak 350 -> 220 MB at 64 MB)
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _release_memory() -> None:
+    """Hand freed heap memory back to the system (after the partition cubes are merged)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def build_partition(part: Partition) -> PartitionCube:
-    """Read one partition and build its cube (hour grain, every dimension). Runs in a worker."""
+    """Read one partition and build its cube (``GRAIN``, every dimension). Runs in a worker."""
+    _bound_memory()  # in a Dask worker too (a forked local worker has it from the parent)
     read = read_partition(part)
-    return PartitionCube(part.index, cubes.build(read.table), read.table.num_rows, read.malformed, read.lines)
+    c = cubes.build(read.table, grain=GRAIN)
+    out = PartitionCube(part.index, c, read.table.num_rows, read.malformed, read.lines)
+    del read
+    _release_memory()  # the worker idles at its base size until its next partition
+    return out
 
 
 def partitions(
@@ -88,7 +136,11 @@ def _day_files(folder: Path) -> list[Path]:
 
 def _finish(parts: list[PartitionCube], engine: str) -> CubeResult:
     parts = sorted(parts, key=lambda r: r.index)
-    merged = cubes.merge(*[r.cube for r in parts]) if parts else cubes.empty()
+    inputs = [r.cube for r in parts]
+    for r in parts:
+        r.cube = None  # type: ignore[assignment]  # merge_all lets each column go once copied
+    merged = cubes.merge_all(inputs, release=_release_memory) if inputs else cubes.empty(GRAIN)
+    _release_memory()
     return CubeResult(
         cube=merged,
         rows=sum(r.rows for r in parts),
@@ -157,6 +209,7 @@ def build_cube(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     n = workers if workers is not None else (os.cpu_count() or 1)
+    _bound_memory()
     parts = partitions(path, partition_mb, n)
     run = _run_dask(parts, scheduler, n, progress) if engine == "dask" else _run_local(parts, n, progress)
     return _finish(run, engine)

@@ -52,7 +52,8 @@ def run(name: str, df: pd.DataFrame, ctx: AnalysisContext | None = None) -> Anal
 
 
 def run_cube(name: str, cube: object, ctx: AnalysisContext | None = None) -> AnalysisResult:
-    """Run one analyzer of ``CUBE_ANALYZERS`` on an hour-grain usage cube (``analyzers.cube``)."""
+    """Run one analyzer of ``CUBE_ANALYZERS`` on a usage cube (``analyzers.cube.build``, hour or day grain;
+    a day-grain cube needs its ``hourly`` side table, which ``build`` keeps with every dimension)."""
     if name not in CUBE_ANALYZERS:
         raise KeyError(
             f"analyzer {name!r} does not read the cube; those that do: {', '.join(CUBE_ANALYZERS)}"

@@ -1,7 +1,8 @@
 """What a cube-reading analyzer reads: call rows, or usage-cube cells with their sums, behind one face.
 
 ``Usage.keys`` holds the grouping columns (one row per call or per cube cell), ``meas`` the sums of
-each row (``analyzers.cube.SUMS``: 1 call per row for calls), ``hour`` each row's UTC hour. Analyzers
+each row (``analyzers.cube.SUMS``: 1 call per row for calls), ``day`` each row's UTC day and
+``hourly()`` the calls and cost per UTC hour (from the rows, or the cube's ``hourly`` side table). Analyzers
 that group with ``common.cost_breakdown(usage.keys, keys, measures=usage.meas)`` and sum ``meas`` get
 the same figures from either (floats to the last few ulps: sums are added in another order).
 """
@@ -38,13 +39,14 @@ if TYPE_CHECKING:
 class Usage:
     keys: pd.DataFrame
     meas: dict[str, np.ndarray]
-    hour: np.ndarray
+    day: np.ndarray
     first: pd.Timestamp | None
     last: pd.Timestamp | None
     _tiers: Callable[[], pd.Series]
     _distinct: Callable[[str], int]
     _spells: Callable[[AnalysisContext], Spells]
     _first_seen: Callable[[str], pd.Series]
+    _hourly: Callable[[], dict[str, np.ndarray]]
     _memo: dict = field(default_factory=dict)
 
     @property
@@ -57,6 +59,12 @@ class Usage:
             self._memo["tiers"] = self._tiers()
         return self._memo["tiers"]
 
+    def hourly(self) -> dict[str, np.ndarray]:
+        """Calls and cost per UTC hour with calls: ``hour`` (ms // HOUR_MS), ``calls``, ``cost_usd``."""
+        if "hourly" not in self._memo:
+            self._memo["hourly"] = self._hourly()
+        return self._memo["hourly"]
+
     def distinct(self, col: str) -> int:
         """Distinct non-missing values of ``col`` (as ``Series.nunique``)."""
         return self._distinct(col)
@@ -66,17 +74,23 @@ def from_frame(df: pd.DataFrame) -> Usage:
     """Call rows (the typed frame)."""
     first, last = period_bounds(df)
     hour = ts_ms(df["timestamp"]) // cubes.HOUR_MS if len(df) else np.zeros(0, dtype="int64")
+    meas = call_measures(df)
     return Usage(
         df,
-        call_measures(df),
-        hour,
+        meas,
+        hour // 24,
         first,
         last,
         lambda: customer_tiers(df),
         lambda col: int(df[col].nunique()) if len(df) else 0,
         lambda ctx: frame_spells(df, ctx),
         lambda col: _frame_first_seen(df, col),
+        lambda: _per_hour(hour, meas["calls"], meas["cost_usd"]),
     )
+
+
+def _per_hour(hour: np.ndarray, calls: np.ndarray, cost: np.ndarray) -> dict[str, np.ndarray]:
+    return cubes.sums_by({"hour": hour, "calls": calls, "cost_usd": cost}, ["hour"], ["calls", "cost_usd"])
 
 
 def _frame_first_seen(df: pd.DataFrame, col: str) -> pd.Series:
@@ -86,7 +100,7 @@ def _frame_first_seen(df: pd.DataFrame, col: str) -> pd.Series:
 
 
 def from_cube(c: cubes.Cube) -> Usage:
-    """The cells of an hour-grain usage cube (``analyzers.cube``)."""
+    """The cells of a usage cube (``analyzers.cube``, hour or day grain; hours from ``cube.hours``)."""
     from analyzers.finops.realtime import cube_customer_tiers
 
     if not len(c):
@@ -99,16 +113,22 @@ def from_cube(c: cubes.Cube) -> Usage:
         return int(np.sum(labels != MISSING_KEY))
 
     return Usage(
-        cubes.frame(c),
+        cubes.frame(c, sums=False),  # the sums stay in ``meas`` (the cube's own arrays, not copied)
         dict(c.cols),
-        c.cols["hour"],
+        cubes.days(c),
         pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC"),
         pd.Timestamp(int(c.cols["last_ms"].max()), unit="ms", tz="UTC"),
         lambda: cube_customer_tiers(c),
         present,
         lambda ctx: _cube_spells(c, ctx),
         lambda col: _cube_first_seen(c, col),
+        lambda: _cube_hourly(c),
     )
+
+
+def _cube_hourly(c: cubes.Cube) -> dict[str, np.ndarray]:
+    h = cubes.hours(c)
+    return _per_hour(h["hour"], h["calls"], h["cost_usd"])
 
 
 def _cube_first_seen(c: cubes.Cube, col: str) -> pd.Series:
@@ -125,7 +145,7 @@ def _cube_spells(c: cubes.Cube, ctx: AnalysisContext) -> Spells:
     return build_spells(
         c.cols["customer_id"],
         c.label_array("customer_id"),
-        c.cols["hour"] // 24,
+        cubes.days(c),
         c.cols["subscription_tier"],
         c.label_array("subscription_tier"),
         c.cols["last_ms"],

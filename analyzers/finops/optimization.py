@@ -568,7 +568,7 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
 
 
 def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same result from an hour-grain usage cube: every cost and token figure from the cells' and
+    """The same result from a usage cube (any grain): every cost and token figure from the cells' and
     the ``input`` side table's sums (to the cent); context windows matched on the side table's input
     buckets (exact unless priced calls of one source model lie on both sides of a window within one
     bucket, 2 % wide: that bucket then does not qualify, so a saving is never overstated); the p50
@@ -634,7 +634,7 @@ def _cube_groups(c: cubes.Cube) -> pd.DataFrame:
 
 def _cube_daily(c: cubes.Cube) -> Callable[[str], np.ndarray]:
     """Daily spend of a provider from the cube's cells (``commitment_options``)."""
-    day = c.cols["hour"] // 24
+    day = cubes.days(c)
     per_day = cubes.regroup_cols(
         {"day": day, "provider": c.cols["provider"], "cost_usd": c.cols["cost_usd"]},
         ["provider", "day"],

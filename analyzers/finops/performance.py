@@ -259,7 +259,7 @@ def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
 
 
 class _Cells:
-    """What the result reads, from an hour-grain usage cube: sums from the cells, distributions from the
+    """What the result reads, from a usage cube (any grain): sums from the cells, distributions from the
     side tables (``cubes.SIDES``)."""
 
     def __init__(self, c: cubes.Cube, sla: float) -> None:
@@ -331,7 +331,7 @@ class _Cells:
         q = cubes.side_quantiles(c, c.sides["latency_day"], ["day"], (0.5, 0.95, 0.99))
         q.columns = ["day", "calls", "p50_ms", "p95_ms", "p99_ms"]
         e = cubes.regroup_cols(
-            {"day": c.cols["hour"] // 24, "error_calls": c.cols["error_calls"]}, ["day"], ["error_calls"]
+            {"day": cubes.days(c), "error_calls": c.cols["error_calls"]}, ["day"], ["error_calls"]
         )
         errors = pd.Series(e["error_calls"], index=e["day"])
         t = q.sort_values("day", kind="stable").reset_index(drop=True)

@@ -199,10 +199,11 @@ def cube_customer_tiers(c: cubes.Cube) -> pd.Series:
 
 
 def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The analysis from an hour-grain usage cube (the engines' output)."""
+    """The analysis from a usage cube (the engines' output: day grain with its hourly side table; an
+    hour-grain cube is coarsened to days, its hours read from the side table or the cells)."""
     if not len(c):
         return analyze_inputs(inputs_from_frame(pd.DataFrame()), ctx)
-    hourly = cubes.sums_by(c.cols, ["hour", "provider", "model"], ["cost_usd", "calls"])
+    hourly = cubes.hours(c)
     return analyze_inputs(inputs_from_cube(cubes.coarsen(c, "day"), hourly, budget_scopes(ctx)), ctx)
 
 

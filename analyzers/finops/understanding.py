@@ -25,8 +25,8 @@ from analyzers.common import (
     days_between,
     fmt_pct,
     fmt_usd,
+    key_groups,
     monthly,
-    plain_keys,
     run_rate,
 )
 from metering.tiers import DAYS_PER_MONTH
@@ -171,9 +171,9 @@ def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
     res.tables["io_ratio_by_task_type"] = _io_by(df, "task_type", meas)
 
     # --- time patterns ----------------------------------------------------------------------------
-    res.tables.update(_patterns(u.hour, meas))
+    res.tables.update(_patterns(u.day, meas, u.hourly()))
     dated = (
-        df.assign(date=pd.to_datetime(u.hour // 24 * DAY_MS, unit="ms", utc=True))
+        df.assign(date=pd.to_datetime(u.day * DAY_MS, unit="ms", utc=True))
         if n
         else df.assign(date=pd.Series(dtype="datetime64[ms, UTC]"))
     )
@@ -285,9 +285,10 @@ def _io_by(df: pd.DataFrame, col: str, meas: dict) -> pd.DataFrame:
     ]
 
 
-def _patterns(hour: np.ndarray, meas: dict) -> dict[str, pd.DataFrame]:
-    """Daily series, hour-of-day and weekday profiles (``hour``: UTC hour of each row or cell)."""
-    if not len(hour):
+def _patterns(day: np.ndarray, meas: dict, per_hour: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+    """Daily series, hour-of-day and weekday profiles (``day``: UTC day of each row or cell; ``per_hour``:
+    calls and cost per UTC hour, ``Usage.hourly``)."""
+    if not len(day):
         empty_daily = pd.DataFrame(
             columns=["date", "calls", "cost_usd", "unpriced_calls", "error_calls", "tokens"]
         )
@@ -307,8 +308,7 @@ def _patterns(hour: np.ndarray, meas: dict) -> dict[str, pd.DataFrame]:
         }
     work = pd.DataFrame(
         {
-            "date": pd.to_datetime(hour // 24 * DAY_MS, unit="ms", utc=True),
-            "hour": (hour % 24).astype("int32"),
+            "date": pd.to_datetime(day * DAY_MS, unit="ms", utc=True),
             "calls": meas["calls"],
             "cost_usd": meas["cost_usd"],
             "unpriced_calls": meas["unpriced_calls"],
@@ -316,12 +316,14 @@ def _patterns(hour: np.ndarray, meas: dict) -> dict[str, pd.DataFrame]:
             "tokens": meas["input_tokens"] + meas["output_tokens"],
         }
     )
-    daily = work.drop(columns="hour").groupby("date").sum()
+    daily = work.groupby("date").sum()
     daily.index = pd.DatetimeIndex(daily.index)
     idx = pd.date_range(daily.index.min(), daily.index.max(), freq="D")
     daily = daily.reindex(idx, fill_value=0).rename_axis("date").reset_index()
-    hourly = work.groupby("hour")[["calls", "cost_usd"]].sum().reindex(range(24), fill_value=0)
-    hourly = hourly.rename_axis("hour").reset_index()
+    hod = pd.DataFrame(
+        {k: per_hour[k] for k in ("calls", "cost_usd")}, index=pd.Index(per_hour["hour"] % 24, name="hour")
+    )
+    hourly = hod.groupby("hour").sum().reindex(range(24), fill_value=0).reset_index()
     hourly["share_pct"] = hourly["calls"] / int(meas["calls"].sum()) * 100
     dcount = pd.Series(idx.day_of_week).value_counts().reindex(range(7), fill_value=0).to_numpy()
     wd = daily.assign(wd=pd.DatetimeIndex(daily["date"]).day_of_week)
@@ -344,14 +346,9 @@ def _patterns(hour: np.ndarray, meas: dict) -> dict[str, pd.DataFrame]:
 
 def _mode_by(df: pd.DataFrame, weights: np.ndarray, key: str, value: str) -> pd.Series:
     """For each ``key``, its most frequent ``value`` (calls = ``weights``; ties: the smallest value)."""
-    counts = (
-        pd.DataFrame(
-            {key: plain_keys(df[key]).to_numpy(), value: plain_keys(df[value]).to_numpy(), "n": weights}
-        )
-        .groupby([key, value], sort=True)["n"]
-        .sum()
-        .reset_index()
-    )
+    gid, counts = key_groups(df, [key, value])  # on the category codes: no string per row
+    counts["n"] = np.bincount(gid, weights=weights, minlength=len(counts))
+    counts = counts.sort_values([key, value], kind="stable")
     counts = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates(key)
     return pd.Series(counts[value].to_numpy(), index=counts[key].to_numpy())
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from analyzers import usage
-from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
-from analyzers.common import cost_breakdown, gross_margin_pct, revenue_method
+from analyzers.base import MISSING_KEY, AnalysisContext, AnalysisResult, Metric, Recommendation
+from analyzers.common import cost_breakdown, gross_margin_pct, key_groups, revenue_method
 from analyzers.cube import DAY_MS
 from analyzers.revenue.profitability import customer_margins, monthly_factor, str_keys
 
@@ -177,18 +177,18 @@ def adoption_daily(data: pd.DataFrame | usage.Usage) -> pd.DataFrame:
     u = data if isinstance(data, usage.Usage) else usage.from_frame(data)
     if not u.calls:
         return pd.DataFrame(columns=cols)
-    d = pd.DataFrame(
-        {
-            "date": pd.to_datetime(u.hour // 24 * DAY_MS, unit="ms", utc=True),
-            "feature_id": u.keys["feature_id"].to_numpy(),
-            "customer_id": u.keys["customer_id"].to_numpy(),
-            "calls": u.meas["calls"],
-            "cost_usd": u.meas["cost_usd"],
-        }
+    # one group per (day, feature, customer) on the category codes, then counted per (day, feature): no
+    # string per row or cell; a missing customer ("(none)") is not counted, as nunique skips it
+    keys = pd.DataFrame(
+        {"day": u.day, "feature_id": u.keys["feature_id"], "customer_id": u.keys["customer_id"]}
     )
-    g = d.groupby(["date", "feature_id"], sort=True, observed=True, dropna=False)
-    out = g.agg(customers=("customer_id", "nunique"), calls=("calls", "sum"), cost_usd=("cost_usd", "sum"))
-    return str_keys(out.reset_index(), ["feature_id"])[cols]
+    gid, d = key_groups(keys, ["day", "feature_id", "customer_id"])
+    d["calls"] = np.rint(np.bincount(gid, weights=u.meas["calls"], minlength=len(d))).astype("int64")
+    d["cost_usd"] = np.bincount(gid, weights=u.meas["cost_usd"], minlength=len(d))
+    d["customers"] = (d["customer_id"] != MISSING_KEY).astype("int64")
+    out = d.groupby(["day", "feature_id"], sort=True)[["customers", "calls", "cost_usd"]].sum().reset_index()
+    out.insert(0, "date", pd.to_datetime(out["day"].to_numpy(dtype="int64") * DAY_MS, unit="ms", utc=True))
+    return str_keys(out, ["feature_id"])[cols]
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:

@@ -45,6 +45,8 @@ def add_shared_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
+    from metering.partitions import DEFAULT_PARTITION_MB
+
     """--engine, --scheduler, --partition-mb: how the usage cube is built (``analyzers.engine``)."""
     p.add_argument(
         "--engine",
@@ -63,9 +65,9 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--partition-mb",
         type=float,
-        default=64.0,
+        default=DEFAULT_PARTITION_MB,
         metavar="MB",
-        help="size of a CSV partition in MB (default 64); a Parquet folder is split by file",
+        help=f"size of a CSV partition in MB (default {DEFAULT_PARTITION_MB:g}); a Parquet folder is split by file",
     )
 
 
@@ -197,6 +199,7 @@ def analyze_inputs(
     from analyzers import registry
     from analyzers.engine import EmptyStore, analyze_store
     from cli.commands.common import data_path
+    from metering.partitions import DEFAULT_PARTITION_MB
     from metering.store import StoreError
 
     path = data_path(args)
@@ -218,7 +221,7 @@ def analyze_inputs(
                 names,
                 engine=getattr(args, "engine", "local"),
                 scheduler=getattr(args, "scheduler", None),
-                partition_mb=getattr(args, "partition_mb", 64.0),
+                partition_mb=getattr(args, "partition_mb", DEFAULT_PARTITION_MB),
                 progress=progress_bar(f"revenium-flow {command}"),
             )
         except EmptyStore as exc:

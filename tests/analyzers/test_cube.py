@@ -141,3 +141,63 @@ def test_side_tables_hold_every_call_they_describe():
     assert (cube.latency_buckets(inp["max"]) == inp["bucket"]).all()
     # a smaller cube (the live session's dimensions) keeps no side tables
     assert cube.build(ROWS, dims=("provider", "model")).sides == {}
+
+
+def test_a_day_cube_equals_the_coarsened_hour_cube_and_merges_the_same():
+    day = cube.build(ROWS, grain="day")
+    assert day.grain == "day" and cube.equal(day, cube.coarsen(cube.build(ROWS), "day"))
+    parts = [cube.build(p, grain="day") for p in _split(ROWS, [700, 1900, 2400])]
+    assert cube.equal(cube.merge(*parts[::-1]), day)
+    assert len(day) < len(cube.build(ROWS))  # fewer cells: hours no longer split them
+    ms = ROWS["timestamp"].dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype("int64")
+    assert np.array_equal(np.sort(np.unique(cube.days(day))), np.unique(ms // cube.DAY_MS))
+
+
+def test_the_hourly_side_table_holds_cost_and_calls_per_hour_provider_and_model():
+    day = cube.build(ROWS, grain="day")
+    side = cube.hours(day)
+    got = pd.DataFrame(
+        {
+            "hour": side["hour"],
+            "provider": day.decode("provider", side["provider"]),
+            "model": day.decode("model", side["model"]),
+            "cost_usd": side["cost_usd"],
+            "calls": side["calls"],
+        }
+    ).sort_values(["hour", "provider", "model"], ignore_index=True)
+    rows = ROWS.assign(
+        hour=ROWS["timestamp"].dt.tz_localize(None).to_numpy().astype("datetime64[h]").astype("int64"),
+        provider=ROWS["provider"].astype(str),
+        model=ROWS["model"].astype(str),
+    )
+    want = (
+        rows.groupby(["hour", "provider", "model"])
+        .agg(cost_usd=("cost_usd", "sum"), calls=("cost_usd", "size"))
+        .reset_index()
+    )
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
+    # an hour cube gives the same hours from its side table or, without one, from its cells
+    hour = cube.build(ROWS)
+    bare = cube.Cube("hour", hour.labels, hour.cols, hour.sketch, hour.dims, {})
+    for c in (hour, bare):
+        h2 = cube.hours(c)
+        assert int(h2["calls"].sum()) == len(ROWS) and len(h2["hour"]) == len(want)
+    with pytest.raises(ValueError, match="hourly side table"):
+        cube.hours(cube.Cube("day", day.labels, day.cols, day.sketch, day.dims, {}))
+
+
+def test_merge_all_consumes_its_inputs_and_equals_merge_bit_for_bit():
+    parts = [cube.build(p, grain="day") for p in _split(ROWS, [500, 1500, 1501, 2900])]
+    want = cube.merge(*parts)
+    assert all(len(p) for p in parts)  # merge left its inputs whole
+    inputs = list(parts)
+    got = cube.merge_all(inputs)
+    assert inputs == []
+    assert got.labels == want.labels
+    assert all(np.array_equal(got.cols[k], want.cols[k]) for k in want.cols)
+    assert all(np.array_equal(got.sketch[k], want.sketch[k]) for k in want.sketch)
+    assert cube.equal(got, cube.build(ROWS, grain="day"))
+    # every day split between two inputs, and a single day in all of them, regroup the same way
+    one_day = ROWS[ROWS["timestamp"].dt.floor("D") == ROWS["timestamp"].dt.floor("D").iloc[0]]
+    pieces = [cube.build(p, grain="day") for p in _split(one_day.reset_index(drop=True), [10, 40])]
+    assert cube.equal(cube.merge_all(pieces), cube.build(one_day, grain="day"))

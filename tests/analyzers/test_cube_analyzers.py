@@ -211,3 +211,14 @@ def test_optimization_context_windows_on_the_cube_buckets():
     assert want.set_index("to_model").loc["gemini-pro", "qualifying_calls"] == even.sum()
     assert "gemini-pro" not in set(got["to_model"])  # that bucket left out: the saving is not claimed
     assert got["savings_usd"].sum() <= want["savings_usd"].sum()
+
+
+@pytest.mark.parametrize("grain", ["day", "hour"])
+def test_realtime_and_understanding_from_a_day_or_hour_cube_equal_the_rows(grain):
+    """The engines' day cube reads its hours (hourly anomalies, spikes, the hour-of-day profile) from the
+    ``hourly`` side table; an hour cube from the same table: both equal the rows."""
+    df = _with_streaming(synthetic(**FILES[0]))
+    c = cube.build(df, grain=grain)
+    ctx = AnalysisContext()
+    for name in ("realtime", "understanding", "features"):
+        assert_same(_json(registry.run_cube(name, c, ctx)), _json(registry.run(name, df, ctx)), name)
