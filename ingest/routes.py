@@ -19,7 +19,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from ingest.openapi import (
     build_openapi,
 )
 from ingest.otlp import OtlpDecodeError, decode, encode_response, extract
-from ingest.writer import GroupCommitWriter
+from ingest.writer import GroupCommitWriter, new_request_id
 from metering.prices import Catalog, load_catalog
 from metering.schema import Problem
 from metering.store import CallStore
@@ -273,7 +272,7 @@ def _request_id() -> str:
     given = (request.headers.get("X-Request-Id") or "").strip()
     if 0 < len(given) <= 64 and given.isascii() and given.isprintable() and " " not in given:
         return given
-    return uuid.uuid4().hex[:16]
+    return new_request_id()
 
 
 def _store_idempotent(

@@ -442,7 +442,7 @@ def validate_record(
                 problems.append(Problem(col.name, f"expected a string, got {type(v).__name__}"))
             elif len(v) > col.max_len:
                 problems.append(Problem(col.name, f"longer than {col.max_len} characters ({len(v)})"))
-            elif any(ch in v for ch in "\r\n\x00"):
+            elif "\n" in v or "\r" in v or "\x00" in v:
                 problems.append(Problem(col.name, "contains a line break or NUL character"))
             elif (reason := id_problem(v) if col.name in ID_COLUMNS else text_problem(v)) is not None:
                 problems.append(Problem(col.name, reason))

@@ -82,6 +82,10 @@ def _repair_tail(fd: int, size: int) -> int:
     return 0
 
 
+class ColumnOrderError(StoreError):
+    """``append_lines`` refused: the file's columns are not in the canonical order (nothing written)."""
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -175,7 +179,7 @@ class CallStore:
 
         def build(columns: list[str]) -> list[memoryview]:
             if tuple(columns) != COLUMN_NAMES:
-                raise StoreError(
+                raise ColumnOrderError(
                     f"{self.path}: file columns differ from the canonical order; use append() instead"
                 )
             return parts

@@ -68,6 +68,9 @@ def _worker(
     """One process: its own SO_REUSEPORT socket (or ``sock``), the ingest app, waitress until SIGTERM/SIGINT."""
     import waitress
 
+    from ingest.serving import quiet_queue_warnings
+
+    quiet_queue_warnings()
     sock = sock or reuseport_socket(host, port)
     app, state = ingest_app(data_path, catalog=catalog)
 
