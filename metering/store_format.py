@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -267,16 +268,16 @@ def format_record_lines(records: list[dict[str, Any]], floats: dict[str, Any] | 
                 else:
                     return None
         elif col.kind == "float":
+            numbers: list[float] = []
             for v in values:
                 v = col.default if v is None or v == "" else v
-                if v is None:
-                    out.append("")
-                elif type(v) in (int, float, np.float64) and v == v:
-                    out.append(float_text(float(round_cost(np.array([float(v)]))[0])).decode())
-                elif type(v) in (float, np.float64):  # NaN: missing
-                    out.append("")
-                else:
+                if type(v) not in (int, float, np.float64) and v is not None:
                     return None
+                try:
+                    numbers.append(math.nan if v is None else float(v))  # NaN: missing, an empty field
+                except OverflowError:  # an int too large for a float: Arrow's path says so
+                    return None
+            out = [float_text(x).decode() for x in round_cost(np.array(numbers, dtype=np.float64)).tolist()]
         else:
             for v in values:
                 v = col.default if v is None and col.default is not None else v
