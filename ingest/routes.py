@@ -53,7 +53,7 @@ from ingest.openapi import (
     build_openapi,
 )
 from ingest.otlp import OtlpDecodeError, decode, encode_response, extract
-from ingest.writer import GroupCommitWriter, new_request_id
+from ingest.writer import Arrival, GroupCommitWriter, new_request_id
 from metering.prices import Catalog, load_catalog
 from metering.schema import Problem
 from metering.store import CallStore
@@ -251,8 +251,9 @@ def _store(
     records: list[dict[str, Any]],
     entries: list[Entry],
     arrays: dict[str, pa.Array] | None = None,
+    arrival: Arrival | None = None,
 ) -> list[float | None]:
-    job = state.writer.submit(records, entries, arrays=arrays, request_id=_request_id())
+    job = state.writer.submit(records, entries, arrays=arrays, request_id=_request_id(), arrival=arrival)
     if job.error is None:
         return job.costs
     if job.failed:  # the writer failed on these rows: logged under the same request id
@@ -282,11 +283,12 @@ def _store_idempotent(
     records: list[dict[str, Any]],
     response: dict[str, Any],
     arrays: dict[str, pa.Array] | None = None,
+    arrival: Arrival | None = None,
 ) -> tuple[int, dict[str, Any], dict[str, str] | None]:
     """Store ``records`` (or ``arrays``) once per Idempotency-Key: (status, payload, headers) of the answer."""
     idem = _idempotency_key()
     if idem is None:
-        return 201, response | {"costs": _store(state, records, [], arrays)}, None
+        return 201, response | {"costs": _store(state, records, [], arrays, arrival)}, None
     key = f"{scope_of(api_key)}:{idem}"
     digest = body_digest(body)
     try:
@@ -299,7 +301,7 @@ def _store_idempotent(
         state.count(duplicates=int(response["rows"]))
         return 200, (original or {}) | {"status": "duplicate"}, {"Idempotent-Replayed": "true"}
     assert outcome == NEW
-    costs = _store(state, records, [Entry(key, digest, response)], arrays)
+    costs = _store(state, records, [Entry(key, digest, response)], arrays, arrival)
     return 201, response | {"costs": costs}, None
 
 
@@ -314,16 +316,21 @@ def _status(state: IngestState) -> Response:
 
 def _single(state: IngestState) -> Response:
     api_key = _authenticate(state)
-    body = _parse_json(_read_body(state.limits.single_bytes))
-    if isinstance(body, list):
-        raise HttpError(422, f"this route takes one record (a JSON object); send arrays to {BATCH_ROUTE}")
-    mapped = map_revenium(body, user_agent=request.headers.get("User-Agent"), api_key_id=scope_of(api_key))
-    if mapped.problems:
-        raise _unprocessable(mapped.problems)
-    record = mapped.record
-    assert record is not None
-    response = {"status": "stored", "id": record["call_id"], "rows": 1}
-    status, payload, headers = _store_idempotent(state, api_key, body, [record], response)
+    with state.writer.arriving() as arrival:  # a lingering writer waits for this record to join its commit
+        body = _parse_json(_read_body(state.limits.single_bytes))
+        if isinstance(body, list):
+            raise HttpError(422, f"this route takes one record (a JSON object); send arrays to {BATCH_ROUTE}")
+        mapped = map_revenium(
+            body, user_agent=request.headers.get("User-Agent"), api_key_id=scope_of(api_key)
+        )
+        if mapped.problems:
+            raise _unprocessable(mapped.problems)
+        record = mapped.record
+        assert record is not None
+        response = {"status": "stored", "id": record["call_id"], "rows": 1}
+        status, payload, headers = _store_idempotent(
+            state, api_key, body, [record], response, arrival=arrival
+        )
     costs = payload.pop("costs", None)
     if costs is not None:
         payload["costUsd"] = costs[0]

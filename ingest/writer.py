@@ -6,7 +6,10 @@ one vectorized ``Catalog.price_calls``, appends them through ``CallStore`` (floc
 the idempotency keys, and only then releases every waiting request. So each 2xx still means "durable",
 while the fsync and pricing costs are shared by the whole batch. When the previous batch held more
 than one request (concurrent clients), the writer lingers ``commit_delay`` (2 ms) for more before it
-writes: fewer, larger commits at the price of at most 2 ms of latency; a lone client never waits.
+writes, and past that for as long as a request is still validating its body (``arriving``, up to
+``max_linger`` = 6 ms): fewer, larger commits (less CPU per row) at the price of a few milliseconds of
+latency; a lone client never waits. Up to ``FAST_PATH_ROWS`` single records are priced and formatted
+without Arrow (``price_records``, ``format_record_lines``: the same costs and bytes as the Arrow path).
 
 One request can never stop the writer: anything unexpected while a drained group is written fails
 that group without writing a row (``CallStore`` truncates what a failed append had written), and when
@@ -18,12 +21,14 @@ timeout. ``health()`` reports all of this without file-system paths.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +46,7 @@ from metering.store_format import format_record_lines
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_WAKE = object()  # a request stopped arriving without a job (a 4xx): a lingering writer looks again
 #: a group of at most this many single records is priced and formatted without Arrow (its fixed cost
 #: per column outweighs a few rows); larger groups and the bulk route's arrays go through Arrow
 FAST_PATH_ROWS = 256
@@ -178,12 +184,16 @@ class GroupCommitWriter:
         *,
         max_batch_rows: int = 100_000,
         commit_delay: float = 0.002,
+        max_linger: float = 0.006,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.ledger = ledger
         self.max_batch_rows = max_batch_rows
         self.commit_delay = commit_delay
+        self.max_linger = max(max_linger, commit_delay)
+        self._arriving = 0  # requests between ``arriving()`` and their ``submit`` (validating their body)
+        self._arriving_lock = threading.Lock()
         self._concurrent = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
@@ -230,6 +240,20 @@ class GroupCommitWriter:
             "last_error": self.last_error,
         }
 
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[Arrival]:
+        """Around a request's work before ``submit`` (reading, parsing, validating its body): while such
+        requests are under way, a lingering writer waits for them (up to ``max_linger``) so that they
+        join the same commit. Pass the ``Arrival`` to ``submit``; leaving the block without (a 4xx)
+        ends it too."""
+        with self._arriving_lock:
+            self._arriving += 1
+        arrival = Arrival(self)
+        try:
+            yield arrival
+        finally:
+            arrival.end()
+
     def submit(
         self,
         records: list[dict[str, Any]],
@@ -238,6 +262,7 @@ class GroupCommitWriter:
         *,
         arrays: dict[str, pa.Array] | None = None,
         request_id: str | None = None,
+        arrival: Arrival | None = None,
     ) -> Job:
         """Queue rows (mapped records, or ``arrays`` as ``records_to_columns`` gives them) and wait until
         they are durable (``job.error`` is set when they are not)."""
@@ -247,6 +272,8 @@ class GroupCommitWriter:
             return job
         self.ensure_running()
         self._queue.put(job)
+        if arrival is not None:  # after the put: a writer that sees no request arriving finds this job
+            arrival.end(submitted=True)
         deadline = time.monotonic() + timeout
         while not job.done.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
@@ -266,21 +293,31 @@ class GroupCommitWriter:
             item = self._queue.get()
             if item is _STOP:
                 return
+            if item is _WAKE:
+                continue
             jobs = [item]
             self._current = jobs
             rows = item.rows
             stop = False
-            # under concurrent load, linger a moment for more requests: fewer, larger commits
-            deadline = time.monotonic() + (self.commit_delay if self._concurrent else 0.0)
+            # under concurrent load, linger a moment for more requests: fewer, larger commits; past
+            # commit_delay, only while requests are still validating their bodies (up to max_linger)
+            start = time.monotonic()
+            deadline = start + (self.commit_delay if self._concurrent else 0.0)
+            last = start + (self.max_linger if self._concurrent else 0.0)
             while rows < self.max_batch_rows:
+                now = time.monotonic()
+                wait = (deadline if now < deadline or not self._arriving else last) - now
                 try:
-                    wait = deadline - time.monotonic()
                     more = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
+                    if self._arriving and time.monotonic() < last:
+                        continue
                     break
                 if more is _STOP:
                     stop = True
                     break
+                if more is _WAKE:
+                    continue
                 jobs.append(more)
                 rows += more.rows
             self._concurrent = len(jobs) > 1
@@ -372,6 +409,23 @@ class GroupCommitWriter:
         text = text.replace(path, "<data file>").replace(str(self.store.path), "<data file>")
         text = _PATH_RE.sub("<path>", text)
         return f"{type(exc).__name__}: {text[:300]}"
+
+
+class Arrival:
+    """One request on its way to ``submit`` (see ``GroupCommitWriter.arriving``); ``end`` is idempotent."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, writer: GroupCommitWriter) -> None:
+        self._writer: GroupCommitWriter | None = writer
+
+    def end(self, submitted: bool = False) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with writer._arriving_lock:
+                writer._arriving -= 1
+            if not submitted:
+                writer._queue.put(_WAKE)
 
 
 def _concat(parts: list[dict[str, pa.Array]]) -> dict[str, pa.Array]:
