@@ -8,7 +8,9 @@
 * ``GET  /meter/v2/status``                whether ingest is on, how to turn it on; with a key: counters
                                            and the writer's health (never file-system paths)
 
-Every answer is JSON (OTLP answers in the request's encoding). Bad input gets a 4xx naming the field
+The single-record POST is answered in front of Flask by ``SingleRecordFastPath`` (WSGI middleware on
+``server.wsgi_app``; the same handler, the same answers). Every answer is JSON (OTLP answers in the
+request's encoding). Bad input gets a 4xx naming the field
 and reason; a 2xx is sent only after the rows are durable in the CSV (see writer.py). A failure while
 writing gets a 500 naming a ``requestId`` that the server log names too; the writer keeps serving.
 """
