@@ -731,7 +731,9 @@ def main() -> int:
     ap.add_argument(
         "--workers", type=int, default=2, help="processes of `revenium-flow ingest` compared with 1 (0: skip)"
     )
-    ap.add_argument("--worker-threads", type=int, default=8, help="waitress threads per ingest process")
+    ap.add_argument(
+        "--worker-threads", type=int, default=16, help="waitress threads per ingest process (its default)"
+    )
     ap.add_argument("--json", action="store_true", help="human-readable lines to stderr, only JSON on stdout")
     args = ap.parse_args()
     say = Report(args.json)
