@@ -12,6 +12,7 @@ between the two makes a retry write the row again; it can never acknowledge a ro
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -45,8 +46,11 @@ def body_digest(body: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
 def scope_of(api_key: str) -> str:
-    """Short, non-reversible scope name for an API key (keys of different clients never collide)."""
+    """Short, non-reversible scope name for an API key (keys of different clients never collide).
+
+    Cached: it is asked on every request, only for keys that passed authentication."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 

@@ -6,12 +6,23 @@ serve command); this wrapper only adds a free port, start/stop and a ready wait.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 from typing import Any
 
 from waitress.server import create_server
+
+#: waitress logs "Task queue depth is N" at WARNING for every request that finds all its threads busy:
+#: under steady load that is a log line per request (CPU taken from serving), and no news
+QUEUE_LOGGER = "waitress.queue"
+
+
+def quiet_queue_warnings() -> None:
+    """Keep waitress' per-request queue-depth warnings out of the log (its errors still show)."""
+    logging.getLogger(QUEUE_LOGGER).setLevel(logging.ERROR)
+
 
 #: how long the serving loop may sleep in select() before it looks whether it was stopped
 LOOP_TIMEOUT_S = 0.05

@@ -148,6 +148,7 @@ MAX_TIMESTAMP = datetime(2262, 1, 1, tzinfo=UTC)
 #: (naive = UTC, as the seed's ``datetime.isoformat()`` writes it)
 ISO_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$"
 _ISO_RE = re.compile(ISO_TIMESTAMP_PATTERN)
+_SUB_MICROSECOND_RE = re.compile(r"^(.*\.\d{6})\d+(.*)$")
 _ZONE_PATTERN = r"(Z|[+-]\d{2}:?\d{2})$"
 _NO_SECONDS_PATTERN = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2})(Z|[+-]\d{2}:?\d{2})?$"
 
@@ -166,6 +167,7 @@ ID_COLUMNS: tuple[str, ...] = (
 MAX_ID_LENGTH = 128
 #: characters an id may not hold although printable: markup delimiters
 ID_FORBIDDEN = "<>"
+_ID_FORBIDDEN_RE = re.compile(f"[{re.escape(ID_FORBIDDEN)}]")
 #: ids every check may accept without a closer look: printable ASCII without ``<``/``>`` and without
 #: leading or trailing space (``id_problem`` accepts more, e.g. non-ASCII letters)
 PLAIN_ID_PATTERN = r"^[!-;=?-~](?:[ -;=?-~]*[!-;=?-~])?$"
@@ -212,7 +214,7 @@ def parse_timestamp(value: Any) -> datetime | None:
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     # Python < 3.11 style limits: trim sub-microsecond digits
-    m = re.match(r"^(.*\.\d{6})\d+(.*)$", text)
+    m = _SUB_MICROSECOND_RE.match(text)
     if m:
         text = m.group(1) + m.group(2)
     try:
@@ -288,6 +290,10 @@ def id_problem(value: Any) -> str | None:
         return "empty id"
     if len(value) > MAX_ID_LENGTH:
         return f"longer than {MAX_ID_LENGTH} characters ({len(value)})"
+    if value.isascii() and value.isprintable():  # the usual id: no control character, no surrogate
+        if value != value.strip():
+            return "leading or trailing whitespace"
+        return "contains '<' or '>'" if _ID_FORBIDDEN_RE.search(value) else None
     if (reason := text_problem(value)) is not None:  # surrogates, control characters: said precisely
         return reason
     if value != value.strip():
@@ -295,7 +301,7 @@ def id_problem(value: Any) -> str | None:
     if not value.isprintable():
         ch = next(c for c in value if not c.isprintable())
         return f"contains a non-printable character (U+{ord(ch):04X})"
-    if any(c in value for c in ID_FORBIDDEN):
+    if _ID_FORBIDDEN_RE.search(value):
         return "contains '<' or '>'"
     return None
 
@@ -403,15 +409,14 @@ def validate_record(
         if name not in BY_NAME:
             problems.append(Problem(name, "unknown field"))
     for col in COLUMNS:
-        present = col.name in record and record[col.name] is not None and record[col.name] != ""
-        if not present:
+        v = record.get(col.name)
+        if v is None or v == "":
             if col.default is not None:
                 continue
             if col.kind == "float" and not (require_cost and col.name == "cost_usd"):
                 continue  # floats may be empty: an unpriced cost, an unreported time to first token
             problems.append(Problem(col.name, "missing required field"))
             continue
-        v = record[col.name]
         if col.kind == "timestamp":
             dt = parse_timestamp(v)
             if dt is None:
@@ -442,7 +447,7 @@ def validate_record(
                 problems.append(Problem(col.name, f"expected a string, got {type(v).__name__}"))
             elif len(v) > col.max_len:
                 problems.append(Problem(col.name, f"longer than {col.max_len} characters ({len(v)})"))
-            elif any(ch in v for ch in "\r\n\x00"):
+            elif "\n" in v or "\r" in v or "\x00" in v:
                 problems.append(Problem(col.name, "contains a line break or NUL character"))
             elif (reason := id_problem(v) if col.name in ID_COLUMNS else text_problem(v)) is not None:
                 problems.append(Problem(col.name, reason))

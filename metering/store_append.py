@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -58,9 +59,18 @@ def _locked(path: Path) -> Iterator[int]:
 
 
 def _read_first_line(fd: int, limit: int = 1 << 16) -> bytes:
-    head = os.pread(fd, limit, 0)
+    head = os.pread(fd, 4096, 0)  # a header is far shorter: one small read per append
     nl = head.find(b"\n")
+    if nl < 0 and len(head) == 4096:
+        head = os.pread(fd, limit, 0)
+        nl = head.find(b"\n")
     return head if nl < 0 else head[: nl + 1]
+
+
+@functools.lru_cache(maxsize=32)
+def _header_columns(line: bytes, where: str) -> tuple[str, ...]:
+    """``parse_header`` once per distinct header line (every append reads it; it rarely changes)."""
+    return tuple(parse_header(line, where))
 
 
 def _repair_tail(fd: int, size: int) -> int:
@@ -80,6 +90,10 @@ def _repair_tail(fd: int, size: int) -> int:
         pos = start
     os.ftruncate(fd, 0)  # not even a complete header line: start over
     return 0
+
+
+class ColumnOrderError(StoreError):
+    """``append_lines`` refused: the file's columns are not in the canonical order (nothing written)."""
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -112,7 +126,7 @@ class CallStore:
                         else header_line(columns) + payload
                     )
                 else:
-                    columns = parse_header(_read_first_line(fd), f"{self.path}: header")
+                    columns = list(_header_columns(_read_first_line(fd), f"{self.path}: header"))
                     known = [c for c in columns if c in BY_NAME]
                     if len(known) != len(columns):
                         raise StoreError(
@@ -175,7 +189,7 @@ class CallStore:
 
         def build(columns: list[str]) -> list[memoryview]:
             if tuple(columns) != COLUMN_NAMES:
-                raise StoreError(
+                raise ColumnOrderError(
                     f"{self.path}: file columns differ from the canonical order; use append() instead"
                 )
             return parts

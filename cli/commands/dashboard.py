@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from waitress import serve
 
     from dashboard.app import create_app
+    from ingest.serving import quiet_queue_warnings
 
     if not (1 <= args.port <= 65535):
         print(f"--port: {args.port} is not a TCP port (1-65535)")
@@ -162,5 +163,6 @@ def run(args: argparse.Namespace) -> int:
         access,
     )
     start_ingest_log(app.server)
+    quiet_queue_warnings()  # a log line per request whenever the threads are all busy: no news
     serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="revenium-flow")
     return 0

@@ -31,7 +31,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8060, help="port (default 8060; 0 = any free port)")
     p.add_argument("--workers", type=int, default=2, help="processes sharing the port (default 2)")
-    p.add_argument("--threads", type=int, default=8, help="waitress threads per process (default 8)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=16,
+        help="waitress threads per process (default 16: a request waiting for its group commit holds one, "
+        "so the threads bound how many requests one fsync can take)",
+    )
     p.set_defaults(func=run)
 
 
@@ -68,6 +74,9 @@ def _worker(
     """One process: its own SO_REUSEPORT socket (or ``sock``), the ingest app, waitress until SIGTERM/SIGINT."""
     import waitress
 
+    from ingest.serving import quiet_queue_warnings
+
+    quiet_queue_warnings()
     sock = sock or reuseport_socket(host, port)
     app, state = ingest_app(data_path, catalog=catalog)
 

@@ -154,15 +154,15 @@ def test_a_poisoned_request_in_a_group_fails_alone(writer, monkeypatch):
     """Requests drained together are written as one group; when the group fails, each is retried
     alone, so only the request that caused the failure gets the error."""
     gate, entered = threading.Event(), threading.Event()
-    real_append = writer.store.append
+    real_append = writer.store._append  # under both the Arrow path and the writer's fast path
 
-    def held_append(arrays: Any) -> int:
+    def held_append(build: Any, rows: int) -> int:
         if not gate.is_set():  # hold the first write until the other requests are queued
             entered.set()
             gate.wait(10)
-        return real_append(arrays)
+        return real_append(build, rows)
 
-    monkeypatch.setattr(writer.store, "append", held_append)
+    monkeypatch.setattr(writer.store, "_append", held_append)
     results: dict[str, Any] = {}
 
     def send(name: str, records: list[dict[str, Any]]) -> None:
@@ -223,8 +223,8 @@ def test_supervisor_restarts_a_writer_thread_that_died(writer, monkeypatch, capl
 def test_write_failure_answers_500_with_a_logged_request_id(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.ERROR)
     with ingest_server(tmp_path / "calls.csv") as (srv, state):
-        real = state.writer.store.append
-        monkeypatch.setattr(state.writer.store, "append", lambda arrays: 1 / 0)
+        real = state.writer.store._append  # under both the Arrow path and the writer's fast path
+        monkeypatch.setattr(state.writer.store, "_append", lambda build, rows: 1 / 0)
         answer = requests.post(
             srv.url + SINGLE,
             json=wire_record(),
@@ -236,7 +236,7 @@ def test_write_failure_answers_500_with_a_logged_request_id(tmp_path, monkeypatc
         assert body["requestId"] == "req-42" and "req-42" in body["error"]
         assert "ZeroDivisionError" in body["error"]
         assert "req-42" in caplog.text
-        monkeypatch.setattr(state.writer.store, "append", real)
+        monkeypatch.setattr(state.writer.store, "_append", real)
         assert (
             requests.post(srv.url + SINGLE, json=wire_record(), headers={"x-api-key": KEY}).status_code == 201
         )
