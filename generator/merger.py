@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import selectors
 import signal
 import traceback
 from multiprocessing.connection import Connection
@@ -99,10 +100,12 @@ class PoolSource:
         self.n = len(world.scenarios)
         self.notices: list[list[tuple[int, int, str]]] = [[] for _ in range(self.n)]
         self.loaded: dict[int, tuple[int, int, str, Shard]] = {}
+        self.selector = selectors.DefaultSelector()  # made once: ``conn.poll`` builds one per call
+        self.selector.register(conn, selectors.EVENT_READ)
 
     def _drain(self, timeout: float) -> None:
         try:
-            while self.conn.poll(timeout):
+            while self.selector.select(timeout):
                 msg = self.conn.recv()
                 if msg[0] == "shard":
                     _, si, d0, d1, path, rows = msg

@@ -9,6 +9,7 @@ import contextlib
 import gc
 import multiprocessing as mp
 import os
+import selectors
 import shutil
 import signal
 import time
@@ -16,7 +17,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -198,23 +199,30 @@ class Pool:
         )
 
     def _loop(self) -> None:
+        """Wait on every pipe and process at once (one epoll set made once, not one per wake-up)."""
         self._feed()
-        sentinels = {p.sentinel: i for i, p in enumerate(self.procs)}
-        while self.outcome is None and not self.stop:
-            ready = wait([self.merger_conn, *self.conns, *sentinels, self.merger.sentinel], timeout=0.05)
-            for r in ready:
-                if r is self.merger_conn:
-                    self._from_merger()
-                elif r == self.merger.sentinel:
-                    if self.outcome is None and not self.merger_conn.poll():
-                        raise RunError(f"the merger process died (exit code {self.merger.exitcode})")
-                elif r in sentinels:
-                    i = sentinels[r]
-                    raise RunError(f"worker {i} died (exit code {self.procs[i].exitcode})")
-                else:
-                    self._from_worker(r.recv())
-            if self.outcome is None:
-                self._feed()
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.merger_conn, selectors.EVENT_READ, "merger")
+            sel.register(self.merger.sentinel, selectors.EVENT_READ, "merger died")
+            for i, (conn, proc) in enumerate(zip(self.conns, self.procs, strict=True)):
+                sel.register(conn, selectors.EVENT_READ, i)
+                sel.register(proc.sentinel, selectors.EVENT_READ, ("died", i))
+            while self.outcome is None and not self.stop:
+                for key, _ in sel.select(timeout=0.05):  # the timeout bounds how long a stop waits
+                    self._ready(key.data)
+                if self.outcome is None:
+                    self._feed()
+
+    def _ready(self, what: object) -> None:
+        if what == "merger":
+            self._from_merger()
+        elif what == "merger died":
+            if self.outcome is None and not self.merger_conn.poll():
+                raise RunError(f"the merger process died (exit code {self.merger.exitcode})")
+        elif isinstance(what, tuple):
+            raise RunError(f"worker {what[1]} died (exit code {self.procs[what[1]].exitcode})")
+        else:
+            self._from_worker(self.conns[what].recv())  # type: ignore[index]
 
     def _from_merger(self) -> None:
         try:
