@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -54,6 +55,26 @@ def test_shard_round_trip_and_slices_on_whole_lines(tmp_path):
     assert part.ends.tolist() == [len(lines[1]), len(lines[1]) + len(lines[2])]
     assert bytes(back.slice(0, 0).csv) == b"" and back.slice(5, 5).rows == 0
     assert back.between(2, 4).t_ms.tolist() == [2, 3]
+
+
+def test_a_shard_written_in_short_writes_reads_back_whole(tmp_path, monkeypatch):
+    import generator.shards as shards_module
+
+    real, calls = os.writev, []
+
+    def short(fd, buffers):  # the kernel may write less than asked: 7 bytes at a time here
+        calls.append(1)
+        return real(fd, [bytes(memoryview(buffers[0]).cast("B")[:7])])
+
+    monkeypatch.setattr(shards_module.os, "writev", short)
+    lines = [f"2026-01-01T00:00:0{i}.000Z,row{i}\n".encode() for i in range(5)]
+    shard = _shard(lines, list(range(5)), 3)
+    path = tmp_path / "short.shard"
+    write_shard(path, shard)
+    back = read_shard(path)
+    assert len(calls) > 10 and not path.with_name("short.shard.part").exists()
+    assert bytes(back.csv) == shard.csv and back.t_ms.tolist() == list(range(5))
+    assert back.ends.tolist() == shard.ends.tolist() and (back.scenario == 3).all()
 
 
 def test_scenario_shards_merge_in_timestamp_order_ties_in_scenario_order():
