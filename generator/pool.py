@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from generator.merger import merger_main
-from generator.plan import LOOKAHEAD_DAYS, STOP_GRACE_S, Plan, RunError, block_end
+from generator.plan import LOOKAHEAD_DAYS, RING_BYTES, STOP_GRACE_S, Plan, RunError, block_end
 from generator.procs import become
-from generator.shards import write_shard
+from generator.shards import Arena, Ring, write_shard
 from generator.stopflag import StopFlag
 from generator.summary import Totals
 from generator.synthesis import synthesize_block
@@ -32,13 +32,16 @@ from generator.world import World, WorldSpec, get_world
 from metering.manifest import Manifest, read_manifest, write_manifest
 
 
-def worker_main(spec: WorldSpec, shard_dir: str, conn: Connection, index: int, parent_pid: int) -> None:
+def worker_main(
+    spec: WorldSpec, shard_dir: str, conn: Connection, index: int, parent_pid: int, arena: Arena | None = None
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     become(f"rf-worker-{index}", parent_pid, signal.SIGKILL)
     gc.disable()  # numpy work, no reference cycles: no collector passes over inherited pages
     try:
         world = get_world(spec)
+        ring = None if arena is None else Ring(arena, index)
         while True:
             try:
                 task = conn.recv()
@@ -48,9 +51,13 @@ def worker_main(spec: WorldSpec, shard_dir: str, conn: Connection, index: int, p
                 return
             si, d0, d1 = task
             shard = synthesize_block(world, si, d0, d1)
-            path = Path(shard_dir) / f"s{si:02d}-d{d0:06d}.shard"
-            write_shard(path, shard)
-            conn.send(("done", index, si, d0, d1, str(path), shard.rows, len(shard.csv)))
+            placed = None if ring is None else ring.put(shard)
+            if placed is not None:  # in the shared arena: (worker, shard number, offset)
+                where: str | tuple[int, int, int] = (index, *placed)
+            else:  # no room in the ring (or no arena): a shard file
+                where = str(Path(shard_dir) / f"s{si:02d}-d{d0:06d}.shard")
+                write_shard(Path(where), shard)
+            conn.send(("done", index, si, d0, d1, where, shard.rows, len(shard.csv)))
     except Exception:
         with contextlib.suppress(OSError):
             conn.send(("error", index, traceback.format_exc()))
@@ -127,7 +134,9 @@ class Pool:
             stop,
             on_progress,
         )
-        self.ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        fork = "fork" in mp.get_all_start_methods()
+        self.ctx = mp.get_context("fork" if fork else "spawn")
+        self.arena = Arena(workers, RING_BYTES) if fork else None  # shared memory needs fork
         self.shard_dir = plan.data.parent / f".{plan.data.name}.shards-{os.getpid()}"
         self.names = world.scenario_names
         self.synth_rows = dict.fromkeys(self.names, 0)
@@ -136,7 +145,7 @@ class Pool:
         self.outstanding = [0] * workers  # tasks sent to each worker and not finished
         self.merger_conn, self._merger_end = self.ctx.Pipe()
         self.merger = self.ctx.Process(
-            target=merger_main, args=(plan, spec, self._merger_end), name="rf-merger"
+            target=merger_main, args=(plan, spec, self._merger_end, self.arena), name="rf-merger"
         )
         self.procs: list[Any] = []
         self.conns: list[Connection] = []
@@ -175,7 +184,7 @@ class Pool:
             a, b = self.ctx.Pipe()
             p = self.ctx.Process(
                 target=worker_main,
-                args=(self.spec, str(self.shard_dir), b, i, os.getpid()),
+                args=(self.spec, str(self.shard_dir), b, i, os.getpid(), self.arena),
                 name=f"rf-worker-{i}",
             )
             p.start()
