@@ -96,7 +96,8 @@ class InlineSource:
 
 
 class PoolSource:
-    """The merger process: shards announced by the parent, read when needed, deleted when consumed."""
+    """The merger process: shards announced by the parent, read when needed (in the arena, or files),
+    released or deleted when consumed."""
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
 """The pool: scenario workers (``rf-worker-<i>``) synthesising (scenario, block of days) tasks into
-shard files, the merger process (``rf-merger``) appending them, and the parent's scheduling between
+shards (in shared memory, or files when it is full), the merger process (``rf-merger``) appending them, and the parent's scheduling between
 them (never far ahead of the merger, not past what the target needs) and its relaying of progress.
 """
 

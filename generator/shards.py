@@ -7,6 +7,7 @@ scenario order), moving whole lines: the CSV bytes are formatted once, by the wo
 File layout (little endian): ``RFS2`` magic, u64 rows, u64 CSV length, the CSV bytes, then the arrays
 t_ms (i8), cost (f8), tokens (i8), cust (i4), model (i2), scenario (i2), ends (i8: the byte offset just
 past each line). Files are written to ``<name>.part`` and renamed, so a shard that exists is whole.
+The same layout goes into a worker's ring of the shared ``Arena`` (no file) when it has room.
 """
 
 from __future__ import annotations
