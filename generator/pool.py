@@ -1,6 +1,7 @@
 """The pool: scenario workers (``rf-worker-<i>``) synthesising (scenario, block of days) tasks into
-shards (in shared memory, or files when it is full), the merger process (``rf-merger``) appending them, and the parent's scheduling between
-them (never far ahead of the merger, not past what the target needs) and its relaying of progress.
+shards (in shared memory, or files when it is full), the merger process (``rf-merger``) appending
+them, and the parent's scheduling between them (never far ahead of the merger, not past what the
+target needs) and its relaying of progress.
 """
 
 from __future__ import annotations
