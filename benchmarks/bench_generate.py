@@ -9,6 +9,8 @@ Measures, in the same run:
   default's;
 * a 1 GB run (``--big-mb``): wall time and the process tree's memory (sum of RSS, and of PSS, which
   counts pages shared after fork once) sampled along the run (flat = does not grow with the file);
+  then (``--big-one``, default on) the same size with ``--workers`` = the CPUs and with ``--workers 1``
+  alternated ``--big-repeat`` times: the pool's CPU ÷ one process's at that size;
 * the baseline: one Python loop iteration per call (random draws, catalog price, csv.writer), the
   same 25 columns, to ``--baseline-mb``; its throughput gives the speed-up ratio.
 
@@ -184,6 +186,13 @@ def main() -> int:
     )
     ap.add_argument("--baseline-repeat", type=int, default=3)
     ap.add_argument("--no-bytecode-cache", action="store_true", help="compile our modules at every start")
+    ap.add_argument(
+        "--big-one",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also the large size with the full-width pool and with one process (CPU ratio at that size)",
+    )
+    ap.add_argument("--big-repeat", type=int, default=1, help="alternations of that pool / one-process pair")
     args = ap.parse_args()
 
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {load()}")
@@ -263,6 +272,24 @@ def main() -> int:
             print(
                 f"speed-up at steady state: {big_rate / base_rate:.1f}x ({big_rate:.1f} vs {base_rate:.1f} MB/s)"
             )
+            if args.big_one:
+                big_cpu: dict[str, list[float]] = {"pool": [], "one": []}
+                big_wall: dict[str, list[float]] = {"pool": [], "one": []}
+                for _ in range(args.big_repeat):
+                    for name in ("pool", "one"):
+                        r = run_generate(big, args.big_mb, *sets[name])
+                        big_cpu[name].append(r["cpu"])
+                        big_wall[name].append(r["wall"])
+                c = {k: statistics.median(v) for k, v in big_cpu.items()}
+                w = {k: statistics.median(v) for k, v in big_wall.items()}
+                print(
+                    f"--target-mb {args.big_mb:g}, {labels['pool']}: {w['pool']:.2f} s wall, CPU {c['pool']:.1f} s; "
+                    f"{labels['one']}: {w['one']:.2f} s wall, CPU {c['one']:.1f} s; medians of {args.big_repeat}"
+                )
+                print(
+                    f"CPU with the pool / one process at {args.big_mb:g} MB: {c['pool'] / c['one']:.2f}   "
+                    f"[goal <= 1.05]   ({load()})"
+                )
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import selectors
 import signal
 import traceback
 from multiprocessing.connection import Connection
@@ -17,11 +18,14 @@ from typing import Protocol
 from generator.calendar import MS_PER_DAY, day_start_ms
 from generator.plan import MAX_EMPTY_DAYS, Plan, block_end
 from generator.procs import become
-from generator.shards import Shard, merge, read_shard
+from generator.shards import Arena, Shard, merge, read_shard
 from generator.sink import Sink
 from generator.stopflag import StopFlag
 from generator.synthesis import synthesize_block
 from generator.world import World, WorldSpec, get_world
+
+#: where a shard is: a file's path, or (worker, shard number, offset) in the shared arena
+Where = str | tuple[int, int, int]
 
 
 class DaySource(Protocol):
@@ -92,17 +96,29 @@ class InlineSource:
 
 
 class PoolSource:
-    """The merger process: shards announced by the parent, read when needed, deleted when consumed."""
+    """The merger process: shards announced by the parent, read when needed (in the arena, or files),
+    released or deleted when consumed."""
 
-    def __init__(self, plan: Plan, world: World, sink: Sink, conn: Connection, stop: StopFlag) -> None:
-        self.plan, self.sink, self.conn, self.stop = plan, sink, conn, stop
+    def __init__(
+        self,
+        plan: Plan,
+        world: World,
+        sink: Sink,
+        conn: Connection,
+        stop: StopFlag,
+        arena: Arena | None = None,
+    ) -> None:
+        self.plan, self.sink, self.conn, self.stop, self.arena = plan, sink, conn, stop, arena
         self.n = len(world.scenarios)
-        self.notices: list[list[tuple[int, int, str]]] = [[] for _ in range(self.n)]
-        self.loaded: dict[int, tuple[int, int, str, Shard]] = {}
+        # where: a shard file's path, or (worker, shard number, offset) in the arena
+        self.notices: list[list[tuple[int, int, Where]]] = [[] for _ in range(self.n)]
+        self.loaded: dict[int, tuple[int, int, Where, Shard]] = {}
+        self.selector = selectors.DefaultSelector()  # made once: ``conn.poll`` builds one per call
+        self.selector.register(conn, selectors.EVENT_READ)
 
     def _drain(self, timeout: float) -> None:
         try:
-            while self.conn.poll(timeout):
+            while self.selector.select(timeout):
                 msg = self.conn.recv()
                 if msg[0] == "shard":
                     _, si, d0, d1, path, rows = msg
@@ -112,7 +128,7 @@ class PoolSource:
         except (EOFError, OSError):  # the parent is gone: stop
             self.stop.signum = self.stop.signum or signal.SIGTERM
 
-    def _covering(self, si: int, day: int) -> tuple[int, int, str] | None:
+    def _covering(self, si: int, day: int) -> tuple[int, int, Where] | None:
         return next((n for n in self.notices[si] if n[0] <= day < n[1]), None)
 
     def ready(self, day: int) -> bool:
@@ -129,16 +145,26 @@ class PoolSource:
         for si in range(self.n):
             d0, d1, path = self._covering(si, day)  # type: ignore[misc]
             if si not in self.loaded or self.loaded[si][2] != path:
-                self.loaded[si] = (d0, d1, path, read_shard(Path(path)))
+                self.loaded[si] = (d0, d1, path, self._read(path))
             parts.append(self.loaded[si][3].between(lo, lo + MS_PER_DAY))
+        if sum(p.rows > 0 for p in parts) == 1:  # merge hands a lone part on as it is: keep no view
+            parts = [p.copy() if p.rows else p for p in parts]  # into arena space reused once released
         return parts
+
+    def _read(self, where: Where) -> Shard:
+        if isinstance(where, str):
+            return read_shard(Path(where))
+        return self.arena.shard(where[2])  # type: ignore[union-attr]
 
     def consumed(self, day: int) -> None:
         for si in range(self.n):
             keep = []
             for d0, d1, path in self.notices[si]:
                 if d1 <= day + 1:
-                    Path(path).unlink(missing_ok=True)
+                    if isinstance(path, str):
+                        Path(path).unlink(missing_ok=True)
+                    else:  # the worker may reuse the space
+                        self.arena.release(path[0], path[1])  # type: ignore[union-attr]
                     if si in self.loaded and self.loaded[si][2] == path:
                         del self.loaded[si]
                 else:
@@ -146,7 +172,7 @@ class PoolSource:
             self.notices[si] = keep
 
 
-def merger_main(plan: Plan, spec: WorldSpec, conn: Connection) -> None:
+def merger_main(plan: Plan, spec: WorldSpec, conn: Connection, arena: Arena | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop._handle)
@@ -161,7 +187,7 @@ def merger_main(plan: Plan, spec: WorldSpec, conn: Connection) -> None:
     sink = Sink(plan, world, stop, report)
     try:
         sink.begin()
-        state, message, days = merge_days(plan, sink, PoolSource(plan, world, sink, conn, stop), stop)
+        state, message, days = merge_days(plan, sink, PoolSource(plan, world, sink, conn, stop, arena), stop)
         sink.finish(state, message)
     except BaseException as exc:
         with contextlib.suppress(Exception):

@@ -17,6 +17,9 @@ FLUSH_BYTES = 8 * MB
 POOL_MIN_MB = 4.0
 #: days per task (fewer near the target); the bytes never depend on it
 BLOCK_DAYS = 4
+#: bytes of shared memory per worker for handing shards to the merger (a shard that finds no room
+#: there goes through a file); a lap of the ring reuses pages already mapped
+RING_BYTES = 16 * MB
 #: the parent never schedules a day more than this many days ahead of the merger
 LOOKAHEAD_DAYS = 3 * BLOCK_DAYS
 #: seconds the parent gives the merger to finish its append and write ``stopped`` after a signal

@@ -1,6 +1,7 @@
 """The pool: scenario workers (``rf-worker-<i>``) synthesising (scenario, block of days) tasks into
-shard files, the merger process (``rf-merger``) appending them, and the parent's scheduling between
-them (never far ahead of the merger, not past what the target needs) and its relaying of progress.
+shards (in shared memory, or files when it is full), the merger process (``rf-merger``) appending
+them, and the parent's scheduling between them (never far ahead of the merger, not past what the
+target needs) and its relaying of progress.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import contextlib
 import gc
 import multiprocessing as mp
 import os
+import selectors
 import shutil
 import signal
 import time
@@ -16,14 +18,14 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from generator.merger import merger_main
-from generator.plan import LOOKAHEAD_DAYS, STOP_GRACE_S, Plan, RunError, block_end
+from generator.plan import LOOKAHEAD_DAYS, RING_BYTES, STOP_GRACE_S, Plan, RunError, block_end
 from generator.procs import become
-from generator.shards import write_shard
+from generator.shards import Arena, Ring, write_shard
 from generator.stopflag import StopFlag
 from generator.summary import Totals
 from generator.synthesis import synthesize_block
@@ -31,13 +33,16 @@ from generator.world import World, WorldSpec, get_world
 from metering.manifest import Manifest, read_manifest, write_manifest
 
 
-def worker_main(spec: WorldSpec, shard_dir: str, conn: Connection, index: int, parent_pid: int) -> None:
+def worker_main(
+    spec: WorldSpec, shard_dir: str, conn: Connection, index: int, parent_pid: int, arena: Arena | None = None
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     become(f"rf-worker-{index}", parent_pid, signal.SIGKILL)
     gc.disable()  # numpy work, no reference cycles: no collector passes over inherited pages
     try:
         world = get_world(spec)
+        ring = None if arena is None else Ring(arena, index)
         while True:
             try:
                 task = conn.recv()
@@ -47,9 +52,13 @@ def worker_main(spec: WorldSpec, shard_dir: str, conn: Connection, index: int, p
                 return
             si, d0, d1 = task
             shard = synthesize_block(world, si, d0, d1)
-            path = Path(shard_dir) / f"s{si:02d}-d{d0:06d}.shard"
-            write_shard(path, shard)
-            conn.send(("done", index, si, d0, d1, str(path), shard.rows, len(shard.csv)))
+            placed = None if ring is None else ring.put(shard)
+            if placed is not None:  # in the shared arena: (worker, shard number, offset)
+                where: str | tuple[int, int, int] = (index, *placed)
+            else:  # no room in the ring (or no arena): a shard file
+                where = str(Path(shard_dir) / f"s{si:02d}-d{d0:06d}.shard")
+                write_shard(Path(where), shard)
+            conn.send(("done", index, si, d0, d1, where, shard.rows, len(shard.csv)))
     except Exception:
         with contextlib.suppress(OSError):
             conn.send(("error", index, traceback.format_exc()))
@@ -126,7 +135,9 @@ class Pool:
             stop,
             on_progress,
         )
-        self.ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        fork = "fork" in mp.get_all_start_methods()
+        self.ctx = mp.get_context("fork" if fork else "spawn")
+        self.arena = Arena(workers, RING_BYTES) if fork else None  # shared memory needs fork
         self.shard_dir = plan.data.parent / f".{plan.data.name}.shards-{os.getpid()}"
         self.names = world.scenario_names
         self.synth_rows = dict.fromkeys(self.names, 0)
@@ -135,7 +146,7 @@ class Pool:
         self.outstanding = [0] * workers  # tasks sent to each worker and not finished
         self.merger_conn, self._merger_end = self.ctx.Pipe()
         self.merger = self.ctx.Process(
-            target=merger_main, args=(plan, spec, self._merger_end), name="rf-merger"
+            target=merger_main, args=(plan, spec, self._merger_end, self.arena), name="rf-merger"
         )
         self.procs: list[Any] = []
         self.conns: list[Connection] = []
@@ -174,7 +185,7 @@ class Pool:
             a, b = self.ctx.Pipe()
             p = self.ctx.Process(
                 target=worker_main,
-                args=(self.spec, str(self.shard_dir), b, i, os.getpid()),
+                args=(self.spec, str(self.shard_dir), b, i, os.getpid(), self.arena),
                 name=f"rf-worker-{i}",
             )
             p.start()
@@ -198,23 +209,30 @@ class Pool:
         )
 
     def _loop(self) -> None:
+        """Wait on every pipe and process at once (one epoll set made once, not one per wake-up)."""
         self._feed()
-        sentinels = {p.sentinel: i for i, p in enumerate(self.procs)}
-        while self.outcome is None and not self.stop:
-            ready = wait([self.merger_conn, *self.conns, *sentinels, self.merger.sentinel], timeout=0.05)
-            for r in ready:
-                if r is self.merger_conn:
-                    self._from_merger()
-                elif r == self.merger.sentinel:
-                    if self.outcome is None and not self.merger_conn.poll():
-                        raise RunError(f"the merger process died (exit code {self.merger.exitcode})")
-                elif r in sentinels:
-                    i = sentinels[r]
-                    raise RunError(f"worker {i} died (exit code {self.procs[i].exitcode})")
-                else:
-                    self._from_worker(r.recv())
-            if self.outcome is None:
-                self._feed()
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.merger_conn, selectors.EVENT_READ, "merger")
+            sel.register(self.merger.sentinel, selectors.EVENT_READ, "merger died")
+            for i, (conn, proc) in enumerate(zip(self.conns, self.procs, strict=True)):
+                sel.register(conn, selectors.EVENT_READ, i)
+                sel.register(proc.sentinel, selectors.EVENT_READ, ("died", i))
+            while self.outcome is None and not self.stop:
+                for key, _ in sel.select(timeout=0.05):  # the timeout bounds how long a stop waits
+                    self._ready(key.data)
+                if self.outcome is None:
+                    self._feed()
+
+    def _ready(self, what: object) -> None:
+        if what == "merger":
+            self._from_merger()
+        elif what == "merger died":
+            if self.outcome is None and not self.merger_conn.poll():
+                raise RunError(f"the merger process died (exit code {self.merger.exitcode})")
+        elif isinstance(what, tuple):
+            raise RunError(f"worker {what[1]} died (exit code {self.procs[what[1]].exitcode})")
+        else:
+            self._from_worker(self.conns[what].recv())  # type: ignore[index]
 
     def _from_merger(self) -> None:
         try:

@@ -3,11 +3,12 @@
 Shape (specs/simulators.md, "Workers and merger"):
 
 * A task is (scenario, block of days). A worker process synthesises that scenario's calls for those
-  days (generators seeded by (seed, scenario, day)), prices and formats them once, and writes one
-  shard file ``<shard dir>/s<scenario>-d<first day>.shard`` (``.part`` + rename).
+  days (generators seeded by (seed, scenario, day)), prices and formats them once, and puts one
+  shard in its ring of shared memory (``shards.Arena``, made before fork), or, when the ring has no
+  room, in a shard file ``<shard dir>/s<scenario>-d<first day>.shard`` (``.part`` + rename).
 * The merger process waits until every scenario's shard covering the next day exists, merges the
   day's rows in timestamp order (ties keep the scenario order), appends it through
-  ``CallStore.append_lines``, deletes the shards it has consumed and rewrites the manifest.
+  ``CallStore.append_lines``, releases (or deletes) the shards it has consumed and rewrites the manifest.
 * The parent builds the world, schedules tasks (never far ahead of the merger, and not past what the
   target needs), relays each finished shard to the merger and reports progress. It writes nothing to
   the CSV.

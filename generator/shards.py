@@ -7,6 +7,7 @@ scenario order), moving whole lines: the CSV bytes are formatted once, by the wo
 File layout (little endian): ``RFS2`` magic, u64 rows, u64 CSV length, the CSV bytes, then the arrays
 t_ms (i8), cost (f8), tokens (i8), cust (i4), model (i2), scenario (i2), ends (i8: the byte offset just
 past each line). Files are written to ``<name>.part`` and renamed, so a shard that exists is whole.
+The same layout goes into a worker's ring of the shared ``Arena`` (no file) when it has room.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pyarrow as pa
 from metering.store import numpy_to_arrow
 
 _MAGIC = b"RFS2"
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # Linux
 _HEAD = struct.Struct("<4sQQ")
 _ARRAYS = (("t_ms", np.int64), ("cost", np.float64), ("tokens", np.int64), ("cust", np.int32),
            ("model", np.int16), ("scenario", np.int16), ("ends", np.int64))  # fmt: skip
@@ -54,6 +57,10 @@ class Shard:
             *(getattr(self, name)[first:stop] for name, _ in _ARRAYS[:-1]),
             self.ends[first:stop] - lo,
         )
+
+    def copy(self) -> Shard:
+        """The same rows in memory of their own (not views into a file or the arena)."""
+        return Shard(bytes(self.csv), *(np.array(getattr(self, name)) for name, _ in _ARRAYS))
 
     def lines(self) -> pa.LargeStringArray:
         """The lines as an Arrow string array over the same bytes."""
@@ -123,23 +130,35 @@ def concat(parts: list[Shard]) -> Shard:
     )
 
 
+def _pieces(shard: Shard) -> list[memoryview]:
+    """The shard's bytes in the file layout: header, lines, arrays."""
+    parts = [_HEAD.pack(_MAGIC, shard.rows, len(shard.csv)), shard.csv]
+    parts += [np.ascontiguousarray(getattr(shard, name), dtype=dtype) for name, dtype in _ARRAYS]
+    return [memoryview(p).cast("B") for p in parts if len(p)]
+
+
 def write_shard(path: Path, shard: Shard) -> None:
+    """``path`` written whole (``.part`` then renamed), in one ``writev`` of the header, the lines and the arrays."""
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        f.write(_HEAD.pack(_MAGIC, shard.rows, len(shard.csv)))
-        f.write(shard.csv)
-        for name, dtype in _ARRAYS:
-            f.write(memoryview(np.ascontiguousarray(getattr(shard, name), dtype=dtype)).cast("B"))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        views = _pieces(shard)
+        while views:  # a short write (rare for a regular file) continues where it stopped
+            done = os.writev(fd, views)
+            while views and done >= len(views[0]):
+                done -= len(views.pop(0))
+            if views:
+                views[0] = views[0][done:]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
-def read_shard(path: Path) -> Shard:
-    """The shard in ``path``, mapped (not copied): the file may be deleted while it is in use."""
-    with open(path, "rb") as f:
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+def _parse(buf: mmap.mmap | memoryview, where: object) -> Shard:
+    """The shard laid out at the start of ``buf`` (views, not copies)."""
     magic, rows, csv_len = _HEAD.unpack_from(buf, 0)
     if magic != _MAGIC:
-        raise ValueError(f"{path}: not a shard file")
+        raise ValueError(f"{where}: not a shard")
     pos = _HEAD.size
     csv = memoryview(buf)[pos : pos + csv_len]
     pos += csv_len
@@ -148,3 +167,72 @@ def read_shard(path: Path) -> Shard:
         arrays.append(np.frombuffer(buf, dtype=dtype, count=rows, offset=pos))
         pos += rows * np.dtype(dtype).itemsize
     return Shard(csv, *arrays)
+
+
+def read_shard(path: Path) -> Shard:
+    """The shard in ``path``, mapped (not copied): the file may be deleted while it is in use."""
+    with open(path, "rb") as f:  # mapped with its pages at once: one call, not a page fault per 4 KiB
+        buf = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ)
+    return _parse(buf, path)
+
+
+class Arena:
+    """Shared memory for handing shards from the workers to the merger without files.
+
+    Made by the parent before it forks (anonymous, ``MAP_SHARED``: the children see the same pages);
+    one ring of ``ring_bytes`` per worker, reused as the merger consumes, so after the first lap a
+    shard costs one copy into pages already mapped and the merger reads it in place. ``freed``: per
+    worker, the last shard number the merger has consumed (a worker reuses that space).
+    """
+
+    def __init__(self, workers: int, ring_bytes: int) -> None:
+        self.ring_bytes = ring_bytes
+        self.buf = mmap.mmap(-1, workers * ring_bytes)
+        self.freed = np.frombuffer(mmap.mmap(-1, 8 * workers), dtype=np.int64)
+
+    def shard(self, offset: int) -> Shard:
+        """The shard a worker put at ``offset`` (views into the arena: valid until released)."""
+        return _parse(memoryview(self.buf)[offset:], f"arena offset {offset}")
+
+    def release(self, worker: int, seq: int) -> None:
+        """The merger is done with ``worker``'s shards up to number ``seq``."""
+        self.freed[worker] = max(int(self.freed[worker]), seq)
+
+
+class Ring:
+    """One worker's ring in the ``Arena``: shards placed one after the other, freed oldest first."""
+
+    def __init__(self, arena: Arena, worker: int) -> None:
+        self.arena, self.worker = arena, worker
+        self.lo = worker * arena.ring_bytes
+        self.hi = self.lo + arena.ring_bytes
+        self.live: deque[tuple[int, int, int]] = deque()  # (number, start, end) not yet consumed
+        self.seq = 0
+
+    def put(self, shard: Shard) -> tuple[int, int] | None:
+        """(shard number, offset) of ``shard`` copied into the ring; None when it has no room."""
+        views = _pieces(shard)
+        n = sum(len(v) for v in views)
+        freed = int(self.arena.freed[self.worker])
+        while self.live and self.live[0][0] <= freed:
+            self.live.popleft()
+        start = self._place(n)
+        if start is None:
+            return None
+        pos = start
+        for v in views:
+            self.arena.buf[pos : pos + len(v)] = v
+            pos += len(v)
+        self.seq += 1
+        self.live.append((self.seq, start, pos))
+        return self.seq, start
+
+    def _place(self, n: int) -> int | None:
+        if not self.live:
+            return self.lo if n <= self.hi - self.lo else None
+        tail, head = self.live[0][1], self.live[-1][2]
+        if head > tail:  # in use: [tail, head); free: [head, hi) and [lo, tail)
+            if head + n <= self.hi:
+                return head
+            return self.lo if self.lo + n <= tail else None
+        return head if head + n <= tail else None  # wrapped: free only [head, tail)

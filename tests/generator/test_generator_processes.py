@@ -61,6 +61,40 @@ def test_workers_and_one_merger_run_and_the_parent_writes_nothing_to_the_csv(tmp
     assert not leftovers(path) and not [c for c in psutil.Process().children() if c.pid not in others]
 
 
+@pytest.mark.slow
+def test_shards_through_a_small_arena_and_files_give_the_bytes_of_one_process(tmp_path, monkeypatch):
+    """A ring too small for the look-ahead: shards go through the shared arena (laps, reuse) and, when
+    it is full, through files; the CSV is byte-identical to one process's and nothing is left."""
+    import generator.pool as pool_module
+    from generator.shards import Ring
+
+    log = tmp_path / "ways.log"
+    real_put, real_write = Ring.put, pool_module.write_shard
+
+    def put(self, shard):
+        placed = real_put(self, shard)
+        with open(log, "a") as f:  # forked workers inherit the patch
+            f.write("arena\n" if placed else "full\n")
+        return placed
+
+    def write(path, shard):
+        with open(log, "a") as f:
+            f.write("file\n")
+        real_write(path, shard)
+
+    monkeypatch.setattr(pool_module, "RING_BYTES", 3072 * 1024)
+    monkeypatch.setattr(Ring, "put", put)
+    monkeypatch.setattr(pool_module, "write_shard", write)
+    one, pooled = tmp_path / "one.csv", tmp_path / "pooled.csv"
+    run_generation(RunOptions(data=one, target_mb=4, seed=8, workers=1, start=START))
+    res = run_generation(RunOptions(data=pooled, target_mb=4, seed=8, workers=2, start=START))
+    assert res.state == "done"
+    ways = log.read_text().split()
+    assert ways.count("arena") >= 5 and ways.count("file") == ways.count("full") > 0
+    assert pooled.read_bytes() == one.read_bytes()
+    assert not leftovers(pooled)
+
+
 def test_the_generation_path_never_imports_pandas(tmp_path):
     code = (
         "import sys\n"

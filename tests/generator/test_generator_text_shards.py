@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from generator import text
 from generator.calendar import iso_ms
-from generator.shards import Shard, line_ends, merge, read_shard, write_shard
+from generator.shards import Arena, Ring, Shard, _pieces, line_ends, merge, read_shard, write_shard
 from metering.schema import format_timestamp
 
 
@@ -56,6 +57,26 @@ def test_shard_round_trip_and_slices_on_whole_lines(tmp_path):
     assert back.between(2, 4).t_ms.tolist() == [2, 3]
 
 
+def test_a_shard_written_in_short_writes_reads_back_whole(tmp_path, monkeypatch):
+    import generator.shards as shards_module
+
+    real, calls = os.writev, []
+
+    def short(fd, buffers):  # the kernel may write less than asked: 7 bytes at a time here
+        calls.append(1)
+        return real(fd, [bytes(memoryview(buffers[0]).cast("B")[:7])])
+
+    monkeypatch.setattr(shards_module.os, "writev", short)
+    lines = [f"2026-01-01T00:00:0{i}.000Z,row{i}\n".encode() for i in range(5)]
+    shard = _shard(lines, list(range(5)), 3)
+    path = tmp_path / "short.shard"
+    write_shard(path, shard)
+    back = read_shard(path)
+    assert len(calls) > 10 and not path.with_name("short.shard.part").exists()
+    assert bytes(back.csv) == shard.csv and back.t_ms.tolist() == list(range(5))
+    assert back.ends.tolist() == shard.ends.tolist() and (back.scenario == 3).all()
+
+
 def test_scenario_shards_merge_in_timestamp_order_ties_in_scenario_order():
     a = _shard([b"a0\n", b"a1-long\n", b"a2\n"], [10, 20, 30], 0)
     b = _shard([b"b0-longer\n", b"b1\n"], [5, 20], 1)
@@ -94,3 +115,24 @@ def test_format_calls_hands_names_that_need_quoting_to_the_store_formatter():
     cost = price(world, calls)
     text = format_calls(world, calls, cost)
     assert text == format_calls_arrow(world, calls, cost) and b'"agent ""quoted"", v1"' in text
+
+
+def test_the_arena_ring_reuses_released_space_in_order_and_says_when_it_is_full():
+    shards = [_shard([f"{i:03d}-{'x' * 40}\n".encode()], [i], i % 3) for i in range(6)]
+    size = sum(len(v) for v in _pieces(shards[0]))  # every shard here has the same size
+    arena = Arena(workers=2, ring_bytes=3 * size + size // 2)  # room for three shards per worker
+    ring = Ring(arena, worker=1)
+    placed = [ring.put(s) for s in shards[:3]]
+    assert [p[0] for p in placed] == [1, 2, 3] and placed[0][1] == arena.ring_bytes  # worker 1's ring
+    assert ring.put(shards[3]) is None  # full until the merger releases
+    for (_, offset), s in zip(placed, shards[:3], strict=True):
+        back = arena.shard(offset)
+        assert bytes(back.csv) == s.csv and back.t_ms.tolist() == s.t_ms.tolist()
+    arena.release(1, 1)
+    seq, offset = ring.put(shards[3])  # wraps to the start of the ring, over the released shard
+    assert seq == 4 and offset == placed[0][1] and bytes(arena.shard(offset).csv) == shards[3].csv
+    assert bytes(arena.shard(placed[1][1]).csv) == shards[1].csv  # the unreleased ones are intact
+    assert ring.put(shards[4]) is None
+    arena.release(1, 3)
+    assert ring.put(shards[4]) is not None and ring.put(shards[5]) is not None
+    assert Ring(arena, worker=0).put(_shard([b"y" * (4 * size) + b"\n"], [0], 0)) is None  # never fits
