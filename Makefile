@@ -28,12 +28,12 @@ $(FOCUS_STAMP): tests/focus/focus-validator.txt
 run: $(STAMP)
 	$(BIN)/revenium-flow dashboard --host $(HOST) --port $(PORT)
 
-# the whole suite: the fast tests on every CPU (pytest-xdist), then the slow and browser ones one at a time
-# (they time stops, hold ports and drive one Chromium)
+# the whole suite: every test but the browser ones on every CPU (pytest-xdist), then the browser tests one
+# at a time (they share one Chromium and the dash_duo port)
 test: $(STAMP) $(FOCUS_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto -m "not browser and not slow"
-	$(BIN)/python -m pytest -q -m "slow or browser"
+	$(BIN)/python -m pytest -q -n auto -m "not browser"
+	$(BIN)/python -m pytest -q -m browser
 
 # the edit-test loop: no browser, no slow tests, one pytest worker per CPU (pytest-xdist)
 test-fast: $(STAMP)
