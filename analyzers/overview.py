@@ -119,6 +119,10 @@ def kpi_changes(now: dict[str, Any], prev: dict[str, Any]) -> dict[str, float | 
 _DAY_MS = cubes.DAY_MS
 
 
+#: the treemap's drill path: ``Filters.drill`` holds values of these dimensions, in this order
+DRILL_DIMS: tuple[str, ...] = ("organization_id", "product_id", "model")
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the user selected. Dates are inclusive UTC days; empty tuples mean "all"."""
@@ -196,7 +200,7 @@ class OverviewFigures:
             both(day <= hi)
         for dim, values in value_filters(f):
             both(np.isin(cube[dim], self.codes[dim].lookup(values)))
-        for dim, value in zip(("organization_id", "product_id", "model"), f.drill, strict=False):
+        for dim, value in zip(DRILL_DIMS, f.drill, strict=False):
             both(cube[dim] == self.codes[dim].index.get(value, -1))
         return mask
 

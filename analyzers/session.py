@@ -31,6 +31,7 @@ from analyzers.finops import realtime
 from analyzers.live import AlertRefresher, ResultCache
 from analyzers.overview import (
     DIMS,
+    DRILL_DIMS,
     MEASURES,
     Codes,
     Cube,
@@ -389,13 +390,10 @@ def _selection(f: Filters) -> tuple[tuple[int | None, int | None], dict[str, tup
     """``cube_filter.select``'s arguments for the filters: hour keys of the date range and the labels
     each dimension may take (the drill path and a value filter on one dimension both apply)."""
     values: dict[str, tuple[str, ...]] = {}
-    pairs = [*value_filters(f), *((c, (v,)) for c, v in zip(_DRILL, f.drill, strict=False))]
+    pairs = [*value_filters(f), *((c, (v,)) for c, v in zip(DRILL_DIMS, f.drill, strict=False))]
     for col, allowed in pairs:
         values[col] = tuple(v for v in values[col] if v in allowed) if col in values else tuple(allowed)
     return cube_filter.day_keys("hour", day_int(f.start), day_int(f.end)), values
-
-
-_DRILL = ("organization_id", "product_id", "model")
 
 
 def filter_frame(df: pd.DataFrame, f: Filters) -> pd.DataFrame:
@@ -410,6 +408,6 @@ def filter_frame(df: pd.DataFrame, f: Filters) -> pd.DataFrame:
         mask &= (ts < pd.Timestamp(f.end, tz="UTC") + pd.Timedelta(days=1)).to_numpy()
     for col, values in value_filters(f):
         mask &= _isin(df[col], values)
-    for col, value in zip(("organization_id", "product_id", "model"), f.drill, strict=False):
+    for col, value in zip(DRILL_DIMS, f.drill, strict=False):
         mask &= _isin(df[col], (value,))
     return df[mask].reset_index(drop=True)

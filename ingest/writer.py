@@ -66,7 +66,7 @@ class Job:
     records: list[dict[str, Any]]
     entries: list[Entry]
     arrays: dict[str, pa.Array] | None = None  # the rows already as columns (bulk route) instead of records
-    request_id: str = field(default_factory=lambda: new_request_id())
+    request_id: str = field(default_factory=new_request_id)
     done: threading.Event = field(default_factory=threading.Event)
     costs: list[float | None] = field(default_factory=list)
     error: str | None = None
