@@ -28,12 +28,11 @@ $(FOCUS_STAMP): tests/focus/focus-validator.txt
 run: $(STAMP)
 	$(BIN)/revenium-flow dashboard --host $(HOST) --port $(PORT)
 
-# the whole suite: every test but the browser ones on every CPU (pytest-xdist), then the browser tests one
-# at a time (they share one Chromium and the dash_duo port)
+# the whole suite on every CPU (pytest-xdist); the browser tests form one xdist group (tests/conftest.py),
+# so they run one after another on one worker (one Chromium, dash_duo's port) beside the rest
 test: $(STAMP) $(FOCUS_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto -m "not browser"
-	$(BIN)/python -m pytest -q -m browser
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 # the edit-test loop: no browser, no slow tests, one pytest worker per CPU (pytest-xdist)
 test-fast: $(STAMP)

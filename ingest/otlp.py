@@ -103,6 +103,7 @@ def decode(body: bytes, content_type: str) -> ExportTraceServiceRequest:
             raise OtlpDecodeError(f"body is not valid JSON: {exc}") from exc
         if not isinstance(doc, dict):
             raise OtlpDecodeError("body must be a JSON object with resourceSpans")
+        _refuse_lone_surrogates(doc)
         _hex_ids_to_base64(doc)
         try:
             json_format.ParseDict(doc, msg, ignore_unknown_fields=True)
@@ -114,6 +115,26 @@ def decode(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     except (DecodeError, ValueError, RecursionError) as exc:
         raise OtlpDecodeError(f"not an OTLP protobuf trace export: {exc}") from exc
     return msg
+
+
+def _refuse_lone_surrogates(doc: Any) -> None:
+    """OTLP strings are UTF-8: a JSON ``\\udXXX`` escape without its pair has no UTF-8 form. protobuf
+    names the field for such a value but fails inside its C code for such a member *name*: those are
+    refused here, naming where they are (walked without recursion: any depth json.loads accepted)."""
+    stack: list[tuple[Any, str]] = [(doc, "$")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                lone = next((ch for ch in key if "\ud800" <= ch <= "\udfff"), None)
+                if lone is not None:
+                    raise OtlpDecodeError(
+                        f"not an OTLP/JSON trace export: the name of a member of {path} contains a lone "
+                        f"UTF-16 surrogate (U+{ord(lone):04X}), which has no UTF-8 form"
+                    )
+                stack.append((value, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{i}]") for i, value in enumerate(node))
 
 
 def encode_response(rejected: int, message: str, content_type: str) -> tuple[bytes, str]:

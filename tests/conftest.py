@@ -52,3 +52,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+#: the xdist group of every browser test: with ``--dist loadgroup`` (``make test``) they all run one after
+#: another on one pytest-xdist worker (one Chromium at a time, dash_duo's fixed port 8050) while the other
+#: workers take the rest of the suite
+BROWSER_GROUP = "browser"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.xdist_group(BROWSER_GROUP))

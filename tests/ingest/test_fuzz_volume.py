@@ -1,42 +1,34 @@
 """10,000 fuzzed bodies over every ingest route against one server: zero 5xx, zero dead threads, and the
-CSV valid afterwards holding exactly the acknowledged rows (issue 11). The strategies are those of
-test_fuzz.py plus hostile text: lone surrogates, control characters, bidi overrides, huge strings."""
+CSV valid afterwards holding exactly the acknowledged rows (issue 11). The bodies are those of
+test_fuzz.py's strategies (their seeded twins in ``fuzz_random``: drawn through the hypothesis engine they
+cost ~15 ms a body) plus hostile text: lone surrogates, control characters, bidi overrides, huge strings.
+A run is reproduced from its seed: ``FUZZ_SEED=<n>`` (printed when the test fails)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from random import Random
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 from requests.exceptions import InvalidHeader
 from requests.utils import check_header_validity
 
 from ingest.mapping import WIRE_TO_COLUMN
 from metering.schema import BY_NAME
 from metering.store import read_calls_report
+from tests.ingest import fuzz_random as fuzz
 from tests.ingest.ingest_helpers import BATCH, KEY, SINGLE, ingest_server, wire_record
-from tests.ingest.test_fuzz import (
-    BASE_GENAI,
-    OTLP,
-    STATUS,
-    Target,
-    batch_bodies,
-    check_answer,
-    dumps,
-    encoded,
-    exports,
-    json_values,
-    records,
-    single_bodies,
-)
+from tests.ingest.test_fuzz import BASE_GENAI, OTLP, STATUS, Target, check_answer, dumps
 
 BODIES = 10_000
+#: the seed of the bodies (a failing run prints it: rerun with FUZZ_SEED=<n>)
+SEED = int(os.environ.get("FUZZ_SEED", "20261202"))
 #: every wire field stored as text (ids and vocabularies), from the mapping's own table
 TEXT_WIRE = sorted(
     w for w, c in WIRE_TO_COLUMN.items() if "." not in w and BY_NAME[c].kind in ("str", "category")
@@ -49,27 +41,23 @@ HOSTILE_ALPHABET = (
     + list("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200d\ufeff\u2028\u2029")
     + list("éİ😀中")
 )
-hostile_chars = st.text(alphabet=HOSTILE_ALPHABET, max_size=24)
-hostile_text = st.integers(0, 19).flatmap(
-    lambda roll: (
-        st.sampled_from(["x" * 60_000, "y" * 70_000])  # around the single-route body limit
-        if roll == 0
-        else st.sampled_from(
-            ['=HYPERLINK("http://x","y")', "@SUM(1)", "+1-1", "-2", "<script>x</script>", " "]
-        )
-        if roll == 1
-        else hostile_chars
-    )
-)
 
 
-@st.composite
-def hostile_records(draw: st.DrawFn) -> dict[str, Any]:
-    record = wire_record(transactionId=f"txn_{draw(st.uuids()).hex}")
-    for name in draw(st.lists(st.sampled_from(TEXT_WIRE), min_size=1, max_size=3, unique=True)):
-        record[name] = draw(hostile_text)
-    if draw(st.booleans()):
-        record["subscriber"] = {"id": draw(hostile_text)}
+def hostile_text(rng: Random) -> str:
+    roll = rng.randrange(20)
+    if roll == 0:
+        return rng.choice(["x" * 60_000, "y" * 70_000])  # around the single-route body limit
+    if roll == 1:
+        return rng.choice(['=HYPERLINK("http://x","y")', "@SUM(1)", "+1-1", "-2", "<script>x</script>", " "])
+    return fuzz.text(rng, 24, HOSTILE_ALPHABET)
+
+
+def hostile_record(rng: Random) -> dict[str, Any]:
+    record = wire_record(transactionId=f"txn_{rng.getrandbits(128):032x}")
+    for name in rng.sample(TEXT_WIRE, rng.randint(1, 3)):
+        record[name] = hostile_text(rng)
+    if rng.random() < 0.5:
+        record["subscriber"] = {"id": hostile_text(rng)}
     return record
 
 
@@ -87,18 +75,17 @@ OTLP_TEXT_KEYS = [
 ]
 
 
-@st.composite
-def hostile_exports(draw: st.DrawFn) -> dict[str, Any]:
+def hostile_export(rng: Random) -> dict[str, Any]:
     """An OTLP/JSON export of 1-2 GenAI spans whose text attributes carry hostile text."""
     spans = []
-    for _ in range(draw(st.integers(1, 2))):
+    for _ in range(rng.randint(1, 2)):
         attrs = dict(BASE_GENAI)
-        for key in draw(st.lists(st.sampled_from(OTLP_TEXT_KEYS), min_size=1, max_size=2, unique=True)):
-            attrs[key] = {"stringValue": draw(hostile_text)}
+        for key in rng.sample(OTLP_TEXT_KEYS, rng.randint(1, 2)):
+            attrs[key] = {"stringValue": hostile_text(rng)}
         spans.append(
             {
-                "traceId": draw(st.binary(min_size=16, max_size=16)).hex(),
-                "spanId": draw(st.binary(min_size=8, max_size=8)).hex(),
+                "traceId": rng.randbytes(16).hex(),
+                "spanId": rng.randbytes(8).hex(),
                 "name": "chat",
                 "startTimeUnixNano": "1795000000000000000",
                 "endTimeUnixNano": "1795000000900000000",
@@ -108,35 +95,36 @@ def hostile_exports(draw: st.DrawFn) -> dict[str, Any]:
     return {"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]}
 
 
-@st.composite
-def ingest_requests(draw: st.DrawFn) -> tuple[str, str, bytes, dict[str, str]]:
-    """(method, route, body, headers): one fuzzed request to any ingest route. Mostly hostile text (cheap
-    to draw); test_fuzz.py's general strategies (dearer) for a quarter of the requests."""
-    roll = draw(st.integers(0, 19))
-    ascii_only = draw(st.booleans())
+def ingest_request(rng: Random) -> tuple[str, str, bytes, dict[str, str]]:
+    """(method, route, body, headers): one fuzzed request to any ingest route. Mostly hostile text;
+    test_fuzz.py's general values (``fuzz_random``'s twins of its strategies) for a quarter."""
+    roll = rng.randrange(20)
+    ascii_only = rng.random() < 0.5
     headers = {"x-api-key": KEY}
     json_headers = headers | {"Content-Type": "application/json"}
     if roll <= 7:
-        return "POST", SINGLE, dumps(draw(hostile_records()), ascii_only), headers
+        return "POST", SINGLE, dumps(hostile_record(rng), ascii_only), headers
     if roll <= 9:
-        return "POST", SINGLE, dumps(draw(single_bodies), ascii_only), headers
+        return "POST", SINGLE, dumps(fuzz.single_body(rng), ascii_only), headers
     if roll <= 11:
-        items = draw(st.lists(hostile_records() | records(), min_size=1, max_size=3))
+        items = [
+            hostile_record(rng) if rng.random() < 0.5 else fuzz.record(rng) for _ in range(rng.randint(1, 3))
+        ]
         return "POST", BATCH, dumps(items, ascii_only), headers
     if roll == 12:
-        return "POST", BATCH, dumps(draw(batch_bodies), ascii_only), headers
+        return "POST", BATCH, dumps(fuzz.batch_body(rng), ascii_only), headers
     if roll <= 15:
-        return "POST", OTLP, dumps(draw(hostile_exports()), ascii_only), json_headers
+        return "POST", OTLP, dumps(hostile_export(rng), ascii_only), json_headers
     if roll == 16:
-        body, extra = draw(encoded(dumps(draw(exports()), True)))
+        body, extra = fuzz.encoded(rng, dumps(fuzz.export(rng), True))
         if not all(_sendable(name, value) for name, value in extra.items()):
             extra = {"Content-Encoding": "unknown"}  # a value the client library itself would refuse
         return "POST", OTLP, body, json_headers | extra
     if roll <= 18:
-        route = draw(st.sampled_from([SINGLE, BATCH, OTLP]))
-        raw = draw(st.binary(max_size=600) | json_values.map(lambda v: dumps(v, False)))
+        route = rng.choice([SINGLE, BATCH, OTLP])
+        raw = rng.randbytes(rng.randint(0, 600)) if rng.random() < 0.5 else dumps(fuzz.json_value(rng), False)
         return "POST", route, raw, json_headers
-    return "GET", STATUS, b"", draw(st.sampled_from([headers, {}, {"x-api-key": "wrong"}]))
+    return "GET", STATUS, b"", rng.choice([headers, {}, {"x-api-key": "wrong"}])
 
 
 def _sendable(name: str, value: str) -> bool:
@@ -171,6 +159,7 @@ def _serve(csv: Path, conn: Any) -> None:
 
 @pytest.mark.slow
 def test_ten_thousand_fuzzed_bodies_no_5xx_no_dead_thread_csv_valid(tmp_path):
+    print(f"bodies drawn with FUZZ_SEED={SEED}")  # shown when the test fails
     csv = tmp_path / "calls.csv"
     parent, child = mp.get_context("fork").Pipe()
     server = mp.get_context("fork").Process(target=_serve, args=(csv, child), daemon=True)
@@ -209,20 +198,11 @@ def test_ten_thousand_fuzzed_bodies_no_5xx_no_dead_thread_csv_valid(tmp_path):
 
         pool = ThreadPoolExecutor(IN_FLIGHT)
         futures = []
-
-        @settings(
-            max_examples=BODIES,
-            deadline=None,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(request=ingest_requests())
-        def fuzz(request: tuple[str, str, bytes, dict[str, str]]) -> None:
+        rng = Random(SEED)
+        for _ in range(BODIES):
+            request = ingest_request(rng)
             slots.acquire()
             futures.append(pool.submit(one, request))
-
-        fuzz()
         pool.shutdown(wait=True)
         for f in futures:
             f.result()  # an assertion failed in a sending thread fails the test here

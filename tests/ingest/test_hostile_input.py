@@ -262,3 +262,16 @@ def test_status_needs_a_key_reports_writer_health_and_no_paths(tmp_path):
         off = requests.get(srv.url + STATUS, timeout=10)  # ingest off: no key exists to ask for
         assert off.status_code == 200 and off.json()["enabled"] is False
         assert set(off.json()) == {"enabled", "message"}
+
+
+def test_otlp_member_name_with_a_lone_surrogate_is_a_400_naming_it(served):
+    """Found by the volume fuzz: protobuf failed inside its C code on such a name (a 500)."""
+    srv, _ = served
+    export = {"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "chat", "x\udfff": 1}]}]}]}
+    body = json.dumps(export).encode()  # the \udfff escape without its pair, as JSON carries it
+    answer = requests.post(
+        srv.url + "/v1/traces", data=body, headers=HEADERS | {"Content-Type": "application/json"}, timeout=30
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert "$.resourceSpans[0].scopeSpans[0].spans[0]" in error and "U+DFFF" in error, error
