@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,82 @@ def test_an_unreadable_ledger_is_moved_aside_and_a_new_one_started(tmp_path):
     ledger.release(["s:k"])
     ledger.close()
     assert [p.name for p in tmp_path.glob("ledger.sqlite.corrupt-*")]
+
+
+_HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+con.execute("INSERT INTO inflight VALUES ('s:other', 'd', 1, 0)")
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+"""
+
+
+def test_a_ledger_another_process_is_writing_is_waited_for_not_moved_aside(tmp_path, caplog):
+    """Another process in a write transaction on a ledger still in rollback-journal mode (as a
+    ledger is while its first opener switches it to WAL): sqlite answers the journal-mode switch
+    "database is locked" at once, without waiting. That is not corruption: the ledger waits, opens the
+    same file and keeps its keys (it used to move the file aside, losing the other process' keys)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "ledger.sqlite"
+    first = IdempotencyLedger(path)
+    assert first.claim("s:kept", "d")[0] == NEW
+    first.commit([Entry("s:kept", "d", {"status": "stored"})])
+    first.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITE_LOCK, str(path), "0.5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        ledger = IdempotencyLedger(path)
+        waited = time.monotonic() - started
+    finally:
+        assert holder.wait(10) == 0
+    assert waited >= 0.2  # it waited for the other process' transaction
+    assert not list(tmp_path.glob("*.corrupt-*"))
+    assert "unreadable" not in caplog.text
+    assert ledger.claim("s:kept", "d")[0] == DUPLICATE
+    assert ledger.count() == 1
+    ledger.close()
+
+
+def _open_and_commit(path: str, barrier, index: int) -> None:
+    barrier.wait()
+    ledger = IdempotencyLedger(Path(path))
+    key = f"s:p{index}"
+    assert ledger.claim(key, "d")[0] == NEW
+    ledger.commit([Entry(key, "d", {"status": "stored"})])
+    ledger.close()
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+def test_processes_opening_one_new_ledger_at_once_never_move_it_aside_or_lose_a_key(tmp_path, processes):
+    """``revenium-flow ingest --workers N`` starts N processes that open one new ledger at the same
+    moment: none may take the others' lock for corruption (the ledger moved aside, their keys lost)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(8):
+        path = tmp_path / f"trial-{trial}" / "ledger.sqlite"
+        barrier = ctx.Barrier(processes)
+        procs = [ctx.Process(target=_open_and_commit, args=(str(path), barrier, i)) for i in range(processes)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0] * processes
+        assert not list(path.parent.glob("*.corrupt-*"))
+        ledger = IdempotencyLedger(path)
+        assert ledger.count() == processes  # every process' key is there
+        ledger.close()
 
 
 def test_ingest_prices_each_row_at_its_own_time(tmp_path):
