@@ -15,6 +15,8 @@ import pyarrow as pa
 import pytest
 import requests
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.auth import KEYS_ENV, KEYS_FILE_ENV, ApiKeys, parse_keys
 from ingest.idempotency import (
@@ -25,6 +27,7 @@ from ingest.idempotency import (
     Entry,
     IdempotencyLedger,
     LedgerBusy,
+    body_digest,
 )
 from ingest.routes import register_ingest
 from ingest.serving import BackgroundServer
@@ -212,6 +215,34 @@ def test_processes_opening_one_new_ledger_at_once_never_move_it_aside_or_lose_a_
         ledger = IdempotencyLedger(path)
         assert ledger.count() == processes  # every process' key is there
         ledger.close()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values)
+def test_body_digest_is_the_sha256_of_the_documented_canonical_text(value):
+    """The digest's encoder (no circular check, reused) gives the documented text: ledgers written by
+    earlier versions keep matching; another spacing or key order is the same body."""
+    import hashlib
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    assert body_digest(value) == hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    reordered = json.loads(json.dumps(_reversed_keys(value), indent=1))
+    assert body_digest(reordered) == body_digest(json.loads(json.dumps(value)))
+
+
+def _reversed_keys(value):
+    if isinstance(value, dict):
+        return {k: _reversed_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed_keys(v) for v in value]
+    return value
 
 
 def test_ingest_prices_each_row_at_its_own_time(tmp_path):
