@@ -2,7 +2,7 @@
 
 Every worker process binds its own listening socket to the same address with ``SO_REUSEPORT`` (the
 kernel spreads new connections over them) and serves it with waitress; all append to the same CSV
-through ``CallStore`` (its exclusive flock serialises appends) and share the sqlite idempotency ledger
+through ``CallStore`` (its exclusive flock serialises the writes; the fsyncs overlap) and share the sqlite idempotency ledger
 in its cross-process mode (keys in flight are marked in the ledger, so two processes never both store
 one key). The dashboard is not served; ``revenium-flow dashboard`` keeps serving ingest itself.
 """
