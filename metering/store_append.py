@@ -229,13 +229,18 @@ class CallStore:
         return 0 if kept is None else kept.num_rows
 
 
+class UnsyncedRowsKept(OSError):
+    """An append whose fsync failed after another writer had appended behind its rows: they stay in the
+    file (not known to be durable) and the append failed; retrying it may store them twice."""
+
+
 def _sync_or_take_back(fd: int, path: Path, start: int, end: int) -> None:
     """``fsync`` the bytes an append wrote at ``start:end`` (after its lock was released). If the fsync
     fails, take them back under the lock again, unless another writer has appended after them meanwhile
     (its rows must not be cut off): then they stay, and the failure is logged and raised all the same."""
     try:
         os.fsync(fd)
-    except BaseException:
+    except BaseException as exc:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             st = os.fstat(fd)
@@ -243,18 +248,19 @@ def _sync_or_take_back(fd: int, path: Path, start: int, end: int) -> None:
                 same = st.st_ino == os.stat(path).st_ino
             except FileNotFoundError:
                 same = False
-            if same and st.st_size == end:
+            kept = not (same and st.st_size == end)
+            if not kept:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, start)
-            else:
-                log.error(
-                    "%s: fsync failed after another writer appended (or the file was replaced); the %d "
-                    "bytes of the failed append stay in the file and a retry may store them again",
-                    path,
-                    end - start,
-                )
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+        if kept:
+            message = (
+                f"fsync failed ({exc}) after another writer appended (or the file was replaced); the "
+                f"{end - start} bytes of this append stay in the file and a retry may store them again"
+            )
+            log.error("%s: %s", path, message)
+            raise UnsyncedRowsKept(getattr(exc, "errno", None) or 5, message) from exc
         raise
 
 

@@ -191,6 +191,46 @@ def test_a_poisoned_request_in_a_group_fails_alone(writer, monkeypatch):
     assert writer.submit(_records(1), []).error is None  # and the writer keeps serving
 
 
+def test_a_group_whose_rows_stayed_after_a_failed_fsync_is_not_retried(writer, monkeypatch):
+    """The store kept a group's rows after its fsync failed (another writer had appended behind them):
+    every request of the group fails at once; none is retried alone, which would store its rows twice."""
+    gate, entered = threading.Event(), threading.Event()
+    real_append = writer.store._append
+    calls = {"n": 0}
+
+    def append_then_fsync_fails(build: Any, rows: int) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:  # hold the first write until the other requests are queued
+            entered.set()
+            gate.wait(10)
+            return real_append(build, rows)
+        real_append(build, rows)
+        raise store_module.UnsyncedRowsKept(errno.EIO, "fsync failed; the rows stay in the file")
+
+    monkeypatch.setattr(writer.store, "_append", append_then_fsync_fails)
+    results: dict[str, Any] = {}
+
+    def send(name: str, n: int) -> None:
+        results[name] = writer.submit(_records(n), [], timeout=20)
+
+    first = threading.Thread(target=send, args=("first", 1))
+    first.start()
+    assert entered.wait(10)
+    threads = [threading.Thread(target=send, args=(name, n)) for name, n in (("a", 2), ("b", 3))]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while writer.health()["queue_depth"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.set()
+    for t in [first, *threads]:
+        t.join(20)
+    assert results["first"].error is None
+    assert results["a"].failed and results["b"].failed and "fsync failed" in results["a"].error
+    assert calls["n"] == 2  # the group of a and b was written once, not retried request by request
+    assert len(read_calls(writer.store.path)) == 1 + 2 + 3  # their rows once each, never twice
+
+
 class _Fatal(BaseException):
     """Stands for whatever could end a thread despite the writer's own error handling."""
 
