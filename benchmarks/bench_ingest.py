@@ -734,9 +734,18 @@ def main() -> int:
     ap.add_argument(
         "--worker-threads", type=int, default=16, help="waitress threads per ingest process (its default)"
     )
+    ap.add_argument(
+        "--phases",
+        default="single,bulk,workers",
+        help="comma-separated phases to run: single (floors and single-record), bulk (bulk POSTs and the "
+        "in-process baselines), workers (ingest --workers N vs 1); default all",
+    )
     ap.add_argument("--json", action="store_true", help="human-readable lines to stderr, only JSON on stdout")
     args = ap.parse_args()
     say = Report(args.json)
+    phases = set(args.phases.split(","))
+    if not phases or not phases <= {"single", "bulk", "workers"}:
+        ap.error(f"--phases: choose among single, bulk, workers (got {args.phases!r})")
 
     from tests.ingest.ingest_helpers import wire_record
 
@@ -761,45 +770,37 @@ def main() -> int:
         run = Run(args, csv_path, wire_record(), say)
         results["filesystem"] = filesystem_of(Path(tmp))
         say(f"CSV: {csv_path} ({results['filesystem']})")
-        server = Server(csv_path, args.server_threads)
-        try:
-            say(f"server process pid {server.proc.pid} on http://{server.address[0]}:{server.address[1]}")
-            clients = Clients(server.address, args.clients, args.client_procs)
+        if phases & {"single", "bulk"}:
+            server = Server(csv_path, args.server_threads)
             try:
-                for phase, (name, _, _) in enumerate(SINGLE_PHASES):
-                    results["single"][name] = run.single_phase(server, clients, phase)
+                say(f"server process pid {server.proc.pid} on http://{server.address[0]}:{server.address[1]}")
+                if "single" in phases:
+                    clients = Clients(server.address, args.clients, args.client_procs)
+                    try:
+                        for phase, (name, _, _) in enumerate(SINGLE_PHASES):
+                            results["single"][name] = run.single_phase(server, clients, phase)
+                    finally:
+                        clients.close()
+                if "bulk" in phases:
+                    for name, idem in BULK_PHASES:
+                        results["bulk"][name] = run.bulk_phase(server, name, idem)
+                results["server_totals"] = server.stats()
             finally:
-                clients.close()
-            for name, idem in BULK_PHASES:
-                results["bulk"][name] = run.bulk_phase(server, name, idem)
-            results["server_totals"] = server.stats()
-        finally:
-            server.stop()
-
-        base = bulk_baselines(Path(tmp) / "baseline.csv", run.template, args.batch, args.bulk_runs)
-        run.all_ok &= base["rows_match"]
-        results["bulk_baselines"] = base
-        say(
-            f"{'bulk work without HTTP':28s} median {base['pipeline_records_per_s']:6.0f} records/s  (in this "
-            f"process: json.loads, map_batch {base['map_us_per_record']:.1f} us/record, pricing, CallStore.append;"
-            f" the per-record map_revenium loop + records_to_columns: {base['loop_map_us_per_record']:.1f} us/record)"
-        )
-        say(
-            f"{'CallStore.append only':28s} median {base['append_records_per_s']:6.0f} records/s  (format + write + "
-            f"fsync of ready arrays)   CSV rows {base['csv_rows']:,} = appended {base['appended']:,}: "
-            f"{'yes' if base['rows_match'] else 'NO, MISMATCH'}"
-        )
-        if args.workers > 1:
+                server.stop()
+        if "bulk" in phases:
+            results["bulk_baselines"] = bulk_baseline_phase(args, Path(tmp), run, say)
+        if args.workers > 1 and "workers" in phases:
             results["workers"] = workers_phase(args, Path(tmp), run.template, say)
             run.all_ok &= all(v["rows_match"] for k, v in results["workers"].items() if k.isdigit())
-        check = integrity(csv_path, run.acknowledged)
-        run.all_ok &= check["ok"]
-        results["integrity"] = check
-        say(
-            f"final CSV check (store reader): {check['rows']:,} rows, {check['unique_call_ids']:,} distinct "
-            f"call_ids, {check['malformed']} malformed, {check['acknowledged']:,} acknowledged: "
-            f"{'OK' if check['ok'] else 'PROBLEM'}"
-        )
+        if csv_path.exists():  # the single and bulk phases' CSV (the workers phase checks its own)
+            check = integrity(csv_path, run.acknowledged)
+            run.all_ok &= check["ok"]
+            results["integrity"] = check
+            say(
+                f"final CSV check (store reader): {check['rows']:,} rows, {check['unique_call_ids']:,} distinct "
+                f"call_ids, {check['malformed']} malformed, {check['acknowledged']:,} acknowledged: "
+                f"{'OK' if check['ok'] else 'PROBLEM'}"
+            )
 
     results["load_average_end"] = round(os.getloadavg()[0], 2)
     results["goals"] = goals(results)
@@ -809,6 +810,23 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     return 0
+
+
+def bulk_baseline_phase(args: argparse.Namespace, tmp: Path, run: Run, say: Report) -> dict[str, Any]:
+    """The bulk route's work in this process, without HTTP, and ``CallStore.append`` alone."""
+    base = bulk_baselines(tmp / "baseline.csv", run.template, args.batch, args.bulk_runs)
+    run.all_ok &= base["rows_match"]
+    say(
+        f"{'bulk work without HTTP':28s} median {base['pipeline_records_per_s']:6.0f} records/s  (in this "
+        f"process: json.loads, map_batch {base['map_us_per_record']:.1f} us/record, pricing, CallStore.append;"
+        f" the per-record map_revenium loop + records_to_columns: {base['loop_map_us_per_record']:.1f} us/record)"
+    )
+    say(
+        f"{'CallStore.append only':28s} median {base['append_records_per_s']:6.0f} records/s  (format + write + "
+        f"fsync of ready arrays)   CSV rows {base['csv_rows']:,} = appended {base['appended']:,}: "
+        f"{'yes' if base['rows_match'] else 'NO, MISMATCH'}"
+    )
+    return base
 
 
 def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -923,7 +941,7 @@ def filesystem_of(path: Path) -> str:
 
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
-    for name in ("single", "single + Idempotency-Key"):
+    for name in ("single", "single + Idempotency-Key") if results["single"] else ():
         s = results["single"][name]
         rows.append(
             {
@@ -941,10 +959,14 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": s["p99_ms"] <= GOAL_P99_MS,
             }
         )
-    single = results["single"]["single"]
+    single = results["single"].get("single")
     for floor_name, label in (
-        ("floor: Flask route 204", "single ÷ Flask 204 floor, same run"),
-        ("floor: Flask route 200 keep-alive", "single ÷ Flask keep-alive floor"),
+        ()
+        if single is None
+        else (
+            ("floor: Flask route 204", "single ÷ Flask 204 floor, same run"),
+            ("floor: Flask route 200 keep-alive", "single ÷ Flask keep-alive floor"),
+        )
     ):
         ratio = round(single["rps"] / results["single"][floor_name]["rps"], 2)
         rows.append(
@@ -965,7 +987,7 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": w["ratio"] >= GOAL_WORKERS_RATIO,
             }
         )
-    for name, _ in BULK_PHASES:
+    for name, _ in BULK_PHASES if results["bulk"] else ():
         b = results["bulk"][name]
         rows.append(
             {
@@ -979,7 +1001,7 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def summary_table(results: dict[str, Any]) -> str:
-    base = results["bulk_baselines"]
+    base = results.get("bulk_baselines")
     lines = [
         f"Summary: {results['cores']} CPU cores, load average {results['load_average_start']} at start, "
         f"{results['load_average_end']} at end; medians; {results['clients']} clients in "
@@ -988,13 +1010,16 @@ def summary_table(results: dict[str, Any]) -> str:
     ]
     for g in results["goals"]:
         lines.append(f"  {g['what']:40s} {g['figure']:>10,}  {g['goal']:>9s}  {'yes' if g['met'] else 'NO'}")
-    for name, _, _ in SINGLE_PHASES[:4]:
+    for name, _, _ in SINGLE_PHASES[:4] if results["single"] else ():
         f = results["single"][name]
         lines.append(
             f"  {'baseline, ' + name + ': req/s':40s} {f['rps']:>10,}  p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms"
         )
-    lines.append(f"  {'baseline, bulk work without HTTP: rec/s':40s} {base['pipeline_records_per_s']:>10,}")
-    lines.append(f"  {'baseline, CallStore.append only: rec/s':40s} {base['append_records_per_s']:>10,}")
+    if base:
+        lines.append(
+            f"  {'baseline, bulk work without HTTP: rec/s':40s} {base['pipeline_records_per_s']:>10,}"
+        )
+        lines.append(f"  {'baseline, CallStore.append only: rec/s':40s} {base['append_records_per_s']:>10,}")
     lines.append(
         f"  CSV rows = acknowledged rows after every phase: {'yes' if results['rows_match'] else 'NO'}"
     )

@@ -12,6 +12,7 @@ between the two makes a retry write the row again; it can never acknowledge a ro
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -40,10 +41,16 @@ def ledger_path(csv_path: Path) -> Path:
     return csv_path.with_name(csv_path.name + ".idempotency.sqlite")
 
 
+#: the canonical text a body's digest is taken of: sorted keys, no spaces. ``check_circular=False``: a
+#: parsed JSON document has no cycles, and the check cost a third of the encoding (same text either way)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True, check_circular=False
+)
+
+
 def body_digest(body: Any) -> str:
     """Digest of a parsed JSON body: the same document with other spacing or key order is the same body."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(body).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @functools.lru_cache(maxsize=256)
@@ -93,20 +100,55 @@ class IdempotencyLedger:
         self._readers: list[sqlite3.Connection] = []
 
     def _connect(self) -> sqlite3.Connection:
+        """Open (creating if needed) the ledger. Processes open it one at a time (``<ledger>.lock``); a
+        ledger that is only busy (another process holds a lock on it) is waited for, never replaced;
+        only a file sqlite calls corrupt or not a database is moved aside (with its -wal and -shm)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return self._open()
-        except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            log.warning(
-                "idempotency ledger %s unreadable (%s); moved to %s, starting empty", self.path, exc, aside
-            )
-            self.path.rename(aside)
-            return self._open()
+        with _exclusive(self.path.with_name(self.path.name + ".lock")):
+            try:
+                return self._open_waiting()
+            except sqlite3.DatabaseError as exc:
+                if _error_code(exc) not in _UNREADABLE:
+                    raise
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+                log.warning(
+                    "idempotency ledger %s unreadable (%s); moved to %s, starting empty",
+                    self.path,
+                    exc,
+                    aside,
+                )
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(f"{self.path}{suffix}").rename(f"{aside}{suffix}")
+                return self._open_waiting()
+
+    def _open_waiting(self) -> sqlite3.Connection:
+        """``_open``, retried while sqlite answers busy or locked (it does not always wait by itself,
+        e.g. for the journal-mode switch), for up to ``wait_seconds``."""
+        deadline = time.monotonic() + self.wait_seconds
+        pause = 0.005
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if _error_code(exc) not in _BUSY or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _open(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._set_up(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @staticmethod
+    def _set_up(con: sqlite3.Connection) -> None:
+        if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute(
             "CREATE TABLE IF NOT EXISTS idempotency ("
@@ -117,7 +159,6 @@ class IdempotencyLedger:
             "CREATE TABLE IF NOT EXISTS inflight ("
             " key TEXT PRIMARY KEY, digest TEXT NOT NULL, pid INTEGER NOT NULL, claimed REAL NOT NULL)"
         )
-        return con
 
     def _reader(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -257,6 +298,29 @@ class IdempotencyLedger:
             for con in (*self._readers, self._write):
                 con.close()
             self._readers.clear()
+
+
+#: sqlite primary result codes: busy or locked (wait), corrupt or not a database (move the file aside)
+_BUSY = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+_UNREADABLE = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _error_code(exc: sqlite3.Error) -> int | None:
+    """The primary sqlite result code of ``exc`` (extended codes carry it in their low byte)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on a small side file (never on the sqlite file: closing another descriptor
+    of it would drop sqlite's own POSIX locks)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 #: a mark older than this is taken over even if its pid is alive (the pid may have been reused)

@@ -40,7 +40,7 @@ from ingest.idempotency import Entry, IdempotencyLedger
 from metering.prices import Catalog
 from metering.schema import BY_NAME
 from metering.store import CallStore, records_to_columns
-from metering.store_append import ColumnOrderError
+from metering.store_append import ColumnOrderError, UnsyncedRowsKept
 from metering.store_format import format_record_lines
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ class GroupCommitWriter:
                 rows += more.rows
             self._concurrent = len(jobs) > 1
             try:
-                if not self._write(jobs) and len(jobs) > 1:
+                if not self._write(jobs) and not all(job.done.is_set() for job in jobs):
                     for job in jobs:  # find the request that failed the group: each alone
                         job.error, job.failed = None, False
                         self._write([job])
@@ -337,7 +337,8 @@ class GroupCommitWriter:
 
     def _write(self, jobs: list[Job]) -> bool:
         """Write the jobs as one group; True when stored. On failure nothing is written, every job
-        carries the error, and a lone job is released (a group is retried job by job by ``_run``)."""
+        carries the error, and a lone job is released (a group is retried job by job by ``_run``) -
+        except after ``UnsyncedRowsKept`` (rows left in the file): then every job is released at once."""
         ordered = [j for j in jobs if j.arrays is None] + [j for j in jobs if j.arrays is not None]
         rows = sum(j.rows for j in ordered)
         entries = [e for j in ordered for e in j.entries]
@@ -358,7 +359,10 @@ class GroupCommitWriter:
         except Exception as exc:  # a value Arrow cannot hold, disk full, a foreign header, a bug, ...
             ids = [j.request_id for j in jobs]
             log.exception("ingest: writing %d row(s) of request(s) %s failed", rows, ", ".join(ids))
-            if len(jobs) == 1:  # a group keeps its keys claimed: its jobs are retried one by one
+            # a group keeps its keys claimed: its jobs are retried one by one; not when its rows stayed
+            # in the file (a retry would store them twice)
+            final = len(jobs) == 1 or isinstance(exc, UnsyncedRowsKept)
+            if final:
                 self.ledger.release([e.key for e in entries])
             self.failed_batches += 1
             message = self._describe(exc)
@@ -370,8 +374,8 @@ class GroupCommitWriter:
             }
             for j in jobs:
                 j.error, j.failed = message, True
-            if len(jobs) == 1:
-                jobs[0].done.set()
+                if final:
+                    j.done.set()
             return False
         self.batches += 1
         self.rows_written += rows

@@ -3,7 +3,8 @@
 Guarantees (see specs/data-schema.md):
 
 * Writers append whole lines only, under an exclusive ``flock`` on the data file, and ``fsync`` once
-  per batch; the header is written once, by whoever finds the file empty.
+  per batch, after releasing the lock (concurrent writers' fsyncs overlap) and before returning; the
+  header is written once, by whoever finds the file empty.
 * A writer that died mid-batch leaves at most one incomplete last line. Readers never take it for
   data (they consume up to the last newline); the next writer truncates it before appending.
 * ``IncrementalReader`` remembers its byte offset and returns only new complete rows; it notices a

@@ -1,5 +1,6 @@
 """Appending to the call-record CSV: whole lines only, under an exclusive ``flock``, one ``fsync`` per
-batch; a torn last line left by a dead writer is repaired (truncated) before the next append.
+batch once the lock is released; a torn last line left by a dead writer is repaired (truncated) before
+the next append.
 
 See :mod:`metering.store` for the guarantees; :class:`CallStore` is the one writer class.
 """
@@ -143,11 +144,16 @@ class CallStore:
                 try:
                     for part in payload if isinstance(payload, list) else [payload]:
                         _write_all(fd, part)
-                    os.fsync(fd)
                 except BaseException:  # disk full, I/O error: take back what this append wrote
                     with contextlib.suppress(OSError):
                         os.ftruncate(fd, size)
                     raise
+                end = os.lseek(fd, 0, os.SEEK_CUR)
+                sync_fd = os.dup(fd)  # the same open file, still open once the lock is released
+            try:  # fsync after the lock: other writers append meanwhile, their fsyncs overlap this one
+                _sync_or_take_back(sync_fd, self.path, size, end)
+            finally:
+                os.close(sync_fd)
             return rows
 
     def _add_columns(self, fd: int, size: int, missing: list[str]) -> bool:
@@ -221,6 +227,41 @@ class CallStore:
             os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
         return 0 if kept is None else kept.num_rows
+
+
+class UnsyncedRowsKept(OSError):
+    """An append whose fsync failed after another writer had appended behind its rows: they stay in the
+    file (not known to be durable) and the append failed; retrying it may store them twice."""
+
+
+def _sync_or_take_back(fd: int, path: Path, start: int, end: int) -> None:
+    """``fsync`` the bytes an append wrote at ``start:end`` (after its lock was released). If the fsync
+    fails, take them back under the lock again, unless another writer has appended after them meanwhile
+    (its rows must not be cut off): then they stay, and the failure is logged and raised all the same."""
+    try:
+        os.fsync(fd)
+    except BaseException as exc:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            st = os.fstat(fd)
+            try:
+                same = st.st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            kept = not (same and st.st_size == end)
+            if not kept:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        if kept:
+            message = (
+                f"fsync failed ({exc}) after another writer appended (or the file was replaced); the "
+                f"{end - start} bytes of this append stay in the file and a retry may store them again"
+            )
+            log.error("%s: %s", path, message)
+            raise UnsyncedRowsKept(getattr(exc, "errno", None) or 5, message) from exc
+        raise
 
 
 def _write_new(path: Path, payload: bytes) -> None:

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from waitress import serve
 
     from dashboard.app import create_app
-    from ingest.serving import quiet_queue_warnings
+    from ingest.serving import WAITRESS_OPTIONS, quiet_queue_warnings
 
     if not (1 <= args.port <= 65535):
         print(f"--port: {args.port} is not a TCP port (1-65535)")
@@ -164,5 +164,12 @@ def run(args: argparse.Namespace) -> int:
     )
     start_ingest_log(app.server)
     quiet_queue_warnings()  # a log line per request whenever the threads are all busy: no news
-    serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="revenium-flow")
+    serve(
+        app.server,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        ident="revenium-flow",
+        **WAITRESS_OPTIONS,
+    )
     return 0

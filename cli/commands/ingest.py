@@ -2,7 +2,7 @@
 
 Every worker process binds its own listening socket to the same address with ``SO_REUSEPORT`` (the
 kernel spreads new connections over them) and serves it with waitress; all append to the same CSV
-through ``CallStore`` (its exclusive flock serialises appends) and share the sqlite idempotency ledger
+through ``CallStore`` (its exclusive flock serialises the writes; the fsyncs overlap) and share the sqlite idempotency ledger
 in its cross-process mode (keys in flight are marked in the ledger, so two processes never both store
 one key). The dashboard is not served; ``revenium-flow dashboard`` keeps serving ingest itself.
 """
@@ -74,7 +74,7 @@ def _worker(
     """One process: its own SO_REUSEPORT socket (or ``sock``), the ingest app, waitress until SIGTERM/SIGINT."""
     import waitress
 
-    from ingest.serving import quiet_queue_warnings
+    from ingest.serving import WAITRESS_OPTIONS, quiet_queue_warnings
 
     quiet_queue_warnings()
     sock = sock or reuseport_socket(host, port)
@@ -86,7 +86,9 @@ def _worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        waitress.serve(app, sockets=[sock], threads=threads, ident="revenium-flow", _quiet=True)
+        waitress.serve(
+            app, sockets=[sock], threads=threads, ident="revenium-flow", _quiet=True, **WAITRESS_OPTIONS
+        )
     except SystemExit:
         pass
     finally:

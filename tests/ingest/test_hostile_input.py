@@ -150,17 +150,23 @@ def test_failure_in_the_middle_of_a_write_leaves_nothing_half_written(writer, mo
     assert str(path) not in json.dumps(health)
 
 
-def test_a_poisoned_request_in_a_group_fails_alone(writer, monkeypatch):
-    """Requests drained together are written as one group; when the group fails, each is retried
-    alone, so only the request that caused the failure gets the error."""
+def _write_as_one_group(
+    writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch, append: Any, groups: dict[str, list]
+) -> dict[str, Any]:
+    """Submit one record ("first"), hold its write until the jobs of ``groups`` (name -> records) are all
+    queued, so the writer drains them as one group; ``append(real_append, call_number, build, rows)``
+    stands for ``CallStore._append``. Returns each name's job."""
     gate, entered = threading.Event(), threading.Event()
     real_append = writer.store._append  # under both the Arrow path and the writer's fast path
+    calls = {"n": 0}
 
     def held_append(build: Any, rows: int) -> int:
+        calls["n"] += 1
         if not gate.is_set():  # hold the first write until the other requests are queued
             entered.set()
             gate.wait(10)
-        return real_append(build, rows)
+            return real_append(build, rows)
+        return append(real_append, calls["n"], build, rows)
 
     monkeypatch.setattr(writer.store, "_append", held_append)
     results: dict[str, Any] = {}
@@ -171,24 +177,51 @@ def test_a_poisoned_request_in_a_group_fails_alone(writer, monkeypatch):
     first = threading.Thread(target=send, args=("first", _records(1)))
     first.start()
     assert entered.wait(10)
-    poisoned = _records(1)[0] | {"organization_id": "org_\ud800"}  # past validation: a bug upstream
-    threads = [
-        threading.Thread(target=send, args=(name, recs))
-        for name, recs in (("a", _records(2)), ("poisoned", [poisoned]), ("b", _records(3)))
-    ]
+    threads = [threading.Thread(target=send, args=item) for item in groups.items()]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 10
-    while writer.health()["queue_depth"] < 3 and time.monotonic() < deadline:
+    while writer.health()["queue_depth"] < len(groups) and time.monotonic() < deadline:
         time.sleep(0.01)
     gate.set()
     for t in [first, *threads]:
         t.join(20)
+    results["appends"] = calls["n"]
+    return results
+
+
+def test_a_poisoned_request_in_a_group_fails_alone(writer, monkeypatch):
+    """Requests drained together are written as one group; when the group fails, each is retried
+    alone, so only the request that caused the failure gets the error."""
+    poisoned = _records(1)[0] | {"organization_id": "org_\ud800"}  # past validation: a bug upstream
+    results = _write_as_one_group(
+        writer,
+        monkeypatch,
+        lambda real, n, build, rows: real(build, rows),
+        {"a": _records(2), "poisoned": [poisoned], "b": _records(3)},
+    )
     assert results["first"].error is None and results["a"].error is None and results["b"].error is None
     assert results["poisoned"].failed and "UnicodeEncodeError" in results["poisoned"].error
     frame = read_calls(writer.store.path)
     assert len(frame) == 1 + 2 + 3 and set(frame["organization_id"]) == {"org_acme"}
     assert writer.submit(_records(1), []).error is None  # and the writer keeps serving
+
+
+def test_a_group_whose_rows_stayed_after_a_failed_fsync_is_not_retried(writer, monkeypatch):
+    """The store kept a group's rows after its fsync failed (another writer had appended behind them):
+    every request of the group fails at once; none is retried alone, which would store its rows twice."""
+
+    def append_then_fsync_fails(real: Any, n: int, build: Any, rows: int) -> int:
+        real(build, rows)
+        raise store_module.UnsyncedRowsKept(errno.EIO, "fsync failed; the rows stay in the file")
+
+    results = _write_as_one_group(
+        writer, monkeypatch, append_then_fsync_fails, {"a": _records(2), "b": _records(3)}
+    )
+    assert results["first"].error is None
+    assert results["a"].failed and results["b"].failed and "fsync failed" in results["a"].error
+    assert results["appends"] == 2  # the group of a and b was written once, not retried request by request
+    assert len(read_calls(writer.store.path)) == 1 + 2 + 3  # their rows once each, never twice
 
 
 class _Fatal(BaseException):

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,8 @@ import pyarrow as pa
 import pytest
 import requests
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.auth import KEYS_ENV, KEYS_FILE_ENV, ApiKeys, parse_keys
 from ingest.idempotency import (
@@ -24,6 +27,7 @@ from ingest.idempotency import (
     Entry,
     IdempotencyLedger,
     LedgerBusy,
+    body_digest,
 )
 from ingest.routes import register_ingest
 from ingest.serving import BackgroundServer
@@ -135,6 +139,110 @@ def test_an_unreadable_ledger_is_moved_aside_and_a_new_one_started(tmp_path):
     ledger.release(["s:k"])
     ledger.close()
     assert [p.name for p in tmp_path.glob("ledger.sqlite.corrupt-*")]
+
+
+_HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+con.execute("INSERT INTO inflight VALUES ('s:other', 'd', 1, 0)")
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+"""
+
+
+def test_a_ledger_another_process_is_writing_is_waited_for_not_moved_aside(tmp_path, caplog):
+    """Another process in a write transaction on a ledger still in rollback-journal mode (as a
+    ledger is while its first opener switches it to WAL): sqlite answers the journal-mode switch
+    "database is locked" at once, without waiting. That is not corruption: the ledger waits, opens the
+    same file and keeps its keys (it used to move the file aside, losing the other process' keys)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "ledger.sqlite"
+    first = IdempotencyLedger(path)
+    assert first.claim("s:kept", "d")[0] == NEW
+    first.commit([Entry("s:kept", "d", {"status": "stored"})])
+    first.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITE_LOCK, str(path), "0.5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        ledger = IdempotencyLedger(path)
+        waited = time.monotonic() - started
+    finally:
+        assert holder.wait(10) == 0
+    assert waited >= 0.2  # it waited for the other process' transaction
+    assert not list(tmp_path.glob("*.corrupt-*"))
+    assert "unreadable" not in caplog.text
+    assert ledger.claim("s:kept", "d")[0] == DUPLICATE
+    assert ledger.count() == 1
+    ledger.close()
+
+
+def _open_and_commit(path: str, barrier, index: int) -> None:
+    barrier.wait()
+    ledger = IdempotencyLedger(Path(path))
+    key = f"s:p{index}"
+    assert ledger.claim(key, "d")[0] == NEW
+    ledger.commit([Entry(key, "d", {"status": "stored"})])
+    ledger.close()
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+def test_processes_opening_one_new_ledger_at_once_never_move_it_aside_or_lose_a_key(tmp_path, processes):
+    """``revenium-flow ingest --workers N`` starts N processes that open one new ledger at the same
+    moment: none may take the others' lock for corruption (the ledger moved aside, their keys lost)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(8):
+        path = tmp_path / f"trial-{trial}" / "ledger.sqlite"
+        barrier = ctx.Barrier(processes)
+        procs = [ctx.Process(target=_open_and_commit, args=(str(path), barrier, i)) for i in range(processes)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0] * processes
+        assert not list(path.parent.glob("*.corrupt-*"))
+        ledger = IdempotencyLedger(path)
+        assert ledger.count() == processes  # every process' key is there
+        ledger.close()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values)
+def test_body_digest_is_the_sha256_of_the_documented_canonical_text(value):
+    """The digest's encoder (no circular check, reused) gives the documented text: ledgers written by
+    earlier versions keep matching; another spacing or key order is the same body."""
+    import hashlib
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    assert body_digest(value) == hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    reordered = json.loads(json.dumps(_reversed_keys(value), indent=1))
+    assert body_digest(reordered) == body_digest(json.loads(json.dumps(value)))
+
+
+def _reversed_keys(value):
+    if isinstance(value, dict):
+        return {k: _reversed_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed_keys(v) for v in value]
+    return value
 
 
 def test_ingest_prices_each_row_at_its_own_time(tmp_path):
