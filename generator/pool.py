@@ -1,7 +1,8 @@
 """The pool: scenario workers (``rf-worker-<i>``) synthesising (scenario, block of days) tasks into
 shards (in shared memory, or files when it is full), the merger process (``rf-merger``) appending
 them, and the parent's scheduling between them (never far ahead of the merger, not past what the
-target needs) and its relaying of progress.
+target needs) and its relaying of shards (one message per block whose every scenario is done) and
+of progress.
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ class Pool:
         self.synth_through: dict[str, str] = {}
         self.sched = Scheduler(plan, len(self.names))
         self.outstanding = [0] * workers  # tasks sent to each worker and not finished
+        #: finished shards of blocks still missing a scenario, by first day: relayed to the merger in one
+        #: message per block (it waits for whole days; one wake-up per block, not per shard)
+        self.blocks: dict[int, list[tuple[int, int, int, str | tuple[int, int, int], int]]] = {}
         self.merger_conn, self._merger_end = self.ctx.Pipe()
         self.merger = self.ctx.Process(
             target=merger_main, args=(plan, spec, self._merger_end, self.arena), name="rf-merger"
@@ -286,8 +290,12 @@ class Pool:
         self.synth_rows[name] += rows
         through = (self.plan.start + timedelta(days=d1 - 1)).isoformat()
         self.synth_through[name] = max(self.synth_through.get(name, ""), through)
-        with contextlib.suppress(OSError):  # the merger has just ended: its "end" follows
-            self.merger_conn.send(("shard", si, d0, d1, path, rows))
+        block = self.blocks.setdefault(d0, [])
+        block.append((si, d0, d1, path, rows))
+        if len(block) == len(self.names):  # the merger can use a day only once it has every scenario's shard
+            del self.blocks[d0]
+            with contextlib.suppress(OSError):  # the merger has just ended: its "end" follows
+                self.merger_conn.send(("shards", block))
         self._report()
 
     # --- stop and clean up --------------------------------------------------------------------------
