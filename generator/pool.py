@@ -111,6 +111,8 @@ class Scheduler:
         if not self.target or not all(days for _, days in self.synth):
             return None
         rate = [nbytes / days for nbytes, days in self.synth]  # bytes per day
+        if not sum(rate):  # no calls so far (e.g. scenarios that have stopped): no estimate
+            return None
         m = self.merger_next
 
         def unmerged(d0: int, d1: int) -> float:  # share of a task's days the merger has not reached

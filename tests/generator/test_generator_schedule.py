@@ -11,12 +11,12 @@ from generator.pool import Scheduler
 from generator.world import WorldSpec, get_world, share_world
 
 
-def _plan(tmp_path: Path) -> Plan:
+def _plan(tmp_path: Path, last_day: int | None = None) -> Plan:
     return Plan(
         data=tmp_path / "calls.csv",
         start=START,
         first_day=0,
-        last_day=None,
+        last_day=last_day,
         skip_until=None,
         append=False,
         target_mb=1.0,
@@ -33,12 +33,14 @@ def _plan(tmp_path: Path) -> Plan:
     )
 
 
-def _simulate(tmp_path: Path, day_bytes: list[int], target: int, slots: int) -> tuple[list, list]:
+def _simulate(
+    tmp_path: Path, day_bytes: list[int], target: int, slots: int, last_day: int | None = None
+) -> tuple[list, list]:
     """A pool of ``slots`` task slots finishing tasks oldest first and a merger that appends each day
     as soon as every scenario has it, up to ``target`` bytes; returns the tasks in the order they were
     scheduled and those scheduled after the merger had reached the target."""
     n = len(day_bytes)
-    sched = Scheduler(_plan(tmp_path), n)
+    sched = Scheduler(_plan(tmp_path, last_day), n)
     sched.merger_at({"merged_bytes": 0, "target_bytes": target, "base_bytes": 0, "next_day": None})
     outstanding: list[tuple[int, int, int]] = []
     done: dict[int, set[int]] = {}  # day -> scenarios synthesised
@@ -81,6 +83,11 @@ def test_the_last_block_is_cut_once_to_the_days_still_needed(tmp_path):
             assert days_needed <= last <= days_needed + 1, (days_needed, slots, sorted(set(scheduled)))
             assert len(short) <= 1, (days_needed, slots, sorted(short))  # no rounds of one-day tasks
             assert not late  # nothing scheduled once the merger has reached the target
+
+
+def test_scenarios_without_calls_leave_the_blocks_whole(tmp_path):
+    scheduled, _ = _simulate(tmp_path, [0, 0], target=10, slots=2, last_day=6 * BLOCK_DAYS)  # --days
+    assert {d1 - d0 for _, d0, d1 in scheduled} == {BLOCK_DAYS} and len(scheduled) == 2 * 6
 
 
 def test_the_pool_shares_its_world_with_tables_built(tmp_path):
