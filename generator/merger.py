@@ -96,8 +96,8 @@ class InlineSource:
 
 
 class PoolSource:
-    """The merger process: shards announced by the parent, read when needed (in the arena, or files),
-    released or deleted when consumed."""
+    """The merger process: shards announced by the parent (a block's at once), read when needed (in
+    the arena, or files), released or deleted when consumed."""
 
     def __init__(
         self,
@@ -120,10 +120,10 @@ class PoolSource:
         try:
             while self.selector.select(timeout):
                 msg = self.conn.recv()
-                if msg[0] == "shard":
-                    _, si, d0, d1, path, rows = msg
-                    self.notices[si].append((d0, d1, path))
-                    self.sink.synthesised(si, d1, rows)
+                if msg[0] == "shards":  # every scenario's shard of one block
+                    for si, d0, d1, path, rows in msg[1]:
+                        self.notices[si].append((d0, d1, path))
+                        self.sink.synthesised(si, d1, rows)
                 timeout = 0
         except (EOFError, OSError):  # the parent is gone: stop
             self.stop.signum = self.stop.signum or signal.SIGTERM

@@ -20,6 +20,9 @@ BLOCK_DAYS = 4
 #: bytes of shared memory per worker for handing shards to the merger (a shard that finds no room
 #: there goes through a file); a lap of the ring reuses pages already mapped
 RING_BYTES = 16 * MB
+#: the pool's last block covers its estimate of the days still needed plus this much: a day's rows
+#: past the target cost less than another round of one-day tasks (the estimate is within about a day)
+SCHEDULE_MARGIN_DAYS = 0.5
 #: the parent never schedules a day more than this many days ahead of the merger
 LOOKAHEAD_DAYS = 3 * BLOCK_DAYS
 #: seconds the parent gives the merger to finish its append and write ``stopped`` after a signal

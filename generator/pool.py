@@ -1,7 +1,8 @@
 """The pool: scenario workers (``rf-worker-<i>``) synthesising (scenario, block of days) tasks into
 shards (in shared memory, or files when it is full), the merger process (``rf-merger``) appending
 them, and the parent's scheduling between them (never far ahead of the merger, not past what the
-target needs) and its relaying of progress.
+target needs) and its relaying of shards (one message per block whose every scenario is done) and
+of progress.
 """
 
 from __future__ import annotations
@@ -23,13 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from generator.merger import merger_main
-from generator.plan import LOOKAHEAD_DAYS, RING_BYTES, STOP_GRACE_S, Plan, RunError, block_end
+from generator.plan import (
+    LOOKAHEAD_DAYS,
+    RING_BYTES,
+    SCHEDULE_MARGIN_DAYS,
+    STOP_GRACE_S,
+    Plan,
+    RunError,
+    block_end,
+)
 from generator.procs import become
 from generator.shards import Arena, Ring, write_shard
 from generator.stopflag import StopFlag
 from generator.summary import Totals
 from generator.synthesis import synthesize_block
-from generator.world import World, WorldSpec, get_world
+from generator.world import World, WorldSpec, get_world, share_world
 from metering.manifest import Manifest, read_manifest, write_manifest
 
 
@@ -65,7 +74,13 @@ def worker_main(
 
 
 class Scheduler:
-    """The parent's task order: blocks of days, every scenario per block, bounded by the merger's position."""
+    """The parent's task order: blocks of days, every scenario per block, bounded by the merger's position.
+
+    Near the target a block gets only the days still needed: the bytes the merger has not reached yet
+    are counted exactly for finished tasks and at each scenario's average bytes per day for the others,
+    and the last block asks for ``SCHEDULE_MARGIN_DAYS`` more than that estimate: it is cut once, not
+    in rounds of one-day tasks. Nothing is scheduled once the merger has reached the target.
+    """
 
     def __init__(self, plan: Plan, n_scenarios: int) -> None:
         self.plan, self.n = plan, n_scenarios
@@ -73,42 +88,56 @@ class Scheduler:
         self.next_day = plan.first_day
         self.merger_next = plan.first_day  # the day the merger needs next
         self.size = self.target = self.base = 0
-        self.block_bytes: dict[int, list[int]] = {}  # d0 -> [tasks done, bytes, days]
-        self.day_bytes: float | None = None  # average bytes of a complete simulated day
-        self._done_bytes = self._done_days = 0
+        self.reached = False  # the merger has reached the target
+        self.synth = [[0, 0] for _ in range(n_scenarios)]  # per scenario: bytes and days synthesised
+        self.finished_tasks: list[tuple[int, int, int]] = []  # (d0, d1, bytes) not yet wholly merged
+        self.running: dict[tuple[int, int], int] = {}  # (scenario, d0) -> d1 of tasks scheduled, not finished
 
     def finished(self, si: int, d0: int, d1: int, nbytes: int) -> None:
-        acc = self.block_bytes.setdefault(d0, [0, 0, d1 - d0])
-        acc[0] += 1
-        acc[1] += nbytes
-        if acc[0] == self.n:
-            self._done_bytes += acc[1]
-            self._done_days += acc[2]
-            self.day_bytes = self._done_bytes / max(1, self._done_days)
-            del self.block_bytes[d0]
+        self.running.pop((si, d0), None)
+        self.synth[si][0] += nbytes
+        self.synth[si][1] += d1 - d0
+        self.finished_tasks.append((d0, d1, nbytes))
 
     def merger_at(self, msg: dict) -> None:
         self.size, self.target, self.base = msg["merged_bytes"], msg["target_bytes"], msg["base_bytes"]
+        self.reached = self.reached or bool(msg.get("reached"))
         if msg["next_day"] is not None:
             self.merger_next = max(self.merger_next, msg["next_day"])
+            self.finished_tasks = [t for t in self.finished_tasks if t[1] > self.merger_next]
+
+    def _days_left(self) -> float | None:
+        """Days still needed after those scheduled (None: not known yet)."""
+        if not self.target or not all(days for _, days in self.synth):
+            return None
+        rate = [nbytes / days for nbytes, days in self.synth]  # bytes per day
+        if not sum(rate):  # no calls so far (e.g. scenarios that have stopped): no estimate
+            return None
+        m = self.merger_next
+
+        def unmerged(d0: int, d1: int) -> float:  # share of a task's days the merger has not reached
+            return max(0, d1 - max(d0, m)) / (d1 - d0)
+
+        ahead = sum(b * unmerged(d0, d1) for d0, d1, b in self.finished_tasks)
+        ahead += sum(rate[si] * (d1 - d0) * unmerged(d0, d1) for (si, d0), d1 in self.running.items())
+        return (self.target - self.size - ahead) / sum(rate)
 
     def next_task(self) -> tuple[int, int, int] | None:
         if not self.queue:
             d0, last = self.next_day, self.plan.last_day
-            if last is not None and d0 >= last:
+            if self.reached or (last is not None and d0 >= last):
                 return None
             if d0 > self.merger_next and d0 - self.merger_next >= LOOKAHEAD_DAYS:
                 return None
-            left = None
-            if self.day_bytes and self.target:
-                ahead = (d0 - self.merger_next) * self.day_bytes
-                left = (self.target - self.size - ahead) / self.day_bytes
-                if d0 > self.merger_next and left <= 0:
-                    return None  # the days already scheduled will most likely reach the target
-            d1 = block_end(d0, last, left)
+            left = self._days_left()
+            if left is not None and d0 > self.merger_next and left <= 0:
+                return None  # the days already scheduled will most likely reach the target
+            d1 = block_end(d0, last, None if left is None else left + SCHEDULE_MARGIN_DAYS)
             self.queue.extend((si, d0, d1) for si in range(self.n))
             self.next_day = d1
-        return self.queue.popleft()
+        task = self.queue.popleft()
+        self.running[(task[0], task[1])] = task[2]
+        return task
 
 
 #: what a run ends with: (state, message, days merged, file size, totals appended)
@@ -137,6 +166,8 @@ class Pool:
         )
         fork = "fork" in mp.get_all_start_methods()
         self.ctx = mp.get_context("fork" if fork else "spawn")
+        if fork:  # the children inherit this world with its tables built, instead of each building them
+            share_world(world)
         self.arena = Arena(workers, RING_BYTES) if fork else None  # shared memory needs fork
         self.shard_dir = plan.data.parent / f".{plan.data.name}.shards-{os.getpid()}"
         self.names = world.scenario_names
@@ -144,6 +175,9 @@ class Pool:
         self.synth_through: dict[str, str] = {}
         self.sched = Scheduler(plan, len(self.names))
         self.outstanding = [0] * workers  # tasks sent to each worker and not finished
+        #: finished shards of blocks still missing a scenario, by first day: relayed to the merger in one
+        #: message per block (it waits for whole days; one wake-up per block, not per shard)
+        self.blocks: dict[int, list[tuple[int, int, int, str | tuple[int, int, int], int]]] = {}
         self.merger_conn, self._merger_end = self.ctx.Pipe()
         self.merger = self.ctx.Process(
             target=merger_main, args=(plan, spec, self._merger_end, self.arena), name="rf-merger"
@@ -258,8 +292,12 @@ class Pool:
         self.synth_rows[name] += rows
         through = (self.plan.start + timedelta(days=d1 - 1)).isoformat()
         self.synth_through[name] = max(self.synth_through.get(name, ""), through)
-        with contextlib.suppress(OSError):  # the merger has just ended: its "end" follows
-            self.merger_conn.send(("shard", si, d0, d1, path, rows))
+        block = self.blocks.setdefault(d0, [])
+        block.append((si, d0, d1, path, rows))
+        if len(block) == len(self.names):  # the merger can use a day only once it has every scenario's shard
+            del self.blocks[d0]
+            with contextlib.suppress(OSError):  # the merger has just ended: its "end" follows
+                self.merger_conn.send(("shards", block))
         self._report()
 
     # --- stop and clean up --------------------------------------------------------------------------

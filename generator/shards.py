@@ -200,7 +200,7 @@ class Arena:
 
 
 class Ring:
-    """One worker's ring in the ``Arena``: shards placed one after the other, freed oldest first."""
+    """One worker's ring in the ``Arena``: each shard at the lowest free offset, freed oldest first."""
 
     def __init__(self, arena: Arena, worker: int) -> None:
         self.arena, self.worker = arena, worker
@@ -228,11 +228,11 @@ class Ring:
         return self.seq, start
 
     def _place(self, n: int) -> int | None:
-        if not self.live:
-            return self.lo if n <= self.hi - self.lo else None
-        tail, head = self.live[0][1], self.live[-1][2]
-        if head > tail:  # in use: [tail, head); free: [head, hi) and [lo, tail)
-            if head + n <= self.hi:
-                return head
-            return self.lo if self.lo + n <= tail else None
-        return head if head + n <= tail else None  # wrapped: free only [head, tail)
+        """The lowest free offset with room for ``n`` bytes (first fit between the live shards): the
+        ring's pages in use stay near what is in flight, and are mapped already after the first shards."""
+        pos = self.lo
+        for _, start, end in sorted(self.live, key=lambda e: e[1]):
+            if pos + n <= start:
+                return pos
+            pos = max(pos, end)
+        return pos if pos + n <= self.hi else None

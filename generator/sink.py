@@ -34,6 +34,7 @@ class Sink:
         self.pending_bytes = 0
         self.last_publish = 0.0
         self.merged_day: int | None = None
+        self.reached = False  # the target is in (appended or buffered)
         self.synth_rows = np.zeros(len(world.scenarios), dtype=np.int64)
         self.synth_through = np.full(len(world.scenarios), -1, dtype=np.int64)
         self.t0 = time.perf_counter()
@@ -125,6 +126,7 @@ class Sink:
                 "rows_run": self.totals.rows,
                 "merger_day": None if self.merged_day is None else self._date(self.merged_day),
                 "next_day": None if self.merged_day is None else self.merged_day + 1,
+                "reached": self.reached,
             }
         )
 
@@ -153,6 +155,7 @@ class Sink:
         if reached:
             shard = shard.slice(0, int(np.searchsorted(shard.ends, room, side="right")))
         self.merged_day = day
+        self.reached = reached
         if p.pace != "live":
             self._append(shard, now=reached or not next_ready)
             if self.buffered:  # not written yet: still tell the scheduler where the merger is

@@ -230,6 +230,16 @@ class World:
         )
         return tables
 
+    def prepare(self) -> World:
+        """Build now every table synthesis would otherwise build on first use (text tables, each
+        scenario's hourly profile), e.g. in the parent before it forks workers: they inherit the
+        tables instead of each building its own."""
+        if self.text_tables is None:
+            self.dictionaries  # noqa: B018 - the store's formatter takes these instead
+        for sc in self.scenarios:
+            self.profile(sc.profile)
+        return self
+
     def categorical(self, column: str, indices: np.ndarray) -> pa.Array:
         return pa.DictionaryArray.from_arrays(
             numpy_to_arrow(indices.astype(np.int32)), self.dictionaries[column]
@@ -245,3 +255,9 @@ def get_world(spec: WorldSpec) -> World:
         return _CURRENT[0]
     _CURRENT[:] = [World(spec)]
     return _CURRENT[0]
+
+
+def share_world(world: World) -> None:
+    """Make ``world`` (tables built: ``World.prepare``) the one ``get_world`` returns for its spec in
+    this process and in the processes it forks from now on."""
+    _CURRENT[:] = [world.prepare()]

@@ -136,3 +136,16 @@ def test_the_arena_ring_reuses_released_space_in_order_and_says_when_it_is_full(
     arena.release(1, 3)
     assert ring.put(shards[4]) is not None and ring.put(shards[5]) is not None
     assert Ring(arena, worker=0).put(_shard([b"y" * (4 * size) + b"\n"], [0], 0)) is None  # never fits
+
+
+def test_the_ring_places_a_shard_at_its_lowest_free_offset():
+    shards = [_shard([f"{i:03d}-{'x' * 40}\n".encode()], [i], 0) for i in range(5)]
+    size = sum(len(v) for v in _pieces(shards[0]))
+    arena = Arena(workers=1, ring_bytes=6 * size)  # room for six
+    ring = Ring(arena, worker=0)
+    offsets = [ring.put(s)[1] for s in shards[:3]]
+    assert offsets == [0, size, 2 * size]
+    arena.release(0, 2)  # the first two are merged: the pages at the ring's start are free again
+    assert ring.put(shards[3])[1] == 0  # not 3 * size: the ring's pages in use stay few
+    assert ring.put(shards[4])[1] == size
+    assert bytes(arena.shard(2 * size).csv) == shards[2].csv
