@@ -689,6 +689,114 @@ def coarsen(cube: Cube, grain: str) -> Cube:
     return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims, cube.sides, cube.side_specs))
 
 
+# --- views ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """A narrow projection of the cube that an analysis reads: the cells regrouped by (time key, ``dims``)
+    and the side tables named in ``sides`` (their dimension keys must be among ``dims``). Analyzer modules
+    declare theirs in ``VIEWS``; ``analyzers.registry.views`` collects them for the engines."""
+
+    dims: tuple[str, ...]
+    sides: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.dims if d not in DIMS] + [s for s in self.sides if s not in SIDES]
+        if unknown:
+            raise ValueError(f"view {self.dims}: unknown dimensions or side tables {unknown}")
+        # one spelling per view: dimensions in ``DIMS`` order, side tables in ``SIDES`` order
+        object.__setattr__(self, "dims", tuple(d for d in DIMS if d in self.dims))
+        object.__setattr__(self, "sides", tuple(s for s in SIDES if s in self.sides))
+        for s in self.sides:
+            outside = [k for k in SIDES[s].keys if k in DIMS and k not in self.dims]
+            if outside:
+                raise ValueError(f"view {self.dims}: side table {s!r} is keyed by {outside} too")
+
+
+#: the view that keeps the side tables (``SIDES``, keyed by task type, provider and model, and the time),
+#: with the cells per task type x provider x model x stop reason: the one home of the distributions
+SIDE_VIEW = View(("task_type", "provider", "model", "stop_reason"), tuple(SIDES))
+#: every dimension and side table: the cube ``build`` makes (projecting onto it is the identity)
+FULL = View(DIMS, tuple(SIDES))
+
+
+def project(cube: Cube, view: View) -> Cube:
+    """The same calls on the dimensions of ``view`` only (in ``DIMS`` order): cells regrouped by (time
+    key, dims) with their sums, first and last call; the labels and codes of the kept dimensions as they
+    are; the latency sketch when the view has ``SKETCH_DIMS`` (else none); the side tables of
+    ``view.sides``. Pure, and it commutes with ``merge``: projecting merged cubes equals merging their
+    projections. ``cube`` needs every dimension and side table of the view."""
+    if view.dims == cube.dims and set(view.sides) == set(cube.sides):
+        return cube
+    dims = tuple(d for d in cube.dims if d in view.dims)
+    if len(dims) != len(view.dims):
+        raise ValueError(f"project: the cube lacks {sorted(set(view.dims) - set(dims))}")
+    missing = [s for s in view.sides if s not in cube.sides]
+    if missing:
+        raise ValueError(f"project: the cube lacks the side tables {missing}")
+    keep = [cube.grain, *dims]
+    cols = {k: cube.cols[k] for k in (*keep, *SUMS, "first_ms", "last_ms")}
+    cols = regroup_cells(cols, cube.grain, dims) if len(cube) else dict(cols)
+    # the sketch goes with the distributions (SKETCH_DIMS are among the latency table's keys)
+    sketch = cube.sketch if "latency" in view.sides else {k: v[:0] for k, v in cube.sketch.items()}
+    specs = {n: cube.side_specs[n] for n in view.sides}
+    sides = {n: cube.sides[n] for n in view.sides}
+    labels = {d: cube.labels[d] for d in dims}
+    return Cube(cube.grain, labels, cols, sketch, dims, sides, specs)
+
+
+@dataclass
+class Views:
+    """Merged views of one store (``View`` -> its cube): what the engines give the analyzers in place of
+    the cube over every dimension. ``view`` answers each grouping from the narrowest one."""
+
+    cubes: dict[View, Cube]
+
+    @property
+    def calls(self) -> int:
+        return next(iter(self.cubes.values())).calls if self.cubes else 0
+
+    def view(self, dims: Iterable[str], sides: Iterable[str] = ()) -> Cube:
+        """The view with the fewest cells holding ``dims`` and the side tables ``sides``."""
+        dims, sides = set(dims), set(sides)
+        fits = [c for v, c in self.cubes.items() if dims <= set(v.dims) and sides <= set(v.sides)]
+        if not fits:
+            raise KeyError(f"no view holds {sorted(dims)} with the side tables {sorted(sides)}")
+        return min(fits, key=len)
+
+
+def view(source: Cube | Views, dims: Iterable[str], sides: Iterable[str] = ()) -> Cube:
+    """The cube to read ``dims`` (and the side tables ``sides``) from: the narrowest of ``Views``, or a
+    full cube itself (it answers every view: the live session's)."""
+    if isinstance(source, Views):
+        return source.view(dims, sides)
+    lacking = sorted((set(dims) - set(source.dims)) | (set(sides) - set(source.sides)))
+    if lacking:
+        raise KeyError(f"the cube lacks {lacking}")
+    return source
+
+
+def project_all(cube: Cube, views: Iterable[View]) -> dict[View, Cube]:
+    """``project`` of ``cube`` onto every view, each from the narrowest projection already made that
+    holds it (widest views first), so that most regroup a few cells instead of the whole cube."""
+    done: dict[View, Cube] = {}
+    for v in sorted(set(views), key=lambda v: -len(v.dims)):
+        fits = [c for w, c in done.items() if set(v.dims) <= set(w.dims) and set(v.sides) <= set(w.sides)]
+        done[v] = project(min(fits, key=len) if fits else cube, v)
+    return done
+
+
+def merge_views(parts: list[dict[View, Cube]], release: Callable[[], None] | None = None) -> Views:
+    """Every view merged across ``parts`` (``merge_all`` per view, consuming the list)."""
+    if not parts:
+        return Views({})
+    names = list(parts[0])
+    per = {v: [p.pop(v) for p in parts] for v in names}
+    parts.clear()
+    return Views({v: merge_all(per.pop(v), release=release) for v in names})
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 

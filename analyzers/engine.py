@@ -46,10 +46,11 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class PartitionCube:
-    """What one partition gave: its cube, rows, malformed lines (numbered within it) and lines."""
+    """What one partition gave: its cube projected onto each view, rows, malformed lines (numbered within
+    it) and lines."""
 
     index: int
-    cube: cubes.Cube
+    views: dict[cubes.View, cubes.Cube]
     rows: int
     malformed: list[tuple[int, str]] = field(default_factory=list)
     lines: int = 0
@@ -57,13 +58,18 @@ class PartitionCube:
 
 @dataclass
 class CubeResult:
-    """The merged cube of a store, its row count and the malformed lines with the file's line numbers."""
+    """The merged views of a store, its row count and the malformed lines with the file's line numbers."""
 
-    cube: cubes.Cube
+    views: cubes.Views
     rows: int
     malformed: list[tuple[int, str]]
     partitions: int
     engine: str
+
+    @property
+    def cube(self) -> cubes.Cube:
+        """The cube over every dimension (when it was asked for: ``views=(cubes.FULL,)``)."""
+        return self.views.cubes[cubes.FULL]
 
 
 #: glibc ``mallopt`` parameter: allocations of at least this many bytes get their own mapping
@@ -101,13 +107,16 @@ def _release_memory() -> None:
         libc.malloc_trim(0)
 
 
-def build_partition(part: Partition) -> PartitionCube:
-    """Read one partition and build its cube (``GRAIN``, every dimension). Runs in a worker."""
+def build_partition(part: Partition, views: tuple[cubes.View, ...] = (cubes.FULL,)) -> PartitionCube:
+    """Read one partition, build its cube (``GRAIN``, every dimension) and project it onto ``views``
+    (``cubes.project_all``). Runs in a worker."""
     _bound_memory()  # in a Dask worker too (a forked local worker has it from the parent)
     read = read_partition(part)
     c = cubes.build(read.table, grain=GRAIN)
-    out = PartitionCube(part.index, c, read.table.num_rows, read.malformed, read.lines)
-    del read
+    out = PartitionCube(
+        part.index, cubes.project_all(c, views), read.table.num_rows, read.malformed, read.lines
+    )
+    del read, c
     _release_memory()  # the worker idles at its base size until its next partition
     return out
 
@@ -134,15 +143,19 @@ def _day_files(folder: Path) -> list[Path]:
     return files
 
 
-def _finish(parts: list[PartitionCube], engine: str) -> CubeResult:
+def _finish(parts: list[PartitionCube], engine: str, views: tuple[cubes.View, ...]) -> CubeResult:
+    """Each view merged across the partitions, in partition order (``cubes.merge_views``)."""
     parts = sorted(parts, key=lambda r: r.index)
-    inputs = [r.cube for r in parts]
+    inputs = [r.views for r in parts]
     for r in parts:
-        r.cube = None  # type: ignore[assignment]  # merge_all lets each column go once copied
-    merged = cubes.merge_all(inputs, release=_release_memory) if inputs else cubes.empty(GRAIN)
+        r.views = {}  # merge_all lets each column go once copied
+    if inputs:
+        merged = cubes.merge_views(inputs, release=_release_memory)
+    else:
+        merged = cubes.Views(cubes.project_all(cubes.empty(GRAIN), views))
     _release_memory()
     return CubeResult(
-        cube=merged,
+        views=merged,
         rows=sum(r.rows for r in parts),
         malformed=number_lines([(r.malformed, r.lines) for r in parts]),
         partitions=len(parts),
@@ -150,17 +163,19 @@ def _finish(parts: list[PartitionCube], engine: str) -> CubeResult:
     )
 
 
-def _run_local(parts: list[Partition], workers: int, progress: Progress | None) -> list[PartitionCube]:
+def _run_local(
+    parts: list[Partition], views: tuple[cubes.View, ...], workers: int, progress: Progress | None
+) -> list[PartitionCube]:
     done: list[PartitionCube] = []
     if len(parts) <= 1 or workers <= 1:
         for p in parts:
-            done.append(build_partition(p))
+            done.append(build_partition(p, views))
             if progress:
                 progress(len(done), len(parts))
         return done
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(parts)), mp_context=ctx) as pool:
-        futures = [pool.submit(build_partition, p) for p in parts]
+        futures = [pool.submit(build_partition, p, views) for p in parts]
         for fut in as_completed(futures):
             done.append(fut.result())
             if progress:
@@ -169,7 +184,11 @@ def _run_local(parts: list[Partition], workers: int, progress: Progress | None) 
 
 
 def _run_dask(
-    parts: list[Partition], scheduler: str | None, workers: int, progress: Progress | None
+    parts: list[Partition],
+    views: tuple[cubes.View, ...],
+    scheduler: str | None,
+    workers: int,
+    progress: Progress | None,
 ) -> list[PartitionCube]:
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
@@ -183,7 +202,7 @@ def _run_dask(
         )
         client = Client(cluster)
     try:
-        futures = client.map(build_partition, parts, pure=False)
+        futures = client.map(build_partition, parts, views=views, pure=False)
         done: list[PartitionCube] = []
         for fut in dask_completed(futures):
             done.append(fut.result())
@@ -204,15 +223,22 @@ def build_cube(
     partition_mb: float = DEFAULT_PARTITION_MB,
     workers: int | None = None,
     progress: Progress | None = None,
+    views: tuple[cubes.View, ...] = (cubes.FULL,),
 ) -> CubeResult:
-    """The usage cube of the store at ``path`` (CSV file or Parquet day folder), built by ``engine``."""
+    """The usage cube of the store at ``path`` (CSV file or Parquet day folder), built by ``engine`` and
+    projected onto ``views`` (default: the cube over every dimension) partition by partition: only the
+    views are merged across partitions."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     n = workers if workers is not None else (os.cpu_count() or 1)
     _bound_memory()
     parts = partitions(path, partition_mb, n)
-    run = _run_dask(parts, scheduler, n, progress) if engine == "dask" else _run_local(parts, n, progress)
-    return _finish(run, engine)
+    views = tuple(dict.fromkeys(views))
+    if engine == "dask":
+        run = _run_dask(parts, views, scheduler, n, progress)
+    else:
+        run = _run_local(parts, views, n, progress)
+    return _finish(run, engine, views)
 
 
 @dataclass
@@ -242,12 +268,13 @@ def analyze_store(
     """Run ``names`` on the store at ``path`` (CSV or Parquet day folder).
 
     Every analyzer reads the usage cube (``registry.CUBE_ANALYZERS``), built by ``engine`` partition by
-    partition: the rows are never held at once. Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
+    partition and projected onto the views the analyzers and the summary declare (``registry.views``):
+    the rows are never held at once, nor the cube over every dimension of the whole store. Raises ``metering.store.StoreError`` for an unusable file and ``EmptyStore`` without a valid row.
     """
     import time
 
     from analyzers import registry
-    from analyzers.summary import cube_summary
+    from analyzers.summary import VIEWS, cube_summary
 
     built = build_cube(
         path,
@@ -256,16 +283,17 @@ def analyze_store(
         partition_mb=partition_mb,
         workers=workers,
         progress=progress,
+        views=(*registry.views(names), *VIEWS),
     )
     if built.rows == 0:
         raise EmptyStore(built.malformed)
     results, timings = {}, {}
     for name in names:
         t0 = time.perf_counter()
-        results[name] = registry.run_cube(name, built.cube, ctx)
+        results[name] = registry.run_cube(name, built.views, ctx)
         timings[name] = time.perf_counter() - t0
     return StoreAnalysis(
-        results, timings, cube_summary(built.cube), built.malformed, built.partitions, engine
+        results, timings, cube_summary(built.views), built.malformed, built.partitions, engine
     )
 
 

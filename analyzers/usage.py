@@ -3,8 +3,9 @@
 ``Usage.keys`` holds the grouping columns (one row per call or per cube cell), ``meas`` the sums of
 each row (``analyzers.cube.SUMS``: 1 call per row for calls), ``day`` each row's UTC day and
 ``hourly()`` the calls and cost per UTC hour (from the rows, or the cube's ``hourly`` side table). Analyzers
-that group with ``common.cost_breakdown(usage.keys, keys, measures=usage.meas)`` and sum ``meas`` get
-the same figures from either (floats to the last few ulps: sums are added in another order).
+that group with ``common.cost_breakdown(p.keys, keys, measures=p.meas)`` on ``p = usage.part(*keys)`` and
+sum ``meas`` get the same figures from either (floats to the last few ulps: sums are added in another
+order). Over the engines' views (``from_views``) ``part`` picks the narrowest view holding the keys.
 """
 
 from __future__ import annotations
@@ -47,7 +48,18 @@ class Usage:
     _spells: Callable[[AnalysisContext], Spells]
     _first_seen: Callable[[str], pd.Series]
     _hourly: Callable[[], dict[str, np.ndarray]]
+    _part: Callable[[tuple[str, ...]], Usage] | None = None
     _memo: dict = field(default_factory=dict)
+
+    def part(self, *dims: str) -> Usage:
+        """The usage to group by ``dims`` from: the narrowest view holding them (``cube.Views``), or the
+        rows or full cube themselves. Its ``keys`` hold ``dims``; its totals are this usage's."""
+        if self._part is None:
+            return self
+        key = ("part", tuple(sorted(dims)))
+        if key not in self._memo:
+            self._memo[key] = self._part(tuple(dims))
+        return self._memo[key]
 
     @property
     def calls(self) -> int:
@@ -126,6 +138,40 @@ def from_cube(c: cubes.Cube) -> Usage:
     )
 
 
+#: the view of the customers' figures: tiers, subscription spells and economics
+CUSTOMER_VIEW = cubes.View(("customer_id", "subscription_tier"))
+#: the views ``Usage`` reads on its own (tiers, spells, economics); ``hourly`` reads ``cube.SIDE_VIEW``
+VIEWS: tuple[cubes.View, ...] = (CUSTOMER_VIEW,)
+
+
+def from_source(src: cubes.Cube | cubes.Views) -> Usage:
+    """``from_cube`` of a cube, or ``from_views`` of the engines' views."""
+    return from_views(src) if isinstance(src, cubes.Views) else from_cube(src)
+
+
+def from_views(v: cubes.Views) -> Usage:
+    """The engines' views (``cube.Views``): totals from the narrowest, each grouping (``Usage.part``),
+    tiers, spells, distinct counts and first calls from the narrowest view holding their dimensions,
+    hours from the side tables' view. Holds ``VIEWS`` and the analyzer's own."""
+    base = from_cube(v.view(()))
+    if not base.calls:
+        return base
+
+    def part(dims: tuple[str, ...]) -> Usage:
+        return from_cube(v.view(dims))
+
+    def cust() -> Usage:
+        return base.part(*CUSTOMER_VIEW.dims)
+
+    base._tiers = lambda: cust().tiers()
+    base._distinct = lambda col: base.part(col).distinct(col)
+    base._spells = lambda ctx: spells(cust(), ctx)
+    base._first_seen = lambda col: first_seen(base.part(col), col)
+    base._hourly = lambda: _cube_hourly(v.view((), ("hourly",)))
+    base._part = part
+    return base
+
+
 def _cube_hourly(c: cubes.Cube) -> dict[str, np.ndarray]:
     h = cubes.hours(c)
     return _per_hour(h["hour"], h["calls"], h["cost_usd"])
@@ -195,7 +241,8 @@ def economics(u: Usage, ctx: AnalysisContext, win: tuple[int, int] | None = None
         totals["customer_id"] = np.zeros(0, dtype=str)
         tokens = pd.Series(dtype="int64")
     else:
-        per = cost_breakdown(u.keys, "customer_id", measures=u.meas)
+        c = u.part("customer_id")
+        per = cost_breakdown(c.keys, "customer_id", measures=c.meas)
         totals = {c: per[c].to_numpy() for c in cols}
         tokens = pd.Series(
             (per["input_tokens"] + per["output_tokens"]).to_numpy(), index=per["customer_id"].astype("str")

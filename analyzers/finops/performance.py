@@ -29,6 +29,9 @@ from analyzers.common import (
 )
 
 NAME = "performance"
+#: the cube view it reads: the side tables' (latency, tokens/s, time to first token) with the cells per
+#: task type x provider x model x stop reason
+VIEWS: tuple[cubes.View, ...] = (cubes.SIDE_VIEW,)
 TITLE = "Performance tracking"
 DESCRIPTION = (
     "Latency percentiles and output tokens per second by model and provider, SLA compliance, error and "
@@ -228,10 +231,11 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return _analyze(_Rows(df, float(ctx.sla_ms)), ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same result from an hour-grain usage cube: counts and sums exact, latency, tokens/s and
+def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> AnalysisResult:
+    """The same result from a usage cube (or its ``VIEWS``): counts and sums exact, latency, tokens/s and
     time-to-first-token percentiles from the cube's sketches (within ``cubes.SKETCH_ACCURACY``), SLA
     compliance from the latency sketch's bucket counts (the bound in ``methods``)."""
+    c = cubes.view(src, cubes.SIDE_VIEW.dims, cubes.SIDE_VIEW.sides)
     if not len(c):
         from metering.store import empty_frame
 

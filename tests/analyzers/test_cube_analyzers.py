@@ -1,4 +1,5 @@
-"""Cube-based analyses equal the row-based reference on several generated files."""
+"""Cube-based analyses equal the row-based reference on several generated files, read from the engines'
+views (what ``analyze`` gives the analyzers) and from the cube over every dimension (the live session's)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from analyzers import cube, engine, registry
 from analyzers.base import AnalysisContext
 from analyzers.export import dumps, result_to_dict
 from analyzers.finops import realtime
-from analyzers.summary import cube_summary, frame_summary
+from analyzers.summary import VIEWS, cube_summary, frame_summary
 from metering.store import format_csv, header_line, read_calls
 
 FILES = [
@@ -33,12 +34,21 @@ def _with_streaming(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-@pytest.fixture(params=range(len(FILES)), ids=lambda i: f"file{i}")
+@pytest.fixture(
+    params=[(i, src) for i in range(len(FILES)) for src in ("views", "full")],
+    ids=lambda p: f"file{p[0]}-{p[1]}",
+)
 def store(request, tmp_path):
+    """(rows, what the analyzers read): the views ``analyze_store`` builds, or the full cube."""
+    i, src = request.param
     p = tmp_path / "calls.csv"
-    p.write_bytes(header_line() + format_csv(_with_streaming(synthetic(**FILES[request.param]))))
-    built = engine.build_cube(p, partition_mb=0.1, workers=2)
-    return read_calls(p), built.cube
+    p.write_bytes(header_line() + format_csv(_with_streaming(synthetic(**FILES[i]))))
+    if src == "full":
+        return read_calls(p), engine.build_cube(p, partition_mb=0.1, workers=2).cube
+    views = (*registry.views(), *VIEWS)
+    built = engine.build_cube(p, partition_mb=0.1, workers=2, views=views)
+    assert cube.FULL not in built.views.cubes and set(built.views.cubes) == set(views)
+    return read_calls(p), built.views
 
 
 def _json(result) -> object:
@@ -92,8 +102,10 @@ def test_summary_from_the_cube_equals_the_rows(store):
 
 
 def test_latency_percentiles_by_model_within_the_sketch_error(store):
-    df, c = store
-    got = cube.quantiles(c, ["provider", "model"], (0.5, 0.95, 0.99))
+    df, src = store
+    got = cube.quantiles(
+        cube.view(src, cube.SKETCH_DIMS, ("latency",)), ["provider", "model"], (0.5, 0.95, 0.99)
+    )
     for _, row in got.iterrows():
         lat = df.loc[(df["provider"] == row["provider"]) & (df["model"] == row["model"]), "latency_ms"]
         exact = np.percentile(lat.to_numpy(), [50, 95, 99])
