@@ -71,6 +71,8 @@ SUMS: tuple[str, ...] = (
 )
 #: the time key of a cube: "hour" (ms // HOUR_MS) or "day" (ms // DAY_MS)
 GRAINS: dict[str, int] = {"hour": HOUR_MS, "day": DAY_MS}
+#: the time key of a view over the whole period: one value (0) for every call (``View``)
+PERIOD = "period"
 #: the latency sketch is kept per combination of these dimensions
 SKETCH_DIMS: tuple[str, ...] = ("provider", "model")
 
@@ -695,13 +697,19 @@ def coarsen(cube: Cube, grain: str) -> Cube:
 @dataclass(frozen=True)
 class View:
     """A narrow projection of the cube that an analysis reads: the cells regrouped by (time key, ``dims``)
-    and the side tables named in ``sides`` (their dimension keys must be among ``dims``). Analyzer modules
-    declare theirs in ``VIEWS``; ``analyzers.registry.views`` collects them for the engines."""
+    and the side tables named in ``sides`` (their dimension keys must be among ``dims``; their own time
+    keys are kept whatever the view's grain). ``grain`` is "day" (the engines' cube) or ``PERIOD``: one
+    time key for the whole period, for groupings that need no dates (cells then grow with the
+    combinations, not with the days). Analyzer modules declare theirs in ``VIEWS``;
+    ``analyzers.registry.views`` collects them for the engines."""
 
     dims: tuple[str, ...]
     sides: tuple[str, ...] = ()
+    grain: str = "day"
 
     def __post_init__(self) -> None:
+        if self.grain not in ("day", PERIOD):
+            raise ValueError(f"view grain must be 'day' or {PERIOD!r}, not {self.grain!r}")
         unknown = [d for d in self.dims if d not in DIMS] + [s for s in self.sides if s not in SIDES]
         if unknown:
             raise ValueError(f"view {self.dims}: unknown dimensions or side tables {unknown}")
@@ -716,7 +724,9 @@ class View:
 
 #: the view that keeps the side tables (``SIDES``, keyed by task type, provider and model, and the time),
 #: with the cells per task type x provider x model x stop reason: the one home of the distributions
-SIDE_VIEW = View(("task_type", "provider", "model", "stop_reason"), tuple(SIDES))
+SIDE_VIEW = View(("task_type", "provider", "model", "stop_reason"), tuple(SIDES), PERIOD)
+#: one cell per day: the totals and the daily series
+DAYS_VIEW = View(())
 #: every dimension and side table: the cube ``build`` makes (projecting onto it is the identity)
 FULL = View(DIMS, tuple(SIDES))
 
@@ -727,7 +737,7 @@ def project(cube: Cube, view: View) -> Cube:
     are; the latency sketch when the view has ``SKETCH_DIMS`` (else none); the side tables of
     ``view.sides``. Pure, and it commutes with ``merge``: projecting merged cubes equals merging their
     projections. ``cube`` needs every dimension and side table of the view."""
-    if view.dims == cube.dims and set(view.sides) == set(cube.sides):
+    if view.dims == cube.dims and set(view.sides) == set(cube.sides) and view.grain == cube.grain:
         return cube
     dims = tuple(d for d in cube.dims if d in view.dims)
     if len(dims) != len(view.dims):
@@ -735,15 +745,20 @@ def project(cube: Cube, view: View) -> Cube:
     missing = [s for s in view.sides if s not in cube.sides]
     if missing:
         raise ValueError(f"project: the cube lacks the side tables {missing}")
-    keep = [cube.grain, *dims]
-    cols = {k: cube.cols[k] for k in (*keep, *SUMS, "first_ms", "last_ms")}
-    cols = regroup_cells(cols, cube.grain, dims) if len(cube) else dict(cols)
+    cols = {k: cube.cols[k] for k in (*dims, *SUMS, "first_ms", "last_ms")}
+    if view.grain == cube.grain:
+        cols[view.grain] = cube.cols[cube.grain]
+    elif view.grain == PERIOD:
+        cols[view.grain] = np.zeros(len(cube), dtype="int64")
+    else:
+        cols[view.grain] = days(cube)
+    cols = regroup_cells(cols, view.grain, dims) if len(cube) else dict(cols)
     # the sketch goes with the distributions (SKETCH_DIMS are among the latency table's keys)
     sketch = cube.sketch if "latency" in view.sides else {k: v[:0] for k, v in cube.sketch.items()}
     specs = {n: cube.side_specs[n] for n in view.sides}
     sides = {n: cube.sides[n] for n in view.sides}
     labels = {d: cube.labels[d] for d in dims}
-    return Cube(cube.grain, labels, cols, sketch, dims, sides, specs)
+    return Cube(view.grain, labels, cols, sketch, dims, sides, specs)
 
 
 @dataclass
@@ -757,20 +772,27 @@ class Views:
     def calls(self) -> int:
         return next(iter(self.cubes.values())).calls if self.cubes else 0
 
-    def view(self, dims: Iterable[str], sides: Iterable[str] = ()) -> Cube:
-        """The view with the fewest cells holding ``dims`` and the side tables ``sides``."""
+    def view(self, dims: Iterable[str], sides: Iterable[str] = (), daily: bool = False) -> Cube:
+        """The view with the fewest cells holding ``dims`` and the side tables ``sides`` (``daily``: of
+        day grain)."""
         dims, sides = set(dims), set(sides)
-        fits = [c for v, c in self.cubes.items() if dims <= set(v.dims) and sides <= set(v.sides)]
+        fits = [
+            c
+            for v, c in self.cubes.items()
+            if dims <= set(v.dims) and sides <= set(v.sides) and (v.grain == "day" or not daily)
+        ]
         if not fits:
-            raise KeyError(f"no view holds {sorted(dims)} with the side tables {sorted(sides)}")
+            raise KeyError(
+                f"no {'day-grain ' if daily else ''}view holds {sorted(dims)} with the side tables {sorted(sides)}"
+            )
         return min(fits, key=len)
 
 
-def view(source: Cube | Views, dims: Iterable[str], sides: Iterable[str] = ()) -> Cube:
-    """The cube to read ``dims`` (and the side tables ``sides``) from: the narrowest of ``Views``, or a
-    full cube itself (it answers every view: the live session's)."""
+def view(source: Cube | Views, dims: Iterable[str], sides: Iterable[str] = (), daily: bool = False) -> Cube:
+    """The cube to read ``dims`` (and the side tables ``sides``) from: the narrowest of ``Views`` (of day
+    grain when ``daily``), or a full cube itself (it answers every view: the live session's)."""
     if isinstance(source, Views):
-        return source.view(dims, sides)
+        return source.view(dims, sides, daily)
     lacking = sorted((set(dims) - set(source.dims)) | (set(sides) - set(source.sides)))
     if lacking:
         raise KeyError(f"the cube lacks {lacking}")
@@ -781,8 +803,14 @@ def project_all(cube: Cube, views: Iterable[View]) -> dict[View, Cube]:
     """``project`` of ``cube`` onto every view, each from the narrowest projection already made that
     holds it (widest views first), so that most regroup a few cells instead of the whole cube."""
     done: dict[View, Cube] = {}
-    for v in sorted(set(views), key=lambda v: -len(v.dims)):
-        fits = [c for w, c in done.items() if set(v.dims) <= set(w.dims) and set(v.sides) <= set(w.sides)]
+    for v in sorted(set(views), key=lambda v: (-len(v.dims), v.grain == PERIOD)):
+        fits = [
+            c
+            for w, c in done.items()
+            if set(v.dims) <= set(w.dims)
+            and set(v.sides) <= set(w.sides)
+            and (w.grain == v.grain or v.grain == PERIOD)
+        ]
         done[v] = project(min(fits, key=len) if fits else cube, v)
     return done
 
@@ -801,7 +829,9 @@ def merge_views(parts: list[dict[View, Cube]], release: Callable[[], None] | Non
 
 
 def days(cube: Cube) -> np.ndarray:
-    """The UTC day (ms // DAY_MS) of every cell, whatever the cube's grain."""
+    """The UTC day (ms // DAY_MS) of every cell, whatever the cube's grain (but ``PERIOD``)."""
+    if cube.grain == PERIOD:
+        raise ValueError("a view over the whole period has no days: read them from a day-grain view")
     t = cube.cols[cube.grain]
     return t if cube.grain == "day" else t // (DAY_MS // GRAINS[cube.grain])
 
@@ -864,16 +894,15 @@ def frame(cube: Cube, sums: bool = True) -> pd.DataFrame:
     """The cells as a DataFrame: the time key as UTC timestamps (``hour`` or ``date``), dimensions as
     categoricals with "(none)" for missing, then (``sums``) the sums and first/last call times (ms)."""
     g = cube.grain
-    unit = GRAINS[g]
-    out: dict[str, Any] = {
-        ("date" if g == "day" else "hour"): pd.to_datetime(cube.cols[g] * unit, unit="ms", utc=True)
-    }
+    out: dict[str, Any] = {}
+    if g != PERIOD:
+        out["date" if g == "day" else "hour"] = pd.to_datetime(cube.cols[g] * GRAINS[g], unit="ms", utc=True)
     for d in cube.dims:
         labels = list(cube.labels[d])
         out[d] = pd.Categorical.from_codes(cube.cols[d], labels) if labels else pd.Categorical([])
     for c in (*SUMS, "first_ms", "last_ms") if sums else ():
         out[c] = cube.cols[c]
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(cube)))
 
 
 def equal(a: Cube, b: Cube, rtol: float = 1e-9) -> bool:

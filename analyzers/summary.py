@@ -14,13 +14,13 @@ import pandas as pd
 
 from analyzers.base import MISSING_KEY
 from analyzers.common import period_bounds, period_days, total_cost
-from analyzers.cube import DAY_MS, Cube, View, Views, view
+from analyzers.cube import DAY_MS, PERIOD, Cube, View, Views, view
 from analyzers.export import iso_utc
 
 #: distinct-count keys of the summary -> record column
 DISTINCT: dict[str, str] = {"customers": "customer_id", "organizations": "organization_id", "models": "model"}
 #: the cube views the figures read: one per distinct count (the totals come from any view)
-VIEWS: tuple[View, ...] = tuple(View((col,)) for col in DISTINCT.values())
+VIEWS: tuple[View, ...] = tuple(View((col,), grain=PERIOD) for col in DISTINCT.values())
 
 
 def frame_summary(df: pd.DataFrame) -> dict[str, Any]:

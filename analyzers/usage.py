@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 class Usage:
     keys: pd.DataFrame
     meas: dict[str, np.ndarray]
-    day: np.ndarray
+    #: each row's UTC day (None for a view over the whole period: ``part(..., daily=True)`` has days)
+    day: np.ndarray | None
     first: pd.Timestamp | None
     last: pd.Timestamp | None
     _tiers: Callable[[], pd.Series]
@@ -48,17 +49,18 @@ class Usage:
     _spells: Callable[[AnalysisContext], Spells]
     _first_seen: Callable[[str], pd.Series]
     _hourly: Callable[[], dict[str, np.ndarray]]
-    _part: Callable[[tuple[str, ...]], Usage] | None = None
+    _part: Callable[[tuple[str, ...], bool], Usage] | None = None
     _memo: dict = field(default_factory=dict)
 
-    def part(self, *dims: str) -> Usage:
-        """The usage to group by ``dims`` from: the narrowest view holding them (``cube.Views``), or the
-        rows or full cube themselves. Its ``keys`` hold ``dims``; its totals are this usage's."""
+    def part(self, *dims: str, daily: bool = False) -> Usage:
+        """The usage to group by ``dims`` (and, when ``daily``, by day: ``day``) from: the narrowest view
+        holding them (``cube.Views``), or the rows or full cube themselves. Its ``keys`` hold ``dims``;
+        its totals are this usage's."""
         if self._part is None:
             return self
-        key = ("part", tuple(sorted(dims)))
+        key = ("part", tuple(sorted(dims)), daily)
         if key not in self._memo:
-            self._memo[key] = self._part(tuple(dims))
+            self._memo[key] = self._part(tuple(dims), daily)
         return self._memo[key]
 
     @property
@@ -127,7 +129,7 @@ def from_cube(c: cubes.Cube) -> Usage:
     return Usage(
         cubes.frame(c, sums=False),  # the sums stay in ``meas`` (the cube's own arrays, not copied)
         dict(c.cols),
-        cubes.days(c),
+        None if c.grain == cubes.PERIOD else cubes.days(c),
         pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC"),
         pd.Timestamp(int(c.cols["last_ms"].max()), unit="ms", tz="UTC"),
         lambda: cube_customer_tiers(c),
@@ -138,10 +140,11 @@ def from_cube(c: cubes.Cube) -> Usage:
     )
 
 
-#: the view of the customers' figures: tiers, subscription spells and economics
+#: the view of the customers' figures: tiers, subscription spells (days) and economics
 CUSTOMER_VIEW = cubes.View(("customer_id", "subscription_tier"))
-#: the views ``Usage`` reads on its own (tiers, spells, economics); ``hourly`` reads ``cube.SIDE_VIEW``
-VIEWS: tuple[cubes.View, ...] = (CUSTOMER_VIEW,)
+#: the views ``Usage`` reads on its own (totals, days, tiers, spells, economics); ``hourly`` reads
+#: ``cube.SIDE_VIEW``
+VIEWS: tuple[cubes.View, ...] = (cubes.DAYS_VIEW, CUSTOMER_VIEW)
 
 
 def from_source(src: cubes.Cube | cubes.Views) -> Usage:
@@ -153,15 +156,15 @@ def from_views(v: cubes.Views) -> Usage:
     """The engines' views (``cube.Views``): totals from the narrowest, each grouping (``Usage.part``),
     tiers, spells, distinct counts and first calls from the narrowest view holding their dimensions,
     hours from the side tables' view. Holds ``VIEWS`` and the analyzer's own."""
-    base = from_cube(v.view(()))
+    base = from_cube(v.view((), daily=True))
     if not base.calls:
         return base
 
-    def part(dims: tuple[str, ...]) -> Usage:
-        return from_cube(v.view(dims))
+    def part(dims: tuple[str, ...], daily: bool) -> Usage:
+        return from_cube(v.view(dims, daily=daily))
 
     def cust() -> Usage:
-        return base.part(*CUSTOMER_VIEW.dims)
+        return base.part(*CUSTOMER_VIEW.dims, daily=True)
 
     base._tiers = lambda: cust().tiers()
     base._distinct = lambda col: base.part(col).distinct(col)

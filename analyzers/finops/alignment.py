@@ -23,7 +23,7 @@ DESCRIPTION = "Chargeback and showback per organization, product and feature by 
 
 LEAF = ["organization_id", "product_id", "feature_id", "environment"]
 #: the cube view it reads: the leaf (the efficiency table's organization x environment is within it)
-VIEWS: tuple[cubes.View, ...] = (cubes.View(tuple(LEAF)),)
+VIEWS: tuple[cubes.View, ...] = (cubes.View(tuple(LEAF), grain=cubes.PERIOD), *usage.VIEWS)
 #: an organization whose cost per 1K tokens exceeds the fleet's by this factor is flagged
 EFFICIENCY_FLAG = 1.5
 #: share of spend outside production above which we recommend a review

@@ -24,9 +24,10 @@ from analyzers.revenue.profitability import monthly_factor, str_keys
 from metering.prices import CAPABILITY_CLASSES, Catalog
 
 NAME = "optimization"
-#: the cube view it reads: the side tables' (input tokens, latency) with the cells per task type x
-#: provider x model (and stop reason)
-VIEWS: tuple[cubes.View, ...] = (cubes.SIDE_VIEW,)
+#: the cube views it reads: the side tables' (input tokens, latency) with the cells per task type x
+#: provider x model (and stop reason) over the whole period, and the daily cost per provider
+DAILY_PROVIDER = cubes.View(("provider",))
+VIEWS: tuple[cubes.View, ...] = (cubes.SIDE_VIEW, DAILY_PROVIDER)
 TITLE = "Rate Optimization"
 DESCRIPTION = "Model switches within a capability class, commitments per provider, volume discounts, caching."
 
@@ -602,7 +603,7 @@ def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> Analysi
         unpriced=int(c.cols["unpriced_calls"].sum()),
         groups=_cube_groups(c),
         switches=switch,
-        daily=_cube_daily(c),
+        daily=_cube_daily(cubes.view(src, DAILY_PROVIDER.dims, daily=True)),
         spend=spend.sort_index(kind="stable"),
     )
     res = _analyze(inputs, ctx)

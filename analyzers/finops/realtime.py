@@ -223,11 +223,11 @@ def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> Analysi
     side table or the cells) or from the engines' day-grain views (``VIEWS``)."""
     scopes = budget_scopes(ctx)
     if isinstance(src, cubes.Views):
-        day = src.view(CUSTOMER_VIEW.dims)
+        day = src.view(CUSTOMER_VIEW.dims, daily=True)
         if not len(day):
             return analyze_inputs(inputs_from_frame(pd.DataFrame()), ctx)
         side = src.view((), ("hourly",))
-        per_scope = {SCOPE_COLUMNS[s]: src.view((SCOPE_COLUMNS[s],)) for s in scopes}
+        per_scope = {SCOPE_COLUMNS[s]: src.view((SCOPE_COLUMNS[s],), daily=True) for s in scopes}
         inputs = inputs_from_cube(day, cubes.hours(side), scopes, hour_labels=side, scope_cubes=per_scope)
         return analyze_inputs(inputs, ctx)
     if not len(src):

@@ -77,14 +77,14 @@ DISTINCT: dict[str, tuple[str, str]] = {
 }
 
 
-#: the cube views it reads: one per breakdown (each distinct count is within one), the hierarchy, the daily
-#: series per model (per provider: within a breakdown's), the top spenders' organization, the customers'
-#: tiers and the hours (``cube.SIDE_VIEW``)
+#: the cube views it reads: over the whole period one per breakdown (each distinct count is within one),
+#: the hierarchy and the top spenders' organization; per day the series per provider and per model; the
+#: totals, days and customers' tiers (``usage.VIEWS``) and the hours (``cube.SIDE_VIEW``)
 VIEWS: tuple[cubes.View, ...] = (
-    *(cubes.View(tuple(keys)) for keys in BREAKDOWNS.values()),
-    cubes.View(tuple(HIERARCHY)),
+    *(cubes.View(tuple(keys), grain=cubes.PERIOD) for keys in BREAKDOWNS.values()),
+    cubes.View(tuple(HIERARCHY), grain=cubes.PERIOD),
     *(cubes.View((col,)) for col in DAILY_BY.values()),
-    cubes.View(tuple(CUSTOMER_ORG)),
+    cubes.View(tuple(CUSTOMER_ORG), grain=cubes.PERIOD),
     *usage.VIEWS,
     cubes.SIDE_VIEW,
 )
@@ -192,7 +192,7 @@ def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
     # --- time patterns ----------------------------------------------------------------------------
     res.tables.update(_patterns(u.day, meas, u.hourly()))
     for name, col in DAILY_BY.items():
-        p = u.part(col)
+        p = u.part(col, daily=True)
         dated = (
             p.keys.assign(date=pd.to_datetime(p.day * DAY_MS, unit="ms", utc=True))
             if n

@@ -15,12 +15,14 @@ import pandas as pd
 from analyzers import usage
 from analyzers.base import MISSING_KEY, AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import cost_breakdown, gross_margin_pct, key_groups, revenue_method
-from analyzers.cube import DAY_MS, View
+from analyzers.cube import DAY_MS, PERIOD, View
 from analyzers.revenue.profitability import customer_margins, monthly_factor, str_keys
 
 NAME = "features"
-#: the cube views it reads: customer x feature (usage, adoption, first use), the customers' (margins)
-VIEWS: tuple[View, ...] = (View(("customer_id", "feature_id")), *usage.VIEWS)
+#: the cube views it reads: customer x feature over the whole period (usage, first use) and per day
+#: (adoption), the totals and the customers' (margins: ``usage.VIEWS``)
+CUSTOMER_FEATURE = ("customer_id", "feature_id")
+VIEWS: tuple[View, ...] = (View(CUSTOMER_FEATURE, grain=PERIOD), View(CUSTOMER_FEATURE), *usage.VIEWS)
 TITLE = "Feature Economics"
 DESCRIPTION = "Cost, adoption, attributed revenue, ROI and invest/maintain/optimize/sunset per feature."
 
@@ -50,7 +52,7 @@ QUADRANT_METHOD = (
 
 def _cust_feature(u: usage.Usage) -> pd.DataFrame:
     """calls, cost_usd, unpriced_calls and tokens per (customer, feature): ``common.cost_breakdown``."""
-    keys = ["customer_id", "feature_id"]
+    keys = list(CUSTOMER_FEATURE)
     p = u.part(*keys)
     out = cost_breakdown(p.keys, keys, measures=p.meas)[
         [*keys, "calls", "cost_usd", "unpriced_calls", "input_tokens", "output_tokens"]
@@ -182,7 +184,7 @@ def adoption_daily(data: pd.DataFrame | usage.Usage) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     # one group per (day, feature, customer) on the category codes, then counted per (day, feature): no
     # string per row or cell; a missing customer ("(none)") is not counted, as nunique skips it
-    p = u.part("feature_id", "customer_id")
+    p = u.part(*CUSTOMER_FEATURE, daily=True)
     keys = pd.DataFrame(
         {"day": p.day, "feature_id": p.keys["feature_id"], "customer_id": p.keys["customer_id"]}
     )
