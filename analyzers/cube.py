@@ -507,8 +507,8 @@ def regroup_cols(
 
 
 def regroup_cells(raw: dict[str, np.ndarray], grain: str, dims: Sequence[str]) -> dict[str, np.ndarray]:
-    """Cells (time key, ``dims``, ``SUMS``, first/last ms) grouped to one per key combination."""
-    return regroup_cols(raw, [grain, *dims], SUMS, ("first_ms",), ("last_ms",))
+    """Cells (time key, ``dims``, the ``SUMS`` they have, first/last ms) grouped to one per key combination."""
+    return regroup_cols(raw, [grain, *dims], [s for s in SUMS if s in raw], ("first_ms",), ("last_ms",))
 
 
 def _regroup(cube: Cube) -> Cube:
@@ -700,16 +700,22 @@ class View:
     and the side tables named in ``sides`` (their dimension keys must be among ``dims``; their own time
     keys are kept whatever the view's grain). ``grain`` is "day" (the engines' cube) or ``PERIOD``: one
     time key for the whole period, for groupings that need no dates (cells then grow with the
-    combinations, not with the days). Analyzer modules declare theirs in ``VIEWS``;
-    ``analyzers.registry.views`` collects them for the engines."""
+    combinations, not with the days). ``sums`` (default every one of ``SUMS``) keeps fewer sums per cell,
+    for a large view read by one caller that names them (``Views.view(..., sums=)``): it is never handed
+    to a caller that did not. Analyzer modules declare theirs in ``VIEWS``; ``analyzers.registry.views``
+    collects them for the engines."""
 
     dims: tuple[str, ...]
     sides: tuple[str, ...] = ()
     grain: str = "day"
+    sums: tuple[str, ...] = SUMS
 
     def __post_init__(self) -> None:
         if self.grain not in ("day", PERIOD):
             raise ValueError(f"view grain must be 'day' or {PERIOD!r}, not {self.grain!r}")
+        if "calls" not in self.sums or set(self.sums) - set(SUMS):
+            raise ValueError(f"view sums must include 'calls' and be among SUMS, not {self.sums}")
+        object.__setattr__(self, "sums", tuple(s for s in SUMS if s in self.sums))
         unknown = [d for d in self.dims if d not in DIMS] + [s for s in self.sides if s not in SIDES]
         if unknown:
             raise ValueError(f"view {self.dims}: unknown dimensions or side tables {unknown}")
@@ -745,7 +751,7 @@ def project(cube: Cube, view: View) -> Cube:
     missing = [s for s in view.sides if s not in cube.sides]
     if missing:
         raise ValueError(f"project: the cube lacks the side tables {missing}")
-    cols = {k: cube.cols[k] for k in (*dims, *SUMS, "first_ms", "last_ms")}
+    cols = {k: cube.cols[k] for k in (*dims, *view.sums, "first_ms", "last_ms")}
     if view.grain == cube.grain:
         cols[view.grain] = cube.cols[cube.grain]
     elif view.grain == PERIOD:
@@ -772,14 +778,19 @@ class Views:
     def calls(self) -> int:
         return next(iter(self.cubes.values())).calls if self.cubes else 0
 
-    def view(self, dims: Iterable[str], sides: Iterable[str] = (), daily: bool = False) -> Cube:
-        """The view with the fewest cells holding ``dims`` and the side tables ``sides`` (``daily``: of
-        day grain)."""
-        dims, sides = set(dims), set(sides)
+    def view(
+        self, dims: Iterable[str], sides: Iterable[str] = (), daily: bool = False, sums: Iterable[str] = SUMS
+    ) -> Cube:
+        """The view with the fewest cells holding ``dims``, the side tables ``sides`` and the ``sums``
+        (default all; ``daily``: of day grain)."""
+        dims, sides, want = set(dims), set(sides), set(sums)
         fits = [
             c
             for v, c in self.cubes.items()
-            if dims <= set(v.dims) and sides <= set(v.sides) and (v.grain == "day" or not daily)
+            if dims <= set(v.dims)
+            and sides <= set(v.sides)
+            and want <= set(v.sums)
+            and (v.grain == "day" or not daily)
         ]
         if not fits:
             raise KeyError(
@@ -788,11 +799,18 @@ class Views:
         return min(fits, key=len)
 
 
-def view(source: Cube | Views, dims: Iterable[str], sides: Iterable[str] = (), daily: bool = False) -> Cube:
-    """The cube to read ``dims`` (and the side tables ``sides``) from: the narrowest of ``Views`` (of day
-    grain when ``daily``), or a full cube itself (it answers every view: the live session's)."""
+def view(
+    source: Cube | Views,
+    dims: Iterable[str],
+    sides: Iterable[str] = (),
+    daily: bool = False,
+    sums: Iterable[str] = SUMS,
+) -> Cube:
+    """The cube to read ``dims`` (and the side tables ``sides``, the ``sums``) from: the narrowest of
+    ``Views`` (of day grain when ``daily``), or a full cube itself (it answers every view: the live
+    session's)."""
     if isinstance(source, Views):
-        return source.view(dims, sides, daily)
+        return source.view(dims, sides, daily, sums)
     lacking = sorted((set(dims) - set(source.dims)) | (set(sides) - set(source.sides)))
     if lacking:
         raise KeyError(f"the cube lacks {lacking}")
@@ -803,12 +821,13 @@ def project_all(cube: Cube, views: Iterable[View]) -> dict[View, Cube]:
     """``project`` of ``cube`` onto every view, each from the narrowest projection already made that
     holds it (widest views first), so that most regroup a few cells instead of the whole cube."""
     done: dict[View, Cube] = {}
-    for v in sorted(set(views), key=lambda v: (-len(v.dims), v.grain == PERIOD)):
+    for v in sorted(set(views), key=lambda v: (-len(v.dims), v.grain == PERIOD, -len(v.sums))):
         fits = [
             c
             for w, c in done.items()
             if set(v.dims) <= set(w.dims)
             and set(v.sides) <= set(w.sides)
+            and set(v.sums) <= set(w.sums)
             and (w.grain == v.grain or v.grain == PERIOD)
         ]
         done[v] = project(min(fits, key=len) if fits else cube, v)
@@ -901,7 +920,8 @@ def frame(cube: Cube, sums: bool = True) -> pd.DataFrame:
         labels = list(cube.labels[d])
         out[d] = pd.Categorical.from_codes(cube.cols[d], labels) if labels else pd.Categorical([])
     for c in (*SUMS, "first_ms", "last_ms") if sums else ():
-        out[c] = cube.cols[c]
+        if c in cube.cols:
+            out[c] = cube.cols[c]
     return pd.DataFrame(out, index=pd.RangeIndex(len(cube)))
 
 

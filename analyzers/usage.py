@@ -49,18 +49,18 @@ class Usage:
     _spells: Callable[[AnalysisContext], Spells]
     _first_seen: Callable[[str], pd.Series]
     _hourly: Callable[[], dict[str, np.ndarray]]
-    _part: Callable[[tuple[str, ...], bool], Usage] | None = None
+    _part: Callable[[tuple[str, ...], bool, tuple[str, ...]], Usage] | None = None
     _memo: dict = field(default_factory=dict)
 
-    def part(self, *dims: str, daily: bool = False) -> Usage:
+    def part(self, *dims: str, daily: bool = False, sums: tuple[str, ...] = cubes.SUMS) -> Usage:
         """The usage to group by ``dims`` (and, when ``daily``, by day: ``day``) from: the narrowest view
-        holding them (``cube.Views``), or the rows or full cube themselves. Its ``keys`` hold ``dims``;
-        its totals are this usage's."""
+        holding them and the ``sums`` (``cube.Views``), or the rows or full cube themselves. Its ``keys``
+        hold ``dims``, its ``meas`` at least ``sums``; its totals are this usage's."""
         if self._part is None:
             return self
-        key = ("part", tuple(sorted(dims)), daily)
+        key = ("part", tuple(sorted(dims)), daily, tuple(sums))
         if key not in self._memo:
-            self._memo[key] = self._part(tuple(dims), daily)
+            self._memo[key] = self._part(tuple(dims), daily, tuple(sums))
         return self._memo[key]
 
     @property
@@ -140,11 +140,14 @@ def from_cube(c: cubes.Cube) -> Usage:
     )
 
 
-#: the view of the customers' figures: tiers, subscription spells (days) and economics
-CUSTOMER_VIEW = cubes.View(("customer_id", "subscription_tier"))
+#: the customers' days: tiers, subscription spells and daily cost (calls, cost and unpriced calls only: it
+#: is the largest day view)
+CUSTOMER_VIEW = cubes.View(("customer_id", "subscription_tier"), sums=("calls", "cost_usd", "unpriced_calls"))
+#: the customers' totals (economics)
+CUSTOMER_TOTALS = cubes.View(("customer_id",), grain=cubes.PERIOD)
 #: the views ``Usage`` reads on its own (totals, days, tiers, spells, economics); ``hourly`` reads
 #: ``cube.SIDE_VIEW``
-VIEWS: tuple[cubes.View, ...] = (cubes.DAYS_VIEW, CUSTOMER_VIEW)
+VIEWS: tuple[cubes.View, ...] = (cubes.DAYS_VIEW, CUSTOMER_VIEW, CUSTOMER_TOTALS)
 
 
 def from_source(src: cubes.Cube | cubes.Views) -> Usage:
@@ -160,11 +163,11 @@ def from_views(v: cubes.Views) -> Usage:
     if not base.calls:
         return base
 
-    def part(dims: tuple[str, ...], daily: bool) -> Usage:
-        return from_cube(v.view(dims, daily=daily))
+    def part(dims: tuple[str, ...], daily: bool, sums: tuple[str, ...]) -> Usage:
+        return from_cube(v.view(dims, daily=daily, sums=sums))
 
     def cust() -> Usage:
-        return base.part(*CUSTOMER_VIEW.dims, daily=True)
+        return base.part(*CUSTOMER_VIEW.dims, daily=True, sums=CUSTOMER_VIEW.sums)
 
     base._tiers = lambda: cust().tiers()
     base._distinct = lambda col: base.part(col).distinct(col)

@@ -41,10 +41,12 @@ from metering.subscriptions import UNKNOWN_TIER
 NAME = "realtime"
 #: the cube views it reads: day x customer x tier (daily cost, tiers), the hours (``cube.SIDE_VIEW``'s
 #: ``hourly`` side table) and one per budget scope (its daily cost)
+#: the sums a scope's daily cost reads
+SCOPE_SUMS = ("calls", "cost_usd")
 VIEWS: tuple[cubes.View, ...] = (
     CUSTOMER_VIEW,
     cubes.SIDE_VIEW,
-    *(cubes.View((col,)) for col in SCOPE_COLUMNS.values()),
+    *(cubes.View((col,), sums=SCOPE_SUMS) for s, col in SCOPE_COLUMNS.items() if s != "customer"),
 )
 TITLE = "Real-time decision making"
 DESCRIPTION = (
@@ -223,11 +225,13 @@ def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> Analysi
     side table or the cells) or from the engines' day-grain views (``VIEWS``)."""
     scopes = budget_scopes(ctx)
     if isinstance(src, cubes.Views):
-        day = src.view(CUSTOMER_VIEW.dims, daily=True)
+        day = src.view(CUSTOMER_VIEW.dims, daily=True, sums=CUSTOMER_VIEW.sums)
         if not len(day):
             return analyze_inputs(inputs_from_frame(pd.DataFrame()), ctx)
         side = src.view((), ("hourly",))
-        per_scope = {SCOPE_COLUMNS[s]: src.view((SCOPE_COLUMNS[s],), daily=True) for s in scopes}
+        per_scope = {
+            SCOPE_COLUMNS[s]: src.view((SCOPE_COLUMNS[s],), daily=True, sums=SCOPE_SUMS) for s in scopes
+        }
         inputs = inputs_from_cube(day, cubes.hours(side), scopes, hour_labels=side, scope_cubes=per_scope)
         return analyze_inputs(inputs, ctx)
     if not len(src):

@@ -22,7 +22,13 @@ NAME = "features"
 #: the cube views it reads: customer x feature over the whole period (usage, first use) and per day
 #: (adoption), the totals and the customers' (margins: ``usage.VIEWS``)
 CUSTOMER_FEATURE = ("customer_id", "feature_id")
-VIEWS: tuple[View, ...] = (View(CUSTOMER_FEATURE, grain=PERIOD), View(CUSTOMER_FEATURE), *usage.VIEWS)
+#: the sums the daily adoption reads (the day view keeps only these: it is the largest view)
+ADOPTION_SUMS = ("calls", "cost_usd")
+VIEWS: tuple[View, ...] = (
+    View(CUSTOMER_FEATURE, grain=PERIOD),
+    View(CUSTOMER_FEATURE, sums=ADOPTION_SUMS),
+    *usage.VIEWS,
+)
 TITLE = "Feature Economics"
 DESCRIPTION = "Cost, adoption, attributed revenue, ROI and invest/maintain/optimize/sunset per feature."
 
@@ -184,7 +190,7 @@ def adoption_daily(data: pd.DataFrame | usage.Usage) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     # one group per (day, feature, customer) on the category codes, then counted per (day, feature): no
     # string per row or cell; a missing customer ("(none)") is not counted, as nunique skips it
-    p = u.part(*CUSTOMER_FEATURE, daily=True)
+    p = u.part(*CUSTOMER_FEATURE, daily=True, sums=ADOPTION_SUMS)
     keys = pd.DataFrame(
         {"day": p.day, "feature_id": p.keys["feature_id"], "customer_id": p.keys["customer_id"]}
     )

@@ -84,6 +84,24 @@ def test_realtime_from_the_cube_equals_the_rows(store):
     assert_same(got, want)
 
 
+def test_realtime_scope_budgets_from_the_views_equal_the_rows(store):
+    """Each budget scope's daily cost comes from its own day view (``realtime.VIEWS``)."""
+    from metering.budgets import ScopeBudget
+
+    df, src = store
+    org, product = df["organization_id"].iloc[0], df["product_id"].iloc[-1]
+    ctx = AnalysisContext(
+        scope_budgets=(
+            ScopeBudget("organization", str(org), 5.0),
+            ScopeBudget("product", str(product), 1.0),
+            ScopeBudget("api_key", "no-such-key", 1.0),
+        )
+    )
+    got, want = _json(realtime.analyze_cube(src, ctx)), _json(realtime.analyze(df, ctx))
+    assert len(want["scope_budgets"]) >= 2
+    assert_same(got, want)
+
+
 def test_every_analyzer_reads_the_cube():
     assert registry.CUBE_ANALYZERS == registry.ANALYZER_NAMES
     assert set(registry.SKETCHED) <= set(registry.CUBE_ANALYZERS)
