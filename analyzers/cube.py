@@ -15,6 +15,11 @@ in any grouping, gives the same cells, the same integer sums and the same sketch
 to the last few ulps (``canonical`` puts labels and cells in one order for comparison and output).
 Labels are per cube (code i of a dimension is ``labels[dim][i]``); ``merge`` keeps the first cube's
 codes and appends labels it lacks, so a cube grown by merging (the live session) never recodes.
+
+Views (``View``, ``project``, ``Views``): the engines project each partition's cube onto the narrow
+views the analyses declare (fewer dimensions, day or whole-period grain, the side tables in one of them,
+fewer sums where a view is large) and merge those, never the cube over every dimension; projecting
+commutes with merging, so a view of the merged cube equals the merged views.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Engines: build the usage cube of a call store partition by partition, then merge.
 
 The store splits into partitions (``metering.partitions``: byte ranges of the CSV cut on line
-boundaries, or the files of a Parquet day folder); an engine runs ``build_partition`` on each and
-merges the partition cubes in partition order (``analyzers.cube.merge``), so every engine gives the
-same cube, bit for bit, for the same partitions:
+boundaries, or the files of a Parquet day folder); an engine runs ``build_partition`` on each (the
+partition's cube projected onto the views asked for: ``analyzers.cube.View``) and merges each view
+across the partitions in partition order (``analyzers.cube.merge_views``), so every engine gives the
+same views, bit for bit, for the same partitions:
 
 * ``local`` (default): a process pool on this machine, one partition per worker at a time, so memory
   stays bounded by the workers x the partition size (a single partition runs in this process);
