@@ -39,10 +39,10 @@ from metering.budgets import SCOPE_COLUMNS
 from metering.subscriptions import UNKNOWN_TIER
 
 NAME = "realtime"
-#: the cube views it reads: day x customer x tier (daily cost, tiers), the hours (``cube.SIDE_VIEW``'s
-#: ``hourly`` side table) and one per budget scope (its daily cost)
 #: the sums a scope's daily cost reads
 SCOPE_SUMS = ("calls", "cost_usd")
+#: the cube views it reads: day x customer x tier (daily cost, tiers), the hours (``cube.SIDE_VIEW``'s
+#: ``hourly`` side table) and one per day and budget scope but the customer's (its daily cost)
 VIEWS: tuple[cubes.View, ...] = (
     CUSTOMER_VIEW,
     cubes.SIDE_VIEW,
@@ -222,7 +222,7 @@ def cube_customer_tiers(c: cubes.Cube) -> pd.Series:
 
 def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> AnalysisResult:
     """The analysis from a usage cube (an hour-grain cube is coarsened to days, its hours read from the
-    side table or the cells) or from the engines' day-grain views (``VIEWS``)."""
+    side table or the cells) or from the engines' views (``VIEWS``)."""
     scopes = budget_scopes(ctx)
     if isinstance(src, cubes.Views):
         day = src.view(CUSTOMER_VIEW.dims, daily=True, sums=CUSTOMER_VIEW.sums)
