@@ -779,10 +779,6 @@ class Views:
 
     cubes: dict[View, Cube]
 
-    @property
-    def calls(self) -> int:
-        return next(iter(self.cubes.values())).calls if self.cubes else 0
-
     def view(
         self, dims: Iterable[str], sides: Iterable[str] = (), daily: bool = False, sums: Iterable[str] = SUMS
     ) -> Cube:
