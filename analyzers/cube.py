@@ -736,6 +736,9 @@ class View:
 #: the view that keeps the side tables (``SIDES``, keyed by task type, provider and model, and the time),
 #: with the cells per task type x provider x model x stop reason: the one home of the distributions
 SIDE_VIEW = View(("task_type", "provider", "model", "stop_reason"), tuple(SIDES), PERIOD)
+#: the customers' days: tiers, subscription spells and daily cost (calls, cost and unpriced calls only: it
+#: is the largest day view; read by ``analyzers.usage`` and realtime)
+CUSTOMER_VIEW = View(("customer_id", "subscription_tier"), sums=("calls", "cost_usd", "unpriced_calls"))
 #: one cell per day: the totals and the daily series
 DAYS_VIEW = View(())
 #: every dimension and side table: the cube ``build`` makes (projecting onto it is the identity)

@@ -140,9 +140,7 @@ def from_cube(c: cubes.Cube) -> Usage:
     )
 
 
-#: the customers' days: tiers, subscription spells and daily cost (calls, cost and unpriced calls only: it
-#: is the largest day view)
-CUSTOMER_VIEW = cubes.View(("customer_id", "subscription_tier"), sums=("calls", "cost_usd", "unpriced_calls"))
+CUSTOMER_VIEW = cubes.CUSTOMER_VIEW
 #: the customers' totals (economics)
 CUSTOMER_TOTALS = cubes.View(("customer_id",), grain=cubes.PERIOD)
 #: the views ``Usage`` reads on its own (totals, days, tiers, spells, economics); ``hourly`` reads

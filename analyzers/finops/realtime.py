@@ -34,7 +34,6 @@ from analyzers.common import (
     ts_ms,
     zscore_anomalies,
 )
-from analyzers.usage import CUSTOMER_VIEW
 from metering.budgets import SCOPE_COLUMNS
 from metering.subscriptions import UNKNOWN_TIER
 
@@ -44,7 +43,7 @@ SCOPE_SUMS = ("calls", "cost_usd")
 #: the cube views it reads: day x customer x tier (daily cost, tiers), the hours (``cube.SIDE_VIEW``'s
 #: ``hourly`` side table) and one per day and budget scope but the customer's (its daily cost)
 VIEWS: tuple[cubes.View, ...] = (
-    CUSTOMER_VIEW,
+    cubes.CUSTOMER_VIEW,
     cubes.SIDE_VIEW,
     *(cubes.View((col,), sums=SCOPE_SUMS) for s, col in SCOPE_COLUMNS.items() if s != "customer"),
 )
@@ -225,7 +224,7 @@ def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> Analysi
     side table or the cells) or from the engines' views (``VIEWS``)."""
     scopes = budget_scopes(ctx)
     if isinstance(src, cubes.Views):
-        day = src.view(CUSTOMER_VIEW.dims, daily=True, sums=CUSTOMER_VIEW.sums)
+        day = src.view(cubes.CUSTOMER_VIEW.dims, daily=True, sums=cubes.CUSTOMER_VIEW.sums)
         if not len(day):
             return analyze_inputs(inputs_from_frame(pd.DataFrame()), ctx)
         side = src.view((), ("hourly",))
