@@ -15,6 +15,11 @@ in any grouping, gives the same cells, the same integer sums and the same sketch
 to the last few ulps (``canonical`` puts labels and cells in one order for comparison and output).
 Labels are per cube (code i of a dimension is ``labels[dim][i]``); ``merge`` keeps the first cube's
 codes and appends labels it lacks, so a cube grown by merging (the live session) never recodes.
+
+Views (``View``, ``project``, ``Views``): the engines project each partition's cube onto the narrow
+views the analyses declare (fewer dimensions, day or whole-period grain, the side tables in one of them,
+fewer sums where a view is large) and merge those, never the cube over every dimension; projecting
+commutes with merging, so a view of the merged cube equals the merged views.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ SUMS: tuple[str, ...] = (
 )
 #: the time key of a cube: "hour" (ms // HOUR_MS) or "day" (ms // DAY_MS)
 GRAINS: dict[str, int] = {"hour": HOUR_MS, "day": DAY_MS}
+#: the time key of a view over the whole period: one value (0) for every call (``View``)
+PERIOD = "period"
 #: the latency sketch is kept per combination of these dimensions
 SKETCH_DIMS: tuple[str, ...] = ("provider", "model")
 
@@ -505,8 +512,8 @@ def regroup_cols(
 
 
 def regroup_cells(raw: dict[str, np.ndarray], grain: str, dims: Sequence[str]) -> dict[str, np.ndarray]:
-    """Cells (time key, ``dims``, ``SUMS``, first/last ms) grouped to one per key combination."""
-    return regroup_cols(raw, [grain, *dims], SUMS, ("first_ms",), ("last_ms",))
+    """Cells (time key, ``dims``, the ``SUMS`` they have, first/last ms) grouped to one per key combination."""
+    return regroup_cols(raw, [grain, *dims], [s for s in SUMS if s in raw], ("first_ms",), ("last_ms",))
 
 
 def _regroup(cube: Cube) -> Cube:
@@ -689,11 +696,165 @@ def coarsen(cube: Cube, grain: str) -> Cube:
     return _regroup(Cube(grain, cube.labels, cols, cube.sketch, cube.dims, cube.sides, cube.side_specs))
 
 
+# --- views ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """A narrow projection of the cube that an analysis reads: the cells regrouped by (time key, ``dims``)
+    and the side tables named in ``sides`` (their dimension keys must be among ``dims``; their own time
+    keys are kept whatever the view's grain). ``grain`` is "day" (the engines' cube) or ``PERIOD``: one
+    time key for the whole period, for groupings that need no dates (cells then grow with the
+    combinations, not with the days). ``sums`` (default every one of ``SUMS``) keeps fewer sums per cell,
+    for a large view read by one caller that names them (``Views.view(..., sums=)``): it is never handed
+    to a caller that did not. Analyzer modules declare theirs in ``VIEWS``; ``analyzers.registry.views``
+    collects them for the engines."""
+
+    dims: tuple[str, ...]
+    sides: tuple[str, ...] = ()
+    grain: str = "day"
+    sums: tuple[str, ...] = SUMS
+
+    def __post_init__(self) -> None:
+        if self.grain not in ("day", PERIOD):
+            raise ValueError(f"view grain must be 'day' or {PERIOD!r}, not {self.grain!r}")
+        if "calls" not in self.sums or set(self.sums) - set(SUMS):
+            raise ValueError(f"view sums must include 'calls' and be among SUMS, not {self.sums}")
+        object.__setattr__(self, "sums", tuple(s for s in SUMS if s in self.sums))
+        unknown = [d for d in self.dims if d not in DIMS] + [s for s in self.sides if s not in SIDES]
+        if unknown:
+            raise ValueError(f"view {self.dims}: unknown dimensions or side tables {unknown}")
+        # one spelling per view: dimensions in ``DIMS`` order, side tables in ``SIDES`` order
+        object.__setattr__(self, "dims", tuple(d for d in DIMS if d in self.dims))
+        object.__setattr__(self, "sides", tuple(s for s in SIDES if s in self.sides))
+        for s in self.sides:
+            outside = [k for k in SIDES[s].keys if k in DIMS and k not in self.dims]
+            if outside:
+                raise ValueError(f"view {self.dims}: side table {s!r} is keyed by {outside} too")
+
+
+#: the view that keeps the side tables (``SIDES``, keyed by task type, provider and model, and the time),
+#: with the cells per task type x provider x model x stop reason: the one home of the distributions
+SIDE_VIEW = View(("task_type", "provider", "model", "stop_reason"), tuple(SIDES), PERIOD)
+#: the customers' days: tiers, subscription spells and daily cost (calls, cost and unpriced calls only: it
+#: is the largest day view; read by ``analyzers.usage`` and realtime)
+CUSTOMER_VIEW = View(("customer_id", "subscription_tier"), sums=("calls", "cost_usd", "unpriced_calls"))
+#: one cell per day: the totals and the daily series
+DAYS_VIEW = View(())
+#: every dimension and side table: the cube ``build`` makes (projecting onto it is the identity)
+FULL = View(DIMS, tuple(SIDES))
+
+
+def project(cube: Cube, view: View) -> Cube:
+    """The same calls on the dimensions of ``view`` only (in ``DIMS`` order): cells regrouped by (time
+    key, dims) with their sums, first and last call; the labels and codes of the kept dimensions as they
+    are; the latency sketch when the view has ``SKETCH_DIMS`` (else none); the side tables of
+    ``view.sides``. Pure, and it commutes with ``merge``: projecting merged cubes equals merging their
+    projections. ``cube`` needs every dimension and side table of the view."""
+    if view.dims == cube.dims and set(view.sides) == set(cube.sides) and view.grain == cube.grain:
+        return cube
+    dims = tuple(d for d in cube.dims if d in view.dims)
+    if len(dims) != len(view.dims):
+        raise ValueError(f"project: the cube lacks {sorted(set(view.dims) - set(dims))}")
+    missing = [s for s in view.sides if s not in cube.sides]
+    if missing:
+        raise ValueError(f"project: the cube lacks the side tables {missing}")
+    cols = {k: cube.cols[k] for k in (*dims, *view.sums, "first_ms", "last_ms")}
+    if view.grain == cube.grain:
+        cols[view.grain] = cube.cols[cube.grain]
+    elif view.grain == PERIOD:
+        cols[view.grain] = np.zeros(len(cube), dtype="int64")
+    else:
+        cols[view.grain] = days(cube)
+    cols = regroup_cells(cols, view.grain, dims) if len(cube) else dict(cols)
+    # the sketch goes with the distributions (SKETCH_DIMS are among the latency table's keys)
+    sketch = cube.sketch if "latency" in view.sides else {k: v[:0] for k, v in cube.sketch.items()}
+    specs = {n: cube.side_specs[n] for n in view.sides}
+    sides = {n: cube.sides[n] for n in view.sides}
+    labels = {d: cube.labels[d] for d in dims}
+    return Cube(view.grain, labels, cols, sketch, dims, sides, specs)
+
+
+@dataclass
+class Views:
+    """Merged views of one store (``View`` -> its cube): what the engines give the analyzers in place of
+    the cube over every dimension. ``view`` answers each grouping from the narrowest one."""
+
+    cubes: dict[View, Cube]
+
+    def view(
+        self, dims: Iterable[str], sides: Iterable[str] = (), daily: bool = False, sums: Iterable[str] = SUMS
+    ) -> Cube:
+        """The view with the fewest cells holding ``dims``, the side tables ``sides`` and the ``sums``
+        (default all; ``daily``: of day grain)."""
+        dims, sides, want = set(dims), set(sides), set(sums)
+        fits = [
+            c
+            for v, c in self.cubes.items()
+            if dims <= set(v.dims)
+            and sides <= set(v.sides)
+            and want <= set(v.sums)
+            and (v.grain == "day" or not daily)
+        ]
+        if not fits:
+            raise KeyError(
+                f"no {'day-grain ' if daily else ''}view holds {sorted(dims)} with the side tables {sorted(sides)}"
+            )
+        return min(fits, key=len)
+
+
+def view(
+    source: Cube | Views,
+    dims: Iterable[str],
+    sides: Iterable[str] = (),
+    daily: bool = False,
+    sums: Iterable[str] = SUMS,
+) -> Cube:
+    """The cube to read ``dims`` (and the side tables ``sides``, the ``sums``) from: the narrowest of
+    ``Views`` (of day grain when ``daily``), or a full cube itself (it answers every view: the live
+    session's)."""
+    if isinstance(source, Views):
+        return source.view(dims, sides, daily, sums)
+    lacking = sorted((set(dims) - set(source.dims)) | (set(sides) - set(source.sides)))
+    if lacking:
+        raise KeyError(f"the cube lacks {lacking}")
+    return source
+
+
+def project_all(cube: Cube, views: Iterable[View]) -> dict[View, Cube]:
+    """``project`` of ``cube`` onto every view, each from the narrowest projection already made that
+    holds it (widest views first), so that most regroup a few cells instead of the whole cube."""
+    done: dict[View, Cube] = {}
+    for v in sorted(set(views), key=lambda v: (-len(v.dims), v.grain == PERIOD, -len(v.sums))):
+        fits = [
+            c
+            for w, c in done.items()
+            if set(v.dims) <= set(w.dims)
+            and set(v.sides) <= set(w.sides)
+            and set(v.sums) <= set(w.sums)
+            and (w.grain == v.grain or v.grain == PERIOD)
+        ]
+        done[v] = project(min(fits, key=len) if fits else cube, v)
+    return done
+
+
+def merge_views(parts: list[dict[View, Cube]], release: Callable[[], None] | None = None) -> Views:
+    """Every view merged across ``parts`` (``merge_all`` per view, consuming the list)."""
+    if not parts:
+        return Views({})
+    names = list(parts[0])
+    per = {v: [p.pop(v) for p in parts] for v in names}
+    parts.clear()
+    return Views({v: merge_all(per.pop(v), release=release) for v in names})
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 
 def days(cube: Cube) -> np.ndarray:
-    """The UTC day (ms // DAY_MS) of every cell, whatever the cube's grain."""
+    """The UTC day (ms // DAY_MS) of every cell, whatever the cube's grain (but ``PERIOD``)."""
+    if cube.grain == PERIOD:
+        raise ValueError("a view over the whole period has no days: read them from a day-grain view")
     t = cube.cols[cube.grain]
     return t if cube.grain == "day" else t // (DAY_MS // GRAINS[cube.grain])
 
@@ -756,16 +917,16 @@ def frame(cube: Cube, sums: bool = True) -> pd.DataFrame:
     """The cells as a DataFrame: the time key as UTC timestamps (``hour`` or ``date``), dimensions as
     categoricals with "(none)" for missing, then (``sums``) the sums and first/last call times (ms)."""
     g = cube.grain
-    unit = GRAINS[g]
-    out: dict[str, Any] = {
-        ("date" if g == "day" else "hour"): pd.to_datetime(cube.cols[g] * unit, unit="ms", utc=True)
-    }
+    out: dict[str, Any] = {}
+    if g != PERIOD:
+        out["date" if g == "day" else "hour"] = pd.to_datetime(cube.cols[g] * GRAINS[g], unit="ms", utc=True)
     for d in cube.dims:
         labels = list(cube.labels[d])
         out[d] = pd.Categorical.from_codes(cube.cols[d], labels) if labels else pd.Categorical([])
     for c in (*SUMS, "first_ms", "last_ms") if sums else ():
-        out[c] = cube.cols[c]
-    return pd.DataFrame(out)
+        if c in cube.cols:
+            out[c] = cube.cols[c]
+    return pd.DataFrame(out, index=pd.RangeIndex(len(cube)))
 
 
 def equal(a: Cube, b: Cube, rtol: float = 1e-9) -> bool:

@@ -1,21 +1,23 @@
 """The eight analyzers, in the seed's order, and how to run them.
 
-Each analyzer module defines ``NAME``, ``TITLE``, ``DESCRIPTION`` and
-``analyze(df, ctx) -> AnalysisResult``; modules are imported on first use so that importing the
+Each analyzer module defines ``NAME``, ``TITLE``, ``DESCRIPTION``,
+``analyze(df, ctx) -> AnalysisResult`` and the cube views it reads (``VIEWS``); modules are imported on first use so that importing the
 registry stays cheap.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from types import ModuleType
 
 import pandas as pd
 
 from analyzers.base import AnalysisContext, AnalysisResult
+from analyzers.cube import View
 
 #: the analyzers in the dashboard's and the reports' order: name -> module. Adding an analyzer is one module
-#: (``NAME``, ``TITLE``, ``DESCRIPTION``, ``analyze``) and one line here; its page, report and JSON follow.
+#: (``NAME``, ``TITLE``, ``DESCRIPTION``, ``analyze``, ``VIEWS``) and one line here; its page, report and JSON follow.
 MODULES: dict[str, str] = {
     "understanding": "analyzers.finops.understanding",
     "performance": "analyzers.finops.performance",
@@ -51,9 +53,16 @@ def run(name: str, df: pd.DataFrame, ctx: AnalysisContext | None = None) -> Anal
     return get(name).analyze(df, ctx if ctx is not None else AnalysisContext())
 
 
+def views(names: Iterable[str] = ANALYZER_NAMES) -> tuple[View, ...]:
+    """The views (``analyzers.cube.View``) the analyzers ``names`` read, each once: the ``VIEWS`` their
+    modules declare, in registry order."""
+    return tuple(dict.fromkeys(v for name in names for v in get(name).VIEWS))
+
+
 def run_cube(name: str, cube: object, ctx: AnalysisContext | None = None) -> AnalysisResult:
     """Run one analyzer of ``CUBE_ANALYZERS`` on a usage cube (``analyzers.cube.build``, hour or day grain;
-    a day-grain cube needs its ``hourly`` side table, which ``build`` keeps with every dimension)."""
+    a day-grain cube needs its ``hourly`` side table, which ``build`` keeps with every dimension) or on
+    the engines' ``analyzers.cube.Views`` holding (at least) the analyzer's ``VIEWS``."""
     if name not in CUBE_ANALYZERS:
         raise KeyError(
             f"analyzer {name!r} does not read the cube; those that do: {', '.join(CUBE_ANALYZERS)}"
@@ -64,7 +73,7 @@ def run_cube(name: str, cube: object, ctx: AnalysisContext | None = None) -> Ana
     ctx = ctx if ctx is not None else AnalysisContext()
     if hasattr(module, "analyze_cube"):  # realtime: its own aggregates straight from the cube
         return module.analyze_cube(cube, ctx)
-    return module.analyze_usage(usage.from_cube(cube), ctx)
+    return module.analyze_usage(usage.from_source(cube), ctx)
 
 
 def run_all(df: pd.DataFrame, ctx: AnalysisContext | None = None) -> dict[str, AnalysisResult]:

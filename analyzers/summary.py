@@ -14,11 +14,13 @@ import pandas as pd
 
 from analyzers.base import MISSING_KEY
 from analyzers.common import period_bounds, period_days, total_cost
-from analyzers.cube import DAY_MS, Cube
+from analyzers.cube import DAY_MS, PERIOD, Cube, View, Views, view
 from analyzers.export import iso_utc
 
 #: distinct-count keys of the summary -> record column
 DISTINCT: dict[str, str] = {"customers": "customer_id", "organizations": "organization_id", "models": "model"}
+#: the cube views the figures read: one per distinct count (the totals come from any view)
+VIEWS: tuple[View, ...] = tuple(View((col,), grain=PERIOD) for col in DISTINCT.values())
 
 
 def frame_summary(df: pd.DataFrame) -> dict[str, Any]:
@@ -38,9 +40,10 @@ def frame_summary(df: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def cube_summary(c: Cube) -> dict[str, Any]:
-    """The same figures from a usage cube (distinct counts over labels with calls, "(none)" = missing
-    is not counted, as ``nunique`` skips missing values)."""
+def cube_summary(src: Cube | Views) -> dict[str, Any]:
+    """The same figures from a usage cube or the engines' views (``VIEWS``; distinct counts over labels
+    with calls, "(none)" = missing is not counted, as ``nunique`` skips missing values)."""
+    c = view(src, ())
     n = c.calls
     out: dict[str, Any] = {
         "calls": n,
@@ -51,8 +54,9 @@ def cube_summary(c: Cube) -> dict[str, Any]:
         if not n:
             out[key] = 0
             continue
-        present = np.unique(c.cols[col])
-        labels = c.label_array(col)[present] if len(c.labels[col]) else np.zeros(0, object)
+        d = view(src, (col,))
+        present = np.unique(d.cols[col])
+        labels = d.label_array(col)[present] if len(d.labels[col]) else np.zeros(0, object)
         out[key] = int(np.sum(labels != MISSING_KEY))
     if not n:
         out |= {"period_start": None, "period_end": None, "period_days": 0.0}

@@ -3,8 +3,9 @@
 ``Usage.keys`` holds the grouping columns (one row per call or per cube cell), ``meas`` the sums of
 each row (``analyzers.cube.SUMS``: 1 call per row for calls), ``day`` each row's UTC day and
 ``hourly()`` the calls and cost per UTC hour (from the rows, or the cube's ``hourly`` side table). Analyzers
-that group with ``common.cost_breakdown(usage.keys, keys, measures=usage.meas)`` and sum ``meas`` get
-the same figures from either (floats to the last few ulps: sums are added in another order).
+that group with ``common.cost_breakdown(p.keys, keys, measures=p.meas)`` on ``p = usage.part(*keys)`` and
+sum ``meas`` get the same figures from either (floats to the last few ulps: sums are added in another
+order). Over the engines' views (``from_views``) ``part`` picks the narrowest view holding the keys.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 class Usage:
     keys: pd.DataFrame
     meas: dict[str, np.ndarray]
-    day: np.ndarray
+    #: each row's UTC day (None for a view over the whole period: ``part(..., daily=True)`` has days)
+    day: np.ndarray | None
     first: pd.Timestamp | None
     last: pd.Timestamp | None
     _tiers: Callable[[], pd.Series]
@@ -47,7 +49,19 @@ class Usage:
     _spells: Callable[[AnalysisContext], Spells]
     _first_seen: Callable[[str], pd.Series]
     _hourly: Callable[[], dict[str, np.ndarray]]
+    _part: Callable[[tuple[str, ...], bool, tuple[str, ...]], Usage] | None = None
     _memo: dict = field(default_factory=dict)
+
+    def part(self, *dims: str, daily: bool = False, sums: tuple[str, ...] = cubes.SUMS) -> Usage:
+        """The usage to group by ``dims`` (and, when ``daily``, by day: ``day``) from: the narrowest view
+        holding them and the ``sums`` (``cube.Views``), or the rows or full cube themselves. Its ``keys``
+        hold ``dims``, its ``meas`` at least ``sums``; its totals are this usage's."""
+        if self._part is None:
+            return self
+        key = ("part", tuple(sorted(dims)), daily, tuple(sums))
+        if key not in self._memo:
+            self._memo[key] = self._part(tuple(dims), daily, tuple(sums))
+        return self._memo[key]
 
     @property
     def calls(self) -> int:
@@ -115,7 +129,7 @@ def from_cube(c: cubes.Cube) -> Usage:
     return Usage(
         cubes.frame(c, sums=False),  # the sums stay in ``meas`` (the cube's own arrays, not copied)
         dict(c.cols),
-        cubes.days(c),
+        None if c.grain == cubes.PERIOD else cubes.days(c),
         pd.Timestamp(int(c.cols["first_ms"].min()), unit="ms", tz="UTC"),
         pd.Timestamp(int(c.cols["last_ms"].max()), unit="ms", tz="UTC"),
         lambda: cube_customer_tiers(c),
@@ -124,6 +138,42 @@ def from_cube(c: cubes.Cube) -> Usage:
         lambda col: _cube_first_seen(c, col),
         lambda: _cube_hourly(c),
     )
+
+
+CUSTOMER_VIEW = cubes.CUSTOMER_VIEW
+#: the customers' totals (economics)
+CUSTOMER_TOTALS = cubes.View(("customer_id",), grain=cubes.PERIOD)
+#: the views ``Usage`` reads on its own (totals, days, tiers, spells, economics); ``hourly`` reads
+#: ``cube.SIDE_VIEW``
+VIEWS: tuple[cubes.View, ...] = (cubes.DAYS_VIEW, CUSTOMER_VIEW, CUSTOMER_TOTALS)
+
+
+def from_source(src: cubes.Cube | cubes.Views) -> Usage:
+    """``from_cube`` of a cube, or ``from_views`` of the engines' views."""
+    return from_views(src) if isinstance(src, cubes.Views) else from_cube(src)
+
+
+def from_views(v: cubes.Views) -> Usage:
+    """The engines' views (``cube.Views``): totals from the narrowest, each grouping (``Usage.part``),
+    tiers, spells, distinct counts and first calls from the narrowest view holding their dimensions,
+    hours from the side tables' view. Holds ``VIEWS`` and the analyzer's own."""
+    base = from_cube(v.view((), daily=True))
+    if not base.calls:
+        return base
+
+    def part(dims: tuple[str, ...], daily: bool, sums: tuple[str, ...]) -> Usage:
+        return from_cube(v.view(dims, daily=daily, sums=sums))
+
+    def cust() -> Usage:
+        return base.part(*CUSTOMER_VIEW.dims, daily=True, sums=CUSTOMER_VIEW.sums)
+
+    base._tiers = lambda: cust().tiers()
+    base._distinct = lambda col: base.part(col).distinct(col)
+    base._spells = lambda ctx: spells(cust(), ctx)
+    base._first_seen = lambda col: first_seen(base.part(col), col)
+    base._hourly = lambda: _cube_hourly(v.view((), ("hourly",)))
+    base._part = part
+    return base
 
 
 def _cube_hourly(c: cubes.Cube) -> dict[str, np.ndarray]:
@@ -195,7 +245,8 @@ def economics(u: Usage, ctx: AnalysisContext, win: tuple[int, int] | None = None
         totals["customer_id"] = np.zeros(0, dtype=str)
         tokens = pd.Series(dtype="int64")
     else:
-        per = cost_breakdown(u.keys, "customer_id", measures=u.meas)
+        c = u.part("customer_id")
+        per = cost_breakdown(c.keys, "customer_id", measures=c.meas)
         totals = {c: per[c].to_numpy() for c in cols}
         tokens = pd.Series(
             (per["input_tokens"] + per["output_tokens"]).to_numpy(), index=per["customer_id"].astype("str")

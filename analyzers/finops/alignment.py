@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analyzers import cube as cubes
 from analyzers import usage
 from analyzers.base import AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import cost_breakdown, days_between
@@ -21,6 +22,8 @@ TITLE = "Organizational Alignment"
 DESCRIPTION = "Chargeback and showback per organization, product and feature by environment; efficiency."
 
 LEAF = ["organization_id", "product_id", "feature_id", "environment"]
+#: the cube view it reads: the leaf (the efficiency table's organization x environment is within it)
+VIEWS: tuple[cubes.View, ...] = (cubes.View(tuple(LEAF), grain=cubes.PERIOD), *usage.VIEWS)
 #: an organization whose cost per 1K tokens exceeds the fleet's by this factor is flagged
 EFFICIENCY_FLAG = 1.5
 #: share of spend outside production above which we recommend a review
@@ -59,8 +62,9 @@ def allocate_cents(amounts: np.ndarray | pd.Series) -> np.ndarray:
 
 def _leaf_table(u: usage.Usage) -> pd.DataFrame:
     """cost_breakdown at the leaf, in hierarchy order, with ``tokens`` and cents-exact ``allocated_usd``."""
+    p = u.part(*LEAF)
     out = (
-        cost_breakdown(u.keys, LEAF, measures=u.meas).sort_values(LEAF, kind="stable").reset_index(drop=True)
+        cost_breakdown(p.keys, LEAF, measures=p.meas).sort_values(LEAF, kind="stable").reset_index(drop=True)
     )
     out["tokens"] = out["input_tokens"] + out["output_tokens"]
     out["allocated_usd"] = allocate_cents(out["cost_usd"].to_numpy()) / 100.0
@@ -109,10 +113,11 @@ def efficiency(u: usage.Usage) -> pd.DataFrame:
     ]
     if not u.calls:
         return pd.DataFrame(columns=cols)
-    m, env = u.meas, u.keys["environment"]
+    p = u.part("organization_id", "environment")
+    m, env = p.meas, p.keys["environment"]
     d = pd.DataFrame(
         {
-            "organization_id": u.keys["organization_id"],
+            "organization_id": p.keys["organization_id"],
             "calls": m["calls"] - m["unpriced_calls"],
             "cost_usd": m["cost_usd"],
             "tokens": m["priced_tokens"],

@@ -24,6 +24,10 @@ from analyzers.revenue.profitability import monthly_factor, str_keys
 from metering.prices import CAPABILITY_CLASSES, Catalog
 
 NAME = "optimization"
+#: the cube views it reads: the side tables' (input tokens, latency) with the cells per task type x
+#: provider x model (and stop reason) over the whole period, and the daily cost per provider
+DAILY_PROVIDER = cubes.View(("provider",))
+VIEWS: tuple[cubes.View, ...] = (cubes.SIDE_VIEW, DAILY_PROVIDER)
 TITLE = "Rate Optimization"
 DESCRIPTION = "Model switches within a capability class, commitments per provider, volume discounts, caching."
 
@@ -567,12 +571,13 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return _analyze(inputs, ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
+def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> AnalysisResult:
     """The same result from a usage cube (any grain): every cost and token figure from the cells' and
     the ``input`` side table's sums (to the cent); context windows matched on the side table's input
     buckets (exact unless priced calls of one source model lie on both sides of a window within one
     bucket, 2 % wide: that bucket then does not qualify, so a saving is never overstated); the p50
     latencies of the switch table from the latency sketch (within its 1 % error)."""
+    c = cubes.view(src, GROUP_KEYS, ("input", "latency"))
     if not len(c):
         from metering.store import empty_frame
 
@@ -598,7 +603,7 @@ def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
         unpriced=int(c.cols["unpriced_calls"].sum()),
         groups=_cube_groups(c),
         switches=switch,
-        daily=_cube_daily(c),
+        daily=_cube_daily(cubes.view(src, DAILY_PROVIDER.dims, daily=True)),
         spend=spend.sort_index(kind="stable"),
     )
     res = _analyze(inputs, ctx)

@@ -29,6 +29,9 @@ from analyzers.common import (
 )
 
 NAME = "performance"
+#: the cube views it reads: the side tables' (latency, tokens/s, time to first token) with the cells per
+#: task type x provider x model x stop reason over the whole period, and the failed calls per day
+VIEWS: tuple[cubes.View, ...] = (cubes.SIDE_VIEW, cubes.DAYS_VIEW)
 TITLE = "Performance tracking"
 DESCRIPTION = (
     "Latency percentiles and output tokens per second by model and provider, SLA compliance, error and "
@@ -228,16 +231,17 @@ def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
     return _analyze(_Rows(df, float(ctx.sla_ms)), ctx)
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The same result from an hour-grain usage cube: counts and sums exact, latency, tokens/s and
+def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> AnalysisResult:
+    """The same result from a usage cube (or its ``VIEWS``): counts and sums exact, latency, tokens/s and
     time-to-first-token percentiles from the cube's sketches (within ``cubes.SKETCH_ACCURACY``), SLA
     compliance from the latency sketch's bucket counts (the bound in ``methods``)."""
+    c = cubes.view(src, cubes.SIDE_VIEW.dims, cubes.SIDE_VIEW.sides)
     if not len(c):
         from metering.store import empty_frame
 
         return analyze(empty_frame(), ctx)
-    src = _Cells(c, float(ctx.sla_ms))
-    res = _analyze(src, ctx)
+    cells = _Cells(c, float(ctx.sla_ms), cubes.view(src, (), daily=True))
+    res = _analyze(cells, ctx)
     acc = f"{cubes.SKETCH_ACCURACY:.0%}"
     res.methods["latency"] = (
         f"p50/p95/p99 from a log-bucket sketch, within {acc} relative error of the exact value (percentiles "
@@ -252,7 +256,7 @@ def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
         f"; from the latency sketch's bucket counts: a bucket counts as within the SLA when the value it "
         f"stands for is <= the SLA, exact for every bucket but the one holding the SLA (latencies within "
         f"{2 * cubes.SKETCH_ACCURACY:.0%} of it), so a compliance share is off by at most that bucket's "
-        f"share of the calls: {src.sla_bound_pct:.2f} percentage points over all calls here"
+        f"share of the calls: {cells.sla_bound_pct:.2f} percentage points over all calls here"
     )
     res.methods["ttft"] += f"; p50/p95 from a log-bucket sketch, within {acc} relative error; mean exact"
     return res
@@ -262,8 +266,9 @@ class _Cells:
     """What the result reads, from a usage cube (any grain): sums from the cells, distributions from the
     side tables (``cubes.SIDES``)."""
 
-    def __init__(self, c: cubes.Cube, sla: float) -> None:
+    def __init__(self, c: cubes.Cube, sla: float, day: cubes.Cube | None = None) -> None:
         self.c = c
+        self.day = c if day is None else day  # a day-grain cube: the failed calls per day
         cols = dict(c.cols)
         timeout = c.label_array("stop_reason") == "TIMEOUT"
         cols["timeouts"] = np.where(timeout[cols["stop_reason"]], cols["calls"], 0)
@@ -331,7 +336,9 @@ class _Cells:
         q = cubes.side_quantiles(c, c.sides["latency_day"], ["day"], (0.5, 0.95, 0.99))
         q.columns = ["day", "calls", "p50_ms", "p95_ms", "p99_ms"]
         e = cubes.regroup_cols(
-            {"day": cubes.days(c), "error_calls": c.cols["error_calls"]}, ["day"], ["error_calls"]
+            {"day": cubes.days(self.day), "error_calls": self.day.cols["error_calls"]},
+            ["day"],
+            ["error_calls"],
         )
         errors = pd.Series(e["error_calls"], index=e["day"])
         t = q.sort_values("day", kind="stable").reset_index(drop=True)

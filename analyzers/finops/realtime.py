@@ -38,6 +38,15 @@ from metering.budgets import SCOPE_COLUMNS
 from metering.subscriptions import UNKNOWN_TIER
 
 NAME = "realtime"
+#: the sums a scope's daily cost reads
+SCOPE_SUMS = ("calls", "cost_usd")
+#: the cube views it reads: day x customer x tier (daily cost, tiers), the hours (``cube.SIDE_VIEW``'s
+#: ``hourly`` side table) and one per day and budget scope but the customer's (its daily cost)
+VIEWS: tuple[cubes.View, ...] = (
+    cubes.CUSTOMER_VIEW,
+    cubes.SIDE_VIEW,
+    *(cubes.View((col,), sums=SCOPE_SUMS) for s, col in SCOPE_COLUMNS.items() if s != "customer"),
+)
 TITLE = "Real-time decision making"
 DESCRIPTION = (
     "Cost anomalies by z-score per customer, model and provider; customers against their tier's monthly "
@@ -124,11 +133,18 @@ def inputs_from_frame(df: pd.DataFrame, scopes: tuple[str, ...] = ()) -> Realtim
 
 
 def inputs_from_cube(
-    day: cubes.Cube, hourly: dict[str, np.ndarray], scopes: tuple[str, ...] = ()
+    day: cubes.Cube,
+    hourly: dict[str, np.ndarray],
+    scopes: tuple[str, ...] = (),
+    *,
+    hour_labels: cubes.Cube | None = None,
+    scope_cubes: dict[str, cubes.Cube] | None = None,
 ) -> RealtimeInputs:
     """RealtimeInputs from a day-grain usage cube and its hourly (hour, provider, model) sums, coded with
-    the cube's labels: the same aggregates ``inputs_from_frame`` makes from the rows."""
+    the labels of ``hour_labels`` (default the cube's): the same aggregates ``inputs_from_frame`` makes
+    from the rows. A scope's daily cost comes from ``scope_cubes[column]`` when given, else the cube."""
     cols = day.cols
+    names = day if hour_labels is None else hour_labels
     g = cubes.sums_by(cols, ["day", "customer_id"], ["cost_usd", "calls", "unpriced_calls"])
     dc = pd.DataFrame(
         {
@@ -143,8 +159,8 @@ def inputs_from_cube(
     hr = pd.DataFrame(
         {
             "hour": pd.to_datetime(h["hour"] * _HOUR_MS, unit="ms", utc=True),
-            "provider": day.decode("provider", h["provider"]),
-            "model": day.decode("model", h["model"]),
+            "provider": names.decode("provider", h["provider"]),
+            "model": names.decode("model", h["model"]),
             "cost_usd": h["cost_usd"],
             "calls": h["calls"],
         }
@@ -152,13 +168,18 @@ def inputs_from_cube(
     scoped: dict[str, pd.DataFrame] = {}
     for scope in scopes:
         col = SCOPE_COLUMNS[scope]
-        if col not in day.dims:
+        sc = day if scope_cubes is None else scope_cubes.get(col, day)
+        if col not in sc.dims:
             continue  # not in the cube (nor in the stored record): reported as no data
-        g = cubes.sums_by(cols, ["day", col], ["cost_usd"])
+        g = cubes.sums_by(
+            {"day": cubes.days(sc), col: sc.cols[col], "cost_usd": sc.cols["cost_usd"]},
+            ["day", col],
+            ["cost_usd"],
+        )
         scoped[scope] = pd.DataFrame(
             {
                 "date": pd.to_datetime(g["day"] * _DAY_MS, unit="ms", utc=True),
-                "entity": day.decode(col, g[col]),
+                "entity": sc.decode(col, g[col]),
                 "cost_usd": g["cost_usd"],
             }
         )
@@ -198,13 +219,24 @@ def cube_customer_tiers(c: cubes.Cube) -> pd.Series:
     ).sort_index()
 
 
-def analyze_cube(c: cubes.Cube, ctx: AnalysisContext) -> AnalysisResult:
-    """The analysis from a usage cube (the engines' output: day grain with its hourly side table; an
-    hour-grain cube is coarsened to days, its hours read from the side table or the cells)."""
-    if not len(c):
+def analyze_cube(src: cubes.Cube | cubes.Views, ctx: AnalysisContext) -> AnalysisResult:
+    """The analysis from a usage cube (an hour-grain cube is coarsened to days, its hours read from the
+    side table or the cells) or from the engines' views (``VIEWS``)."""
+    scopes = budget_scopes(ctx)
+    if isinstance(src, cubes.Views):
+        day = src.view(cubes.CUSTOMER_VIEW.dims, daily=True, sums=cubes.CUSTOMER_VIEW.sums)
+        if not len(day):
+            return analyze_inputs(inputs_from_frame(pd.DataFrame()), ctx)
+        side = src.view((), ("hourly",))
+        per_scope = {
+            SCOPE_COLUMNS[s]: src.view((SCOPE_COLUMNS[s],), daily=True, sums=SCOPE_SUMS) for s in scopes
+        }
+        inputs = inputs_from_cube(day, cubes.hours(side), scopes, hour_labels=side, scope_cubes=per_scope)
+        return analyze_inputs(inputs, ctx)
+    if not len(src):
         return analyze_inputs(inputs_from_frame(pd.DataFrame()), ctx)
-    hourly = cubes.hours(c)
-    return analyze_inputs(inputs_from_cube(cubes.coarsen(c, "day"), hourly, budget_scopes(ctx)), ctx)
+    hourly = cubes.hours(src)
+    return analyze_inputs(inputs_from_cube(cubes.coarsen(src, "day"), hourly, scopes), ctx)
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:

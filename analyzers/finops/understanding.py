@@ -62,6 +62,11 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 TOP_N = 10
 
 
+#: the daily series per provider and per model (table name -> column)
+DAILY_BY: dict[str, str] = {"daily_by_provider": "provider", "daily_by_model": "model"}
+#: the top spenders' organization: each customer's most frequent one
+CUSTOMER_ORG = ["customer_id", "organization_id"]
+
 #: distinct-count metrics -> (column, label)
 DISTINCT: dict[str, tuple[str, str]] = {
     "customers": ("customer_id", "Customers"),
@@ -70,6 +75,19 @@ DISTINCT: dict[str, tuple[str, str]] = {
     "models": ("model", "Models"),
     "providers": ("provider", "Providers"),
 }
+
+
+#: the cube views it reads: over the whole period one per breakdown (each distinct count is within one),
+#: the hierarchy and the top spenders' organization; per day the series per provider and per model; the
+#: totals, days and customers' tiers (``usage.VIEWS``) and the hours (``cube.SIDE_VIEW``)
+VIEWS: tuple[cubes.View, ...] = (
+    *(cubes.View(tuple(keys), grain=cubes.PERIOD) for keys in BREAKDOWNS.values()),
+    cubes.View(tuple(HIERARCHY), grain=cubes.PERIOD),
+    *(cubes.View((col,)) for col in DAILY_BY.values()),
+    cubes.View(tuple(CUSTOMER_ORG), grain=cubes.PERIOD),
+    *usage.VIEWS,
+    cubes.SIDE_VIEW,
+)
 
 
 def analyze(df: pd.DataFrame, ctx: AnalysisContext) -> AnalysisResult:
@@ -155,30 +173,32 @@ def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
     )
 
     # --- breakdowns -------------------------------------------------------------------------------
-    df = u.keys
     for name, keys in BREAKDOWNS.items():
-        res.tables[name] = cost_breakdown(df, keys, total=total, measures=meas)
+        p = u.part(*keys)
+        res.tables[name] = cost_breakdown(p.keys, keys, total=total, measures=p.meas)
     cbc = res.tables["cost_by_customer"]
     cbc.insert(1, "subscription_tier", u.tiers().reindex(cbc["customer_id"]).to_numpy())
-    res.tables["hierarchy"] = cost_breakdown(df, HIERARCHY, total=total, measures=meas).sort_values(
+    p = u.part(*HIERARCHY)
+    res.tables["hierarchy"] = cost_breakdown(p.keys, HIERARCHY, total=total, measures=p.meas).sort_values(
         HIERARCHY, kind="stable", ignore_index=True
     )
     res.methods["breakdowns"] = (
         "each call falls in exactly one row of each breakdown (missing keys as '(none)'); cost_usd sums "
         "to total_cost_usd and calls to calls; share_pct = cost_usd / total_cost_usd x 100"
     )
-    res.tables["cost_per_1k_by_model"] = _per_model(df, meas, ctx)
-    res.tables["io_ratio_by_task_type"] = _io_by(df, "task_type", meas)
+    res.tables["cost_per_1k_by_model"] = _per_model(u.part("provider", "model"), ctx)
+    res.tables["io_ratio_by_task_type"] = _io_by(u.part("task_type"), "task_type")
 
     # --- time patterns ----------------------------------------------------------------------------
     res.tables.update(_patterns(u.day, meas, u.hourly()))
-    dated = (
-        df.assign(date=pd.to_datetime(u.day * DAY_MS, unit="ms", utc=True))
-        if n
-        else df.assign(date=pd.Series(dtype="datetime64[ms, UTC]"))
-    )
-    for name, col in (("daily_by_provider", "provider"), ("daily_by_model", "model")):
-        res.tables[name] = cost_breakdown(dated, ["date", col], measures=meas, tokens=False).sort_values(
+    for name, col in DAILY_BY.items():
+        p = u.part(col, daily=True)
+        dated = (
+            p.keys.assign(date=pd.to_datetime(p.day * DAY_MS, unit="ms", utc=True))
+            if n
+            else p.keys.assign(date=pd.Series(dtype="datetime64[ms, UTC]"))
+        )
+        res.tables[name] = cost_breakdown(dated, ["date", col], measures=p.meas, tokens=False).sort_values(
             ["date", col], kind="stable", ignore_index=True
         )
     res.methods["weekday"] = (
@@ -223,7 +243,8 @@ def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
     # --- top spenders -----------------------------------------------------------------------------
     top = cbc.head(top_n).copy()
     if len(top):
-        org_of = _mode_by(df, meas["calls"], "customer_id", "organization_id")
+        p = u.part(*CUSTOMER_ORG)
+        org_of = _mode_by(p.keys, p.meas["calls"], *CUSTOMER_ORG)
         top.insert(2, "organization_id", org_of.reindex(top["customer_id"]).to_numpy())
         top["cost_per_call_usd"] = top["cost_usd"] / (top["calls"] - top["unpriced_calls"]).where(
             lambda s: s > 0
@@ -244,10 +265,10 @@ def analyze_usage(u: usage.Usage, ctx: AnalysisContext) -> AnalysisResult:
     return res
 
 
-def _per_model(df: pd.DataFrame, meas: dict, ctx: AnalysisContext) -> pd.DataFrame:
+def _per_model(u: usage.Usage, ctx: AnalysisContext) -> pd.DataFrame:
     """Cost per 1K tokens, cost per call and input/output ratio by model, with the catalog list price."""
     cols = ["provider", "model"]
-    base = cost_breakdown(df, cols, measures=meas, extra=("priced_tokens",))
+    base = cost_breakdown(u.keys, cols, measures=u.meas, extra=("priced_tokens",))
     priced_calls = base["calls"] - base["unpriced_calls"]
     base["cost_per_1k_tokens_usd"] = (base["cost_usd"] / base["priced_tokens"] * 1000).where(
         base["priced_tokens"] > 0
@@ -267,8 +288,8 @@ def _per_model(df: pd.DataFrame, meas: dict, ctx: AnalysisContext) -> pd.DataFra
     return base.sort_values("cost_per_1k_tokens_usd", ascending=False, na_position="last", ignore_index=True)
 
 
-def _io_by(df: pd.DataFrame, col: str, meas: dict) -> pd.DataFrame:
-    t = cost_breakdown(df, col, measures=meas)
+def _io_by(u: usage.Usage, col: str) -> pd.DataFrame:
+    t = cost_breakdown(u.keys, col, measures=u.meas)
     t["input_output_ratio"] = (t["input_tokens"] / t["output_tokens"]).where(t["output_tokens"] > 0)
     t["avg_input_tokens"] = t["input_tokens"] / t["calls"]
     t["avg_output_tokens"] = t["output_tokens"] / t["calls"]

@@ -15,10 +15,20 @@ import pandas as pd
 from analyzers import usage
 from analyzers.base import MISSING_KEY, AnalysisContext, AnalysisResult, Metric, Recommendation
 from analyzers.common import cost_breakdown, gross_margin_pct, key_groups, revenue_method
-from analyzers.cube import DAY_MS
+from analyzers.cube import DAY_MS, PERIOD, View
 from analyzers.revenue.profitability import customer_margins, monthly_factor, str_keys
 
 NAME = "features"
+#: the cube views it reads: customer x feature over the whole period (usage, first use) and per day
+#: (adoption), the totals and the customers' (margins: ``usage.VIEWS``)
+CUSTOMER_FEATURE = ("customer_id", "feature_id")
+#: the sums the daily adoption reads (the day view keeps only these: it is the largest view)
+ADOPTION_SUMS = ("calls", "cost_usd")
+VIEWS: tuple[View, ...] = (
+    View(CUSTOMER_FEATURE, grain=PERIOD),
+    View(CUSTOMER_FEATURE, sums=ADOPTION_SUMS),
+    *usage.VIEWS,
+)
 TITLE = "Feature Economics"
 DESCRIPTION = "Cost, adoption, attributed revenue, ROI and invest/maintain/optimize/sunset per feature."
 
@@ -48,8 +58,9 @@ QUADRANT_METHOD = (
 
 def _cust_feature(u: usage.Usage) -> pd.DataFrame:
     """calls, cost_usd, unpriced_calls and tokens per (customer, feature): ``common.cost_breakdown``."""
-    keys = ["customer_id", "feature_id"]
-    out = cost_breakdown(u.keys, keys, measures=u.meas)[
+    keys = list(CUSTOMER_FEATURE)
+    p = u.part(*keys)
+    out = cost_breakdown(p.keys, keys, measures=p.meas)[
         [*keys, "calls", "cost_usd", "unpriced_calls", "input_tokens", "output_tokens"]
     ]
     out["tokens"] = out.pop("input_tokens") + out.pop("output_tokens")
@@ -179,12 +190,13 @@ def adoption_daily(data: pd.DataFrame | usage.Usage) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     # one group per (day, feature, customer) on the category codes, then counted per (day, feature): no
     # string per row or cell; a missing customer ("(none)") is not counted, as nunique skips it
+    p = u.part(*CUSTOMER_FEATURE, daily=True, sums=ADOPTION_SUMS)
     keys = pd.DataFrame(
-        {"day": u.day, "feature_id": u.keys["feature_id"], "customer_id": u.keys["customer_id"]}
+        {"day": p.day, "feature_id": p.keys["feature_id"], "customer_id": p.keys["customer_id"]}
     )
     gid, d = key_groups(keys, ["day", "feature_id", "customer_id"])
-    d["calls"] = np.rint(np.bincount(gid, weights=u.meas["calls"], minlength=len(d))).astype("int64")
-    d["cost_usd"] = np.bincount(gid, weights=u.meas["cost_usd"], minlength=len(d))
+    d["calls"] = np.rint(np.bincount(gid, weights=p.meas["calls"], minlength=len(d))).astype("int64")
+    d["cost_usd"] = np.bincount(gid, weights=p.meas["cost_usd"], minlength=len(d))
     d["customers"] = (d["customer_id"] != MISSING_KEY).astype("int64")
     out = d.groupby(["day", "feature_id"], sort=True)[["customers", "calls", "cost_usd"]].sum().reset_index()
     out.insert(0, "date", pd.to_datetime(out["day"].to_numpy(dtype="int64") * DAY_MS, unit="ms", utc=True))

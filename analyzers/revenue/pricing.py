@@ -27,6 +27,8 @@ from analyzers.revenue.profitability import customer_margins, monthly_factor
 from metering.tiers import DAYS_PER_MONTH
 
 NAME = "pricing"
+#: the cube views it reads: the customers' (margins)
+VIEWS = usage.VIEWS
 TITLE = "Pricing Strategy"
 DESCRIPTION = (
     "Flat, tiered, pure-usage and hybrid pricing of the same usage: revenue, margin, winners, churn."

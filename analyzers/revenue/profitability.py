@@ -30,6 +30,8 @@ from metering.subscriptions import UNKNOWN_TIER
 from metering.tiers import DAYS_PER_MONTH, Tier
 
 NAME = "profitability"
+#: the cube views it reads: the customers' (economics)
+VIEWS = usage.VIEWS
 TITLE = "Customer Profitability"
 DESCRIPTION = "Subscription revenue, cost to serve, margin and margin bands per customer and tier."
 

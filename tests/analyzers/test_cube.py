@@ -201,3 +201,84 @@ def test_merge_all_consumes_its_inputs_and_equals_merge_bit_for_bit():
     one_day = ROWS[ROWS["timestamp"].dt.floor("D") == ROWS["timestamp"].dt.floor("D").iloc[0]]
     pieces = [cube.build(p, grain="day") for p in _split(one_day.reset_index(drop=True), [10, 40])]
     assert cube.equal(cube.merge_all(pieces), cube.build(one_day, grain="day"))
+
+
+#: views of every kind the analyzers declare: day and period grain, fewer sums, the side tables
+VIEWS = (
+    cube.View(("customer_id", "subscription_tier"), sums=("calls", "cost_usd", "unpriced_calls")),
+    cube.View(("organization_id", "product_id", "model"), grain=cube.PERIOD),
+    cube.View(("customer_id",), grain=cube.PERIOD),
+    cube.View(("provider",)),
+    cube.DAYS_VIEW,
+    cube.SIDE_VIEW,
+)
+
+
+def _views_equal(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for v in want:
+        assert cube.equal(got[v], want[v]), v
+        assert got[v].dims == v.dims and got[v].grain == v.grain
+        assert set(got[v].sides) == set(v.sides) and set(got[v].cols) - {v.grain, *v.dims} == {
+            *v.sums,
+            "first_ms",
+            "last_ms",
+        }
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=len(ROWS) - 1), max_size=6),
+    shuffle=st.integers(min_value=0, max_value=2**16),
+    interleave=st.booleans(),
+)
+def test_views_built_then_merged_over_any_split_equal_the_views_of_all_rows(cuts, shuffle, interleave):
+    """Per part: the day cube projected onto each view (``project_all``); merged per view
+    (``merge_views``): the projections of the cube of all rows, whatever the split and order."""
+    want = {v: cube.project(cube.build(ROWS, grain="day"), v) for v in VIEWS}
+    rows = ROWS.sample(frac=1.0, random_state=shuffle).reset_index(drop=True) if interleave else ROWS
+    parts = [cube.project_all(cube.build(p, grain="day"), VIEWS) for p in _split(rows, cuts)]
+    order = np.random.default_rng(shuffle).permutation(len(parts))
+    got = cube.merge_views([parts[i] for i in order])
+    _views_equal(got.cubes, want)
+    assert all(c.calls == len(ROWS) for c in got.cubes.values())
+
+
+def test_a_view_equals_the_cube_built_on_its_dimensions_alone():
+    """Projecting regroups the cells exactly: a view's cells, sums and first/last calls are those of a cube
+    built from the rows with the view's dimensions only; the sketch goes with the latency side table."""
+    full = cube.build(ROWS, grain="day")
+    v = cube.View(("model", "provider"))
+    assert v.dims == ("model", "provider")  # one spelling: DIMS order
+    got = cube.project(full, v)
+    want = cube.build(ROWS, grain="day", dims=v.dims, sides={})
+    assert cube.equal(cube.Cube(got.grain, got.labels, got.cols, want.sketch, got.dims, {}, {}), want)
+    assert len(got.sketch["count"]) == 0 and not got.sides
+    side = cube.project(full, cube.SIDE_VIEW)
+    assert side.grain == cube.PERIOD and set(np.unique(side.cols[cube.PERIOD])) == {0}
+    assert all(np.array_equal(side.sketch[k], full.sketch[k]) for k in full.sketch)
+    assert side.sides["hourly"] is full.sides["hourly"]
+    assert cube.project(full, cube.FULL) is full
+    with pytest.raises(ValueError, match="lacks"):
+        cube.project(got, cube.View(("customer_id",)))
+    with pytest.raises(ValueError, match="keyed by"):
+        cube.View(("model",), sides=("hourly",))
+    with pytest.raises(ValueError, match="calls"):
+        cube.View(("model",), sums=("cost_usd",))
+
+
+def test_views_answer_each_grouping_from_the_narrowest_that_holds_it():
+    views = cube.Views(cube.project_all(cube.build(ROWS, grain="day"), VIEWS))
+    assert views.view(("customer_id",)).dims == ("customer_id",)  # period, every sum
+    got = views.view(("customer_id",), daily=True, sums=("calls", "cost_usd"))
+    assert got.dims == ("customer_id", "subscription_tier")
+    with pytest.raises(KeyError):  # the customers' day view lacks the token sums: never given by default
+        views.view(("customer_id",), daily=True)
+    assert views.view((), daily=True) is views.cubes[cube.DAYS_VIEW]
+    assert views.view((), ("hourly",)) is views.cubes[cube.SIDE_VIEW]
+    with pytest.raises(ValueError, match="no days"):
+        cube.days(views.view(("organization_id",)))
+    full = cube.build(ROWS, grain="day")
+    assert cube.view(full, ("customer_id",), daily=True) is full  # a full cube answers every view
+    with pytest.raises(KeyError):
+        cube.view(views.view(("provider",)), ("customer_id",))

@@ -135,3 +135,33 @@ def test_dask_on_a_scheduler_address(csv_file):
         )
     assert cluster.scheduler_address.startswith("tcp://127.0.0.1")
     assert _same_bits(remote.cube, local.cube) and remote.rows == local.rows
+
+
+def test_the_parent_folds_partitions_in_index_order_whatever_order_they_arrive(monkeypatch, csv_file):
+    """``_Merger`` merges every ``MERGE_EVERY`` partitions as they come back, by index: any arrival order
+    gives the same views bit for bit, equal to the views of all rows, and it holds at most a batch."""
+    monkeypatch.setattr(engine, "MERGE_EVERY", 3)
+    views = (cube.SIDE_VIEW, cube.View(("customer_id", "subscription_tier")), cube.DAYS_VIEW)
+    parts = csv_partitions(csv_file, 0.02)
+    assert len(parts) >= 10 and len(parts) % 3  # several folds and a partial last batch
+    results = {}
+    for order in ("in order", "reversed", "shuffled"):
+        idx = list(range(len(parts)))
+        if order == "reversed":
+            idx.reverse()
+        elif order == "shuffled":
+            idx = list(np.random.default_rng(5).permutation(idx))
+        merger = engine._Merger(views)
+        for i in idx:
+            merger.add(engine.build_partition(parts[i], views))
+            assert len(merger.pending) <= len(parts) - merger.next
+            if order == "in order":
+                assert len(merger.pending) < 3
+        results[order] = merger.result("local")
+    want = {v: cube.project(cube.build(ROWS, grain="day"), v) for v in views}
+    first = results["in order"]
+    assert first.rows == len(ROWS) and first.partitions == len(parts)
+    for v in views:
+        assert cube.equal(first.views.cubes[v], want[v]), v
+        for other in ("reversed", "shuffled"):
+            assert _same_bits(results[other].views.cubes[v], first.views.cubes[v]), (other, v)
