@@ -732,6 +732,16 @@ class View:
             if outside:
                 raise ValueError(f"view {self.dims}: side table {s!r} is keyed by {outside} too")
 
+    def holds(self, dims: Iterable[str], sides: Iterable[str], sums: Iterable[str], daily: bool) -> bool:
+        """Whether this view answers a grouping by ``dims`` with the side tables ``sides`` and the ``sums``
+        (``daily``: by day too, so of day grain)."""
+        return (
+            set(dims) <= set(self.dims)
+            and set(sides) <= set(self.sides)
+            and set(sums) <= set(self.sums)
+            and (self.grain == "day" or not daily)
+        )
+
 
 #: the view that keeps the side tables (``SIDES``, keyed by task type, provider and model, and the time),
 #: with the cells per task type x provider x model x stop reason: the one home of the distributions
@@ -787,15 +797,8 @@ class Views:
     ) -> Cube:
         """The view with the fewest cells holding ``dims``, the side tables ``sides`` and the ``sums``
         (default all; ``daily``: of day grain)."""
-        dims, sides, want = set(dims), set(sides), set(sums)
-        fits = [
-            c
-            for v, c in self.cubes.items()
-            if dims <= set(v.dims)
-            and sides <= set(v.sides)
-            and want <= set(v.sums)
-            and (v.grain == "day" or not daily)
-        ]
+        dims, sides, sums = set(dims), set(sides), set(sums)
+        fits = [c for v, c in self.cubes.items() if v.holds(dims, sides, sums, daily)]
         if not fits:
             raise KeyError(
                 f"no {'day-grain ' if daily else ''}view holds {sorted(dims)} with the side tables {sorted(sides)}"
@@ -826,14 +829,7 @@ def project_all(cube: Cube, views: Iterable[View]) -> dict[View, Cube]:
     holds it (widest views first), so that most regroup a few cells instead of the whole cube."""
     done: dict[View, Cube] = {}
     for v in sorted(set(views), key=lambda v: (-len(v.dims), v.grain == PERIOD, -len(v.sums))):
-        fits = [
-            c
-            for w, c in done.items()
-            if set(v.dims) <= set(w.dims)
-            and set(v.sides) <= set(w.sides)
-            and set(v.sums) <= set(w.sums)
-            and (w.grain == v.grain or v.grain == PERIOD)
-        ]
+        fits = [c for w, c in done.items() if w.holds(v.dims, v.sides, v.sums, daily=v.grain == "day")]
         done[v] = project(min(fits, key=len) if fits else cube, v)
     return done
 
